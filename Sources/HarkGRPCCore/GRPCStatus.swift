@@ -1,0 +1,64 @@
+/// A gRPC status: a code and a message, as carried by the `grpc-status` and `grpc-message`
+/// trailers.
+public struct GRPCStatus: Error, Hashable, Sendable, CustomStringConvertible {
+  /// The status codes of gRPC (`grpc/include/grpc/impl/codegen/status.h`).
+  public struct Code: Hashable, Sendable, CustomStringConvertible, Comparable {
+    /// The numeric value sent in `grpc-status`.
+    public let rawValue: Int
+
+    /// The code for `rawValue`, or nil outside 0 ... 16.
+    public init?(rawValue: Int) {
+      guard (0...16).contains(rawValue) else { return nil }
+      self.rawValue = rawValue
+    }
+
+    private init(_ rawValue: Int) { self.rawValue = rawValue }
+
+    public static let ok = Code(0)
+    public static let cancelled = Code(1)
+    public static let unknown = Code(2)
+    public static let invalidArgument = Code(3)
+    public static let deadlineExceeded = Code(4)
+    public static let notFound = Code(5)
+    public static let alreadyExists = Code(6)
+    public static let permissionDenied = Code(7)
+    public static let resourceExhausted = Code(8)
+    public static let failedPrecondition = Code(9)
+    public static let aborted = Code(10)
+    public static let outOfRange = Code(11)
+    public static let unimplemented = Code(12)
+    public static let internalError = Code(13)
+    public static let unavailable = Code(14)
+    public static let dataLoss = Code(15)
+    public static let unauthenticated = Code(16)
+
+    private static let names = [
+      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
+      "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+    ]
+
+    /// The code's name as the gRPC specification spells it, e.g. `RESOURCE_EXHAUSTED`.
+    public var description: String { Code.names[rawValue] }
+
+    public static func < (lhs: Code, rhs: Code) -> Bool { lhs.rawValue < rhs.rawValue }
+  }
+
+  /// The status code.
+  public var code: Code
+  /// A developer-facing message; may be empty.
+  public var message: String
+
+  /// A status of `code` with `message`.
+  public init(_ code: Code, _ message: String = "") {
+    self.code = code
+    self.message = message
+  }
+
+  /// The OK status.
+  public static let ok = GRPCStatus(.ok)
+
+  public var description: String {
+    message.isEmpty ? "\(code)" : "\(code): \(message)"
+  }
+}

@@ -1,0 +1,327 @@
+public import NIOCore
+
+/// Limits that bound what decoding untrusted bytes may cost.
+public struct ProtoDecodingOptions: Sendable, Hashable {
+  /// How deep submessages (and map entries) may nest below the top-level message.
+  public var maxDepth: Int
+
+  /// Options with a nesting budget of `maxDepth` (100 by default, as in C++ and Java protobuf).
+  public init(maxDepth: Int = 100) {
+    self.maxDepth = maxDepth
+  }
+}
+
+/// A bounds-checked cursor over the bytes of one encoded message.
+///
+/// Every read checks the bytes that remain before it touches them and throws
+/// ``ProtoDecodingError`` instead of trapping. Lengths are checked against the input before
+/// anything is allocated, so the memory a decode takes is bounded by the input's size.
+///
+/// `bytes` fields are decoded without a copy: they are slices of the ``NIOCore/ByteBuffer`` the
+/// message was decoded from. A reader lives only inside the `withUnsafeReadableBytes` call that
+/// made it (see ``ProtoMessage/init(serializedBytes:options:)``).
+public struct ProtoReader {
+  @usableFromInline let base: UnsafeRawPointer
+  @usableFromInline var position: Int
+  @usableFromInline var end: Int
+  @usableFromInline var depthRemaining: Int
+  /// The buffer `base` points into, so that `bytes` fields can be sliced from it.
+  @usableFromInline let storage: ByteBuffer
+  /// The number of the field whose record is being read, for error messages.
+  @usableFromInline var currentField: Int
+
+  @usableFromInline
+  init(base: UnsafeRawPointer, count: Int, storage: ByteBuffer, maxDepth: Int) {
+    self.base = base
+    self.position = 0
+    self.end = count
+    self.depthRemaining = maxDepth
+    self.storage = storage
+    self.currentField = 0
+  }
+
+  /// Whether the current message (or submessage) has no more bytes.
+  @inlinable
+  public var isAtEnd: Bool { position >= end }
+
+  @inlinable
+  func failure(_ code: ProtoDecodingError.Code, at offset: Int) -> ProtoDecodingError {
+    ProtoDecodingError(code: code, offset: offset)
+  }
+
+  // MARK: Tags
+
+  /// The next field's tag, or `nil` at the end of the current message.
+  @inlinable
+  public mutating func nextTag() throws(ProtoDecodingError) -> FieldTag? {
+    guard position < end else { return nil }
+    let start = position
+    let raw = try readTagVarint()
+    let fieldNumber = Int(raw >> 3)
+    guard fieldNumber != 0 else { throw failure(.invalidFieldNumber, at: start) }
+    currentField = fieldNumber
+    let wireType: WireType
+    switch raw & 7 {
+    case 0: wireType = .varint
+    case 1: wireType = .fixed64
+    case 2: wireType = .lengthDelimited
+    case 5: wireType = .fixed32
+    case 3, 4: throw failure(.groupNotSupported, at: start)
+    default: throw failure(.invalidWireType, at: start)
+    }
+    return FieldTag(uncheckedFieldNumber: fieldNumber, wireType: wireType)
+  }
+
+  /// A tag: at most five bytes, at most 2^32-1.
+  @inlinable
+  mutating func readTagVarint() throws(ProtoDecodingError) -> UInt64 {
+    let first = base.load(fromByteOffset: position, as: UInt8.self)
+    if first < 0x80 {
+      position += 1
+      return UInt64(first)
+    }
+    let start = position
+    let value = try readVarint()
+    guard position - start <= 5 else { throw failure(.malformedVarint, at: start) }
+    guard value <= UInt64(UInt32.max) else { throw failure(.invalidFieldNumber, at: start) }
+    return value
+  }
+
+  // MARK: Scalars
+
+  /// A varint of up to ten bytes.
+  @inlinable
+  public mutating func readVarint() throws(ProtoDecodingError) -> UInt64 {
+    var p = position
+    guard p < end else { throw failure(.truncated, at: p) }
+    let first = base.load(fromByteOffset: p, as: UInt8.self)
+    if first < 0x80 {
+      position = p + 1
+      return UInt64(first)
+    }
+    var result = UInt64(first & 0x7F)
+    var shift: UInt64 = 7
+    p += 1
+    while true {
+      guard p < end else { throw failure(.truncated, at: p) }
+      let byte = base.load(fromByteOffset: p, as: UInt8.self)
+      p += 1
+      result |= UInt64(byte & 0x7F) &<< shift
+      if byte < 0x80 {
+        position = p
+        return result
+      }
+      shift += 7
+      // Ten bytes carry 70 bits; a continuation bit on the tenth byte is malformed.
+      guard shift < 70 else { throw failure(.malformedVarint, at: position) }
+    }
+  }
+
+  /// A `uint32` field: a varint truncated to 32 bits, as C++ protobuf does.
+  @inlinable
+  public mutating func readUInt32() throws(ProtoDecodingError) -> UInt32 {
+    UInt32(truncatingIfNeeded: try readVarint())
+  }
+
+  /// An `int32` field (or an enum): a varint truncated to 32 bits.
+  @inlinable
+  public mutating func readInt32() throws(ProtoDecodingError) -> Int32 {
+    Int32(truncatingIfNeeded: try readVarint())
+  }
+
+  /// A `bool` field: any non-zero varint is true.
+  @inlinable
+  public mutating func readBool() throws(ProtoDecodingError) -> Bool {
+    try readVarint() != 0
+  }
+
+  /// A little-endian `fixed32`.
+  @inlinable
+  public mutating func readFixed32() throws(ProtoDecodingError) -> UInt32 {
+    guard end - position >= 4 else { throw failure(.truncated, at: position) }
+    let value = base.loadUnaligned(fromByteOffset: position, as: UInt32.self)
+    position += 4
+    return UInt32(littleEndian: value)
+  }
+
+  /// A little-endian `fixed64`.
+  @inlinable
+  public mutating func readFixed64() throws(ProtoDecodingError) -> UInt64 {
+    guard end - position >= 8 else { throw failure(.truncated, at: position) }
+    let value = base.loadUnaligned(fromByteOffset: position, as: UInt64.self)
+    position += 8
+    return UInt64(littleEndian: value)
+  }
+
+  /// A `float` field (`fixed32` bits).
+  @inlinable
+  public mutating func readFloat() throws(ProtoDecodingError) -> Float {
+    Float(bitPattern: try readFixed32())
+  }
+
+  /// A `double` field (`fixed64` bits).
+  @inlinable
+  public mutating func readDouble() throws(ProtoDecodingError) -> Double {
+    Double(bitPattern: try readFixed64())
+  }
+
+  // MARK: Length-delimited
+
+  /// A length prefix: at most five bytes, at most 2^31-1, and within the current message.
+  @inlinable
+  public mutating func readLength() throws(ProtoDecodingError) -> Int {
+    let start = position
+    let value = try readVarint()
+    guard position - start <= 5, value <= UInt64(Int32.max) else {
+      throw failure(.invalidLength, at: start)
+    }
+    let length = Int(value)
+    guard length <= end - position else { throw failure(.truncated, at: start) }
+    return length
+  }
+
+  /// A `string` field, validated as UTF-8.
+  @inlinable
+  public mutating func readString() throws(ProtoDecodingError) -> String {
+    let length = try readLength()
+    if length == 0 { return "" }
+    let start = position
+    let bytes = UnsafeBufferPointer(
+      start: (base + start).assumingMemoryBound(to: UInt8.self),
+      count: length
+    )
+    guard let string = String(validating: bytes, as: UTF8.self) else {
+      throw failure(.invalidUTF8, at: start)
+    }
+    position += length
+    return string
+  }
+
+  /// A `bytes` field: a slice of the input buffer, without a copy.
+  @inlinable
+  public mutating func readBytes() throws(ProtoDecodingError) -> ByteBuffer {
+    let length = try readLength()
+    guard let slice = storage.getSlice(at: storage.readerIndex + position, length: length) else {
+      throw failure(.truncated, at: position)
+    }
+    position += length
+    return slice
+  }
+
+  /// Skips the payload of a record the message does not know.
+  @inlinable
+  public mutating func skip(_ tag: FieldTag) throws(ProtoDecodingError) {
+    switch tag.wireType {
+    case .varint:
+      _ = try readVarint()
+    case .fixed64:
+      guard end - position >= 8 else { throw failure(.truncated, at: position) }
+      position += 8
+    case .fixed32:
+      guard end - position >= 4 else { throw failure(.truncated, at: position) }
+      position += 4
+    case .lengthDelimited:
+      position += try readLength()
+    case .startGroup, .endGroup:
+      // `nextTag()` never returns a group tag.
+      throw failure(.groupNotSupported, at: position)
+    }
+  }
+
+  // MARK: Submessages
+
+  /// Decodes a length-delimited submessage and merges it into `message`, as proto3 merges a
+  /// submessage that appears more than once.
+  @inlinable
+  public mutating func readMessage<M: ProtoMessage>(
+    into message: inout M
+  ) throws(ProtoDecodingError) {
+    let outerField = currentField
+    let length = try readLength()
+    guard depthRemaining > 0 else { throw failure(.depthLimitExceeded, at: position) }
+    let outerEnd = end
+    end = position + length
+    depthRemaining -= 1
+    try decodeFields(of: &message, outerField: outerField)
+    depthRemaining += 1
+    end = outerEnd
+    currentField = outerField
+  }
+
+  /// Decodes the fields up to the current end into `message`, naming `M` and the field in any
+  /// error; `outerField` is the field of the enclosing message that holds `message`.
+  @inlinable
+  mutating func decodeFields<M: ProtoMessage>(
+    of message: inout M,
+    outerField: Int
+  ) throws(ProtoDecodingError) {
+    do throws(ProtoDecodingError) {
+      try message.decodeFields(from: &self)
+    } catch {
+      var error = error
+      let fieldName = M.protoFieldName(currentField).map { $0.description } ?? "#\(currentField)"
+      if error.messageName.isEmpty {
+        error.messageName = M.protoName
+        error.fieldName = fieldName
+        error.fieldPath = error.fieldPath.isEmpty ? fieldName : "\(fieldName).\(error.fieldPath)"
+      } else {
+        error.fieldPath = "\(fieldName).\(error.fieldPath)"
+      }
+      currentField = outerField
+      throw error
+    }
+  }
+
+  /// Decodes a `map<string, string>` entry; a missing key or value keeps its default.
+  @inlinable
+  public mutating func readStringToStringEntry() throws(ProtoDecodingError) -> (key: String, value: String) {
+    try readMapEntry(defaultValue: "", valueWireType: .lengthDelimited) {
+      (reader: inout ProtoReader) throws(ProtoDecodingError) in try reader.readString()
+    }
+  }
+
+  /// Decodes a `map<string, bool>` entry; a missing key or value keeps its default.
+  @inlinable
+  public mutating func readStringToBoolEntry() throws(ProtoDecodingError) -> (key: String, value: Bool) {
+    try readMapEntry(defaultValue: false, valueWireType: .varint) {
+      (reader: inout ProtoReader) throws(ProtoDecodingError) in try reader.readBool()
+    }
+  }
+
+  /// Decodes a map entry, a submessage of `string key = 1` and a value `= 2` read by `readValue`.
+  @inlinable
+  mutating func readMapEntry<Value>(
+    defaultValue: Value,
+    valueWireType: WireType,
+    readValue: (inout ProtoReader) throws(ProtoDecodingError) -> Value
+  ) throws(ProtoDecodingError) -> (key: String, value: Value) {
+    let outerField = currentField
+    let length = try readLength()
+    guard depthRemaining > 0 else { throw failure(.depthLimitExceeded, at: position) }
+    let outerEnd = end
+    end = position + length
+    depthRemaining -= 1
+    var key = ""
+    var value = defaultValue
+    do throws(ProtoDecodingError) {
+      while let tag = try nextTag() {
+        if tag.fieldNumber == 1 && tag.wireType == .lengthDelimited {
+          key = try readString()
+        } else if tag.fieldNumber == 2 && tag.wireType == valueWireType {
+          value = try readValue(&self)
+        } else {
+          try skip(tag)
+        }
+      }
+    } catch {
+      var error = error
+      error.fieldPath = currentField == 1 ? "key" : currentField == 2 ? "value" : "#\(currentField)"
+      currentField = outerField
+      throw error
+    }
+    depthRemaining += 1
+    end = outerEnd
+    currentField = outerField
+    return (key, value)
+  }
+}

@@ -1,0 +1,365 @@
+public import NIOCore
+
+/// A cursor that writes one message into memory reserved at its exact encoded size.
+///
+/// Messages compute their ``ProtoMessage/encodedSize`` first, so the writer needs no growth
+/// checks beyond a precondition that a size computation and its encoding agree.
+///
+/// The `write…(_:field:)` methods follow proto3 implicit presence: a default value (0, false,
+/// an empty string or buffer) writes nothing. The `write…Present` methods are for fields with
+/// explicit presence (oneof members), which are written whatever their value.
+public struct ProtoWriter {
+  @usableFromInline let base: UnsafeMutableRawPointer
+  @usableFromInline var position: Int
+  @usableFromInline let capacity: Int
+
+  @usableFromInline
+  init(base: UnsafeMutableRawPointer, capacity: Int) {
+    self.base = base
+    self.position = 0
+    self.capacity = capacity
+  }
+
+  /// The number of bytes written so far.
+  @inlinable
+  public var bytesWritten: Int { position }
+
+  // MARK: Primitives
+
+  @inlinable
+  mutating func reserve(_ count: Int) -> Int {
+    let start = position
+    precondition(count <= capacity - start, "encodedSize disagrees with encode(to:)")
+    position = start + count
+    return start
+  }
+
+  /// Writes `value` as a varint.
+  @inlinable
+  public mutating func writeVarint(_ value: UInt64) {
+    if value < 0x80 {
+      let at = reserve(1)
+      base.storeBytes(of: UInt8(truncatingIfNeeded: value), toByteOffset: at, as: UInt8.self)
+      return
+    }
+    let at = reserve(Varint.encodedSize(of: value))
+    var p = at
+    var v = value
+    while v >= 0x80 {
+      base.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: p, as: UInt8.self)
+      v >>= 7
+      p += 1
+    }
+    base.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: p, as: UInt8.self)
+  }
+
+  /// Writes a field's tag.
+  @inlinable
+  public mutating func writeTag(field: Int, _ wireType: WireType) {
+    writeVarint(UInt64(truncatingIfNeeded: field << 3) | UInt64(wireType.rawValue))
+  }
+
+  /// Writes four little-endian bytes.
+  @inlinable
+  public mutating func writeFixed32(_ value: UInt32) {
+    let at = reserve(4)
+    base.storeBytes(of: value.littleEndian, toByteOffset: at, as: UInt32.self)
+  }
+
+  /// Writes eight little-endian bytes.
+  @inlinable
+  public mutating func writeFixed64(_ value: UInt64) {
+    let at = reserve(8)
+    base.storeBytes(of: value.littleEndian, toByteOffset: at, as: UInt64.self)
+  }
+
+  /// Writes raw bytes.
+  @inlinable
+  public mutating func writeRaw(_ bytes: UnsafeRawBufferPointer) {
+    guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+    let at = reserve(bytes.count)
+    (base + at).copyMemory(from: source, byteCount: bytes.count)
+  }
+
+  // MARK: Fields with implicit presence (defaults are not written)
+
+  /// Writes a `uint32` field unless it is 0.
+  @inlinable
+  public mutating func write(_ value: UInt32, field: Int) {
+    guard value != 0 else { return }
+    writeTag(field: field, .varint)
+    writeVarint(UInt64(value))
+  }
+
+  /// Writes an `int32` field (or an enum's raw value) unless it is 0; negative values take ten bytes.
+  @inlinable
+  public mutating func write(_ value: Int32, field: Int) {
+    guard value != 0 else { return }
+    writeTag(field: field, .varint)
+    writeVarint(UInt64(bitPattern: Int64(value)))
+  }
+
+  /// Writes an enum field unless it is the zero value.
+  @inlinable
+  public mutating func write<E: ProtoEnum>(_ value: E, field: Int) {
+    write(value.rawValue, field: field)
+  }
+
+  /// Writes a `bool` field unless it is false.
+  @inlinable
+  public mutating func write(_ value: Bool, field: Int) {
+    guard value else { return }
+    writeTag(field: field, .varint)
+    writeVarint(1)
+  }
+
+  /// Writes a `float` field unless its bits are all zero (so -0.0 and NaN are written, as C++ does).
+  @inlinable
+  public mutating func write(_ value: Float, field: Int) {
+    guard value.bitPattern != 0 else { return }
+    writePresent(value, field: field)
+  }
+
+  /// Writes a `string` field unless it is empty.
+  @inlinable
+  public mutating func write(_ value: String, field: Int) {
+    guard !value.isEmpty else { return }
+    writePresent(value, field: field)
+  }
+
+  /// Writes a `bytes` field unless it is empty.
+  @inlinable
+  public mutating func write(_ value: ByteBuffer, field: Int) {
+    guard value.readableBytes > 0 else { return }
+    writePresent(value, field: field)
+  }
+
+  // MARK: Fields with explicit presence
+
+  /// Writes a `float` field whatever its value.
+  @inlinable
+  public mutating func writePresent(_ value: Float, field: Int) {
+    writeTag(field: field, .fixed32)
+    writeFixed32(value.bitPattern)
+  }
+
+  /// Writes a `uint32` field whatever its value.
+  @inlinable
+  public mutating func writePresent(_ value: UInt32, field: Int) {
+    writeTag(field: field, .varint)
+    writeVarint(UInt64(value))
+  }
+
+  /// Writes an enum field whatever its value.
+  @inlinable
+  public mutating func writePresent<E: ProtoEnum>(_ value: E, field: Int) {
+    writeTag(field: field, .varint)
+    writeVarint(UInt64(bitPattern: Int64(value.rawValue)))
+  }
+
+  /// Writes a `string` field whatever its value.
+  @inlinable
+  public mutating func writePresent(_ value: String, field: Int) {
+    writeTag(field: field, .lengthDelimited)
+    var value = value
+    value.withUTF8 { utf8 in
+      writeVarint(UInt64(utf8.count))
+      writeRaw(UnsafeRawBufferPointer(utf8))
+    }
+  }
+
+  /// Writes a `bytes` field whatever its value.
+  @inlinable
+  public mutating func writePresent(_ value: ByteBuffer, field: Int) {
+    writeTag(field: field, .lengthDelimited)
+    writeVarint(UInt64(value.readableBytes))
+    value.withUnsafeReadableBytes { writeRaw($0) }
+  }
+
+  /// Writes a submessage field whatever its value (an empty message is the two bytes tag, 0).
+  @inlinable
+  public mutating func writePresent<M: ProtoMessage>(_ message: M, field: Int) {
+    writeTag(field: field, .lengthDelimited)
+    writeVarint(UInt64(message.encodedSize))
+    message.encode(to: &self)
+  }
+
+  /// Writes a submessage field if it is present.
+  @inlinable
+  public mutating func write<M: ProtoMessage>(_ message: M?, field: Int) {
+    guard let message else { return }
+    writePresent(message, field: field)
+  }
+
+  /// Writes each element of a repeated submessage field.
+  @inlinable
+  public mutating func write<M: ProtoMessage>(_ messages: [M], field: Int) {
+    for message in messages { writePresent(message, field: field) }
+  }
+
+  /// Writes each element of a repeated `string` field, empty strings included.
+  @inlinable
+  public mutating func write(_ strings: [String], field: Int) {
+    for string in strings { writePresent(string, field: field) }
+  }
+
+  /// Writes a `map<string, string>` field, entries sorted by key so equal maps give equal bytes.
+  @inlinable
+  public mutating func write(_ map: [String: String], field: Int) {
+    guard !map.isEmpty else { return }
+    for (key, value) in map.sorted(by: { $0.key < $1.key }) {
+      writeTag(field: field, .lengthDelimited)
+      writeVarint(UInt64(ProtoSize.field(1, key) + ProtoSize.field(2, value)))
+      write(key, field: 1)
+      write(value, field: 2)
+    }
+  }
+
+  /// Writes a `map<string, bool>` field, entries sorted by key so equal maps give equal bytes.
+  @inlinable
+  public mutating func write(_ map: [String: Bool], field: Int) {
+    guard !map.isEmpty else { return }
+    for (key, value) in map.sorted(by: { $0.key < $1.key }) {
+      writeTag(field: field, .lengthDelimited)
+      writeVarint(UInt64(ProtoSize.field(1, key) + ProtoSize.field(2, value)))
+      write(key, field: 1)
+      write(value, field: 2)
+    }
+  }
+}
+
+/// Encoded sizes of fields, mirroring ``ProtoWriter`` method for method.
+public enum ProtoSize {
+  /// The size of a tag for `field`.
+  @inlinable
+  public static func tag(_ field: Int) -> Int {
+    Varint.encodedSize(of: UInt64(truncatingIfNeeded: field << 3))
+  }
+
+  /// The size of a length-delimited record of `length` payload bytes.
+  @inlinable
+  public static func lengthDelimited(_ field: Int, length: Int) -> Int {
+    tag(field) + Varint.encodedSize(of: UInt64(length)) + length
+  }
+
+  /// The size of a `uint32` field with implicit presence.
+  @inlinable
+  public static func field(_ field: Int, _ value: UInt32) -> Int {
+    value == 0 ? 0 : tag(field) + Varint.encodedSize(of: value)
+  }
+
+  /// The size of an `int32` field with implicit presence.
+  @inlinable
+  public static func field(_ field: Int, _ value: Int32) -> Int {
+    value == 0 ? 0 : tag(field) + Varint.encodedSize(of: value)
+  }
+
+  /// The size of an enum field with implicit presence.
+  @inlinable
+  public static func field<E: ProtoEnum>(_ field: Int, _ value: E) -> Int {
+    self.field(field, value.rawValue)
+  }
+
+  /// The size of a `bool` field with implicit presence.
+  @inlinable
+  public static func field(_ field: Int, _ value: Bool) -> Int {
+    value ? tag(field) + 1 : 0
+  }
+
+  /// The size of a `float` field with implicit presence.
+  @inlinable
+  public static func field(_ field: Int, _ value: Float) -> Int {
+    value.bitPattern == 0 ? 0 : tag(field) + 4
+  }
+
+  /// The size of a `string` field with implicit presence.
+  @inlinable
+  public static func field(_ field: Int, _ value: String) -> Int {
+    value.isEmpty ? 0 : lengthDelimited(field, length: value.utf8.count)
+  }
+
+  /// The size of a `bytes` field with implicit presence.
+  @inlinable
+  public static func field(_ field: Int, _ value: ByteBuffer) -> Int {
+    value.readableBytes == 0 ? 0 : lengthDelimited(field, length: value.readableBytes)
+  }
+
+  /// The size of an optional submessage field.
+  @inlinable
+  public static func field<M: ProtoMessage>(_ field: Int, _ message: M?) -> Int {
+    guard let message else { return 0 }
+    return present(field, message)
+  }
+
+  /// The size of a repeated submessage field.
+  @inlinable
+  public static func field<M: ProtoMessage>(_ field: Int, _ messages: [M]) -> Int {
+    var size = 0
+    for message in messages { size += present(field, message) }
+    return size
+  }
+
+  /// The size of a repeated `string` field.
+  @inlinable
+  public static func field(_ field: Int, _ strings: [String]) -> Int {
+    var size = 0
+    for string in strings { size += present(field, string) }
+    return size
+  }
+
+  /// The size of a `map<string, string>` field.
+  @inlinable
+  public static func field(_ field: Int, _ map: [String: String]) -> Int {
+    var size = 0
+    for (key, value) in map {
+      size += lengthDelimited(field, length: self.field(1, key) + self.field(2, value))
+    }
+    return size
+  }
+
+  /// The size of a `map<string, bool>` field.
+  @inlinable
+  public static func field(_ field: Int, _ map: [String: Bool]) -> Int {
+    var size = 0
+    for (key, value) in map {
+      size += lengthDelimited(field, length: self.field(1, key) + self.field(2, value))
+    }
+    return size
+  }
+
+  /// The size of a `float` field with explicit presence.
+  @inlinable
+  public static func present(_ field: Int, _ value: Float) -> Int {
+    tag(field) + 4
+  }
+
+  /// The size of a `uint32` field with explicit presence.
+  @inlinable
+  public static func present(_ field: Int, _ value: UInt32) -> Int {
+    tag(field) + Varint.encodedSize(of: value)
+  }
+
+  /// The size of an enum field with explicit presence.
+  @inlinable
+  public static func present<E: ProtoEnum>(_ field: Int, _ value: E) -> Int {
+    tag(field) + Varint.encodedSize(of: value.rawValue)
+  }
+
+  /// The size of a `string` field with explicit presence.
+  @inlinable
+  public static func present(_ field: Int, _ value: String) -> Int {
+    lengthDelimited(field, length: value.utf8.count)
+  }
+
+  /// The size of a `bytes` field with explicit presence.
+  @inlinable
+  public static func present(_ field: Int, _ value: ByteBuffer) -> Int {
+    lengthDelimited(field, length: value.readableBytes)
+  }
+
+  /// The size of a submessage field with explicit presence.
+  @inlinable
+  public static func present<M: ProtoMessage>(_ field: Int, _ message: M) -> Int {
+    lengthDelimited(field, length: message.encodedSize)
+  }
+}
