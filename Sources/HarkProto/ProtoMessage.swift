@@ -85,6 +85,19 @@ extension ProtoMessage {
     }
   }
 
+  /// Writes the encoded message at the start of `destination`, which must hold at least
+  /// ``encodedSize`` bytes, and returns the number of bytes written. For writing straight into
+  /// memory someone else owns, such as a frame buffer of the HTTP/2 library.
+  @inlinable
+  public func encode(into destination: UnsafeMutableRawBufferPointer) -> Int {
+    let size = encodedSize
+    precondition(destination.count >= size, "destination is smaller than the encoded message")
+    guard size > 0 else { return 0 }
+    var writer = ProtoWriter(base: destination.baseAddress!, capacity: size)
+    encode(to: &writer)
+    return size
+  }
+
   /// The encoded message in a new buffer of exactly its size.
   @inlinable
   public func serializedBytes(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {

@@ -40,3 +40,11 @@ ProtobufCMessage *hark_oracle_unpack(const ProtobufCMessageDescriptor *descripto
                                      const uint8_t *data, size_t length) {
   return protobuf_c_message_unpack(descriptor, NULL, length, data);
 }
+
+const ProtobufCMessageDescriptor *hark_oracle_request_descriptor(void) {
+  return &nuance__asr__v1__recognition_request__descriptor;
+}
+
+const ProtobufCMessageDescriptor *hark_oracle_response_descriptor(void) {
+  return &nuance__asr__v1__recognition_response__descriptor;
+}

@@ -174,3 +174,52 @@ struct MalformedInputTests {
     }
   }
 }
+
+@Suite("UTF-8 validation")
+struct UTF8ValidationTests {
+  /// Whether a `string` field holding `bytes` decodes.
+  static func decodes(_ bytes: [UInt8]) -> Bool {
+    let field: [UInt8] = [0x0A] + Array(varint: bytes.count) + bytes
+    return (try? Word(serializedBytes: field)) != nil
+  }
+
+  @Test("string fields accept exactly what the standard library's strict validator accepts")
+  func agreesWithStandardLibrary() {
+    var rng = SplitMix64(seed: 8)
+    var cases: [[UInt8]] = (0...255).map { [UInt8($0)] }
+    for a in 0xC0...0xFF { for b in 0...255 { cases.append([UInt8(a), UInt8(b)]) } }
+    for _ in 0..<100_000 {
+      let length = Int.random(in: 3...12, using: &rng)
+      cases.append((0..<length).map { _ in
+        UInt8.random(in: 0...3, using: &rng) == 0 ? UInt8.random(in: 0...0x7F, using: &rng) : UInt8.random(in: 0x80...0xFF, using: &rng)
+      })
+    }
+    for bytes in cases {
+      #expect(Self.decodes(bytes) == (String(validating: bytes, as: UTF8.self) != nil), "\(bytes)")
+    }
+  }
+
+  @Test("accepts the edges of each range and rejects what lies past them")
+  func edges() {
+    #expect(Self.decodes(Array("plain ASCII that is longer than eight bytes".utf8)))
+    #expect(Self.decodes([0xEF, 0xBF, 0xBF]))  // U+FFFF
+    #expect(Self.decodes([0xF4, 0x8F, 0xBF, 0xBF]))  // U+10FFFF
+    #expect(!Self.decodes([0xF4, 0x90, 0x80, 0x80]))  // past U+10FFFF
+    #expect(!Self.decodes([0xED, 0xA0, 0x80]))  // a surrogate
+    #expect(!Self.decodes([0xE0, 0x80, 0x80]))  // overlong
+    #expect(!Self.decodes([0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0xC3]))  // cut after ASCII
+  }
+}
+
+extension Array where Element == UInt8 {
+  /// `value` as a protobuf varint.
+  init(varint value: Int) {
+    var value = UInt64(value)
+    self = []
+    while value >= 0x80 {
+      append(UInt8(truncatingIfNeeded: value) | 0x80)
+      value >>= 7
+    }
+    append(UInt8(value))
+  }
+}

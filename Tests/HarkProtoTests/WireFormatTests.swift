@@ -255,3 +255,40 @@ struct WireFormatTests {
     #expect(Array(buffer.readableBytesView) == [0xEE, 0x12, 0x02, 0x0A, 0x00])
   }
 }
+
+@Suite("Existential use")
+struct ExistentialTests {
+  static func encodeOpened<M: ProtoMessage>(_ message: M) -> [UInt8] {
+    var buffer = ByteBuffer()
+    message.encode(into: &buffer)
+    return Array(buffer.readableBytesView) + [UInt8(truncatingIfNeeded: message.encodedSize)]
+  }
+
+  @Test("messages encode and decode through `any ProtoMessage`")
+  func throughExistential() throws {
+    let messages: [any ProtoMessage] = [
+      RecognitionRequest.audio(ByteBuffer(repeating: 1, count: 320)), RecognitionRequest.startTimers,
+      RecognitionResponse.status(code: 100, message: "Continue"),
+    ]
+    for message in messages {
+      let bytes = Self.encodeOpened(message)
+      #expect(bytes.count == message.encodedSize + 1)
+    }
+  }
+}
+
+@Suite("Encoding into raw memory")
+struct RawEncodingTests {
+  @Test("encode(into:) raw memory writes the same bytes and returns their count")
+  func rawEncode() {
+    var generator = MessageGenerator(seed: 99)
+    for _ in 0..<500 {
+      let message = generator.recognitionResponse()
+      var storage = [UInt8](repeating: 0xEE, count: message.encodedSize + 3)
+      let written = storage.withUnsafeMutableBytes { message.encode(into: $0) }
+      #expect(written == message.encodedSize)
+      #expect(Array(storage.prefix(written)) == message.serializedByteArray())
+      #expect(storage.suffix(3) == [0xEE, 0xEE, 0xEE])
+    }
+  }
+}

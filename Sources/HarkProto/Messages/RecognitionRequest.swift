@@ -224,12 +224,9 @@ extension RecognitionInitMessage {
         try reader.readMessage(into: &message)
         parameters = message
       case (2, .lengthDelimited):
-        var resource = RecognitionResource()
-        try reader.readMessage(into: &resource)
-        resources.append(resource)
+        try reader.readRepeatedMessage(into: &resources)
       case (3, .lengthDelimited):
-        let (key, value) = try reader.readStringToStringEntry()
-        clientData[key] = value
+        try reader.readStringToStringEntry(into: &clientData)
       case (4, .lengthDelimited):
         userID = try reader.readString()
       default:
@@ -720,8 +717,7 @@ public struct Formatting: ProtoMessage {
       switch (tag.fieldNumber, tag.wireType) {
       case (1, .lengthDelimited): scheme = try reader.readString()
       case (2, .lengthDelimited):
-        let (key, value) = try reader.readStringToBoolEntry()
-        options[key] = value
+        try reader.readStringToBoolEntry(into: &options)
       default: try reader.skip(tag)
       }
     }

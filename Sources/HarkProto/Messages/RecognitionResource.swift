@@ -171,8 +171,7 @@ public struct ResourceReference: ProtoMessage {
       case (3, .varint): maskLoadFailures = try reader.readBool()
       case (7, .varint): requestTimeoutMs = try reader.readUInt32()
       case (8, .lengthDelimited):
-        let (key, value) = try reader.readStringToStringEntry()
-        headers[key] = value
+        try reader.readStringToStringEntry(into: &headers)
       default: try reader.skip(tag)
       }
     }

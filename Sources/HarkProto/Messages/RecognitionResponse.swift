@@ -88,8 +88,7 @@ extension RecognitionResponse {
         try reader.readMessage(into: &message)
         response = .result(message)
       case (4, .lengthDelimited):
-        let (key, value) = try reader.readStringToStringEntry()
-        cookies[key] = value
+        try reader.readStringToStringEntry(into: &cookies)
       default:
         try reader.skip(tag)
       }

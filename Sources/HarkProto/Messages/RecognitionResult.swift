@@ -76,17 +76,13 @@ public struct RecognitionResult: ProtoMessage {
         try reader.readMessage(into: &message)
         utteranceInfo = message
       case (5, .lengthDelimited):
-        var message = Hypothesis()
-        try reader.readMessage(into: &message)
-        hypotheses.append(message)
+        try reader.readRepeatedMessage(into: &hypotheses)
       case (6, .lengthDelimited):
         var message = dataPack ?? DataPack()
         try reader.readMessage(into: &message)
         dataPack = message
       case (7, .lengthDelimited):
-        var message = Notification()
-        try reader.readMessage(into: &message)
-        notifications.append(message)
+        try reader.readRepeatedMessage(into: &notifications)
       default: try reader.skip(tag)
       }
     }
@@ -280,9 +276,7 @@ public struct Hypothesis: ProtoMessage {
       case (4, .lengthDelimited): formattedText = try reader.readString()
       case (5, .lengthDelimited): minimallyFormattedText = try reader.readString()
       case (6, .lengthDelimited):
-        var message = Word()
-        try reader.readMessage(into: &message)
-        words.append(message)
+        try reader.readRepeatedMessage(into: &words)
       case (7, .lengthDelimited): encryptedTokenization = try reader.readString()
       case (9, .lengthDelimited): grammarID = try reader.readString()
       case (10, .lengthDelimited): detectedWakeupWord = try reader.readString()
@@ -449,8 +443,7 @@ public struct Notification: ProtoMessage {
         try reader.readMessage(into: &value)
         message = value
       case (4, .lengthDelimited):
-        let (key, value) = try reader.readStringToStringEntry()
-        data[key] = value
+        try reader.readStringToStringEntry(into: &data)
       default: try reader.skip(tag)
       }
     }

@@ -52,7 +52,7 @@ public struct ProtoReader {
   // MARK: Tags
 
   /// The next field's tag, or `nil` at the end of the current message.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func nextTag() throws(ProtoDecodingError) -> FieldTag? {
     guard position < end else { return nil }
     let start = position
@@ -73,7 +73,7 @@ public struct ProtoReader {
   }
 
   /// A tag: at most five bytes, at most 2^32-1.
-  @inlinable
+  @inlinable @inline(__always)
   mutating func readTagVarint() throws(ProtoDecodingError) -> UInt64 {
     let first = base.load(fromByteOffset: position, as: UInt8.self)
     if first < 0x80 {
@@ -90,7 +90,7 @@ public struct ProtoReader {
   // MARK: Scalars
 
   /// A varint of up to ten bytes.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func readVarint() throws(ProtoDecodingError) -> UInt64 {
     var p = position
     guard p < end else { throw failure(.truncated, at: p) }
@@ -118,25 +118,25 @@ public struct ProtoReader {
   }
 
   /// A `uint32` field: a varint truncated to 32 bits, as C++ protobuf does.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func readUInt32() throws(ProtoDecodingError) -> UInt32 {
     UInt32(truncatingIfNeeded: try readVarint())
   }
 
   /// An `int32` field (or an enum): a varint truncated to 32 bits.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func readInt32() throws(ProtoDecodingError) -> Int32 {
     Int32(truncatingIfNeeded: try readVarint())
   }
 
   /// A `bool` field: any non-zero varint is true.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func readBool() throws(ProtoDecodingError) -> Bool {
     try readVarint() != 0
   }
 
   /// A little-endian `fixed32`.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func readFixed32() throws(ProtoDecodingError) -> UInt32 {
     guard end - position >= 4 else { throw failure(.truncated, at: position) }
     let value = base.loadUnaligned(fromByteOffset: position, as: UInt32.self)
@@ -154,7 +154,7 @@ public struct ProtoReader {
   }
 
   /// A `float` field (`fixed32` bits).
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func readFloat() throws(ProtoDecodingError) -> Float {
     Float(bitPattern: try readFixed32())
   }
@@ -168,7 +168,7 @@ public struct ProtoReader {
   // MARK: Length-delimited
 
   /// A length prefix: at most five bytes, at most 2^31-1, and within the current message.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func readLength() throws(ProtoDecodingError) -> Int {
     let start = position
     let value = try readVarint()
@@ -180,7 +180,8 @@ public struct ProtoReader {
     return length
   }
 
-  /// A `string` field, validated as UTF-8.
+  /// A `string` field, validated as UTF-8 (Unicode Table 3-7: no overlong forms, no surrogates,
+  /// nothing past U+10FFFF).
   @inlinable
   public mutating func readString() throws(ProtoDecodingError) -> String {
     let length = try readLength()
@@ -190,11 +191,24 @@ public struct ProtoReader {
       start: (base + start).assumingMemoryBound(to: UInt8.self),
       count: length
     )
-    guard let string = String(validating: bytes, as: UTF8.self) else {
-      throw failure(.invalidUTF8, at: start)
-    }
+    // `_tryFromUTF8` validates and copies in one pass; it is the public entry point the standard
+    // library's inlinable `String.decodeCString` calls. `String(validating:as:)` is generic and
+    // resolves generic metadata at run time on each call.
+    guard let string = String._tryFromUTF8(bytes) else { throw failure(.invalidUTF8, at: start) }
     position += length
     return string
+  }
+
+  /// Decodes a submessage and appends it to `messages`, decoding in place rather than copying.
+  @inlinable
+  public mutating func readRepeatedMessage<M: ProtoMessage>(
+    into messages: inout [M]
+  ) throws(ProtoDecodingError) {
+    // Most repeated fields here (hypotheses, words) hold several elements: skip the first
+    // reallocations.
+    if messages.isEmpty { messages.reserveCapacity(4) }
+    messages.append(M())
+    try readMessage(into: &messages[messages.count - 1])
   }
 
   /// A `bytes` field: a slice of the input buffer, without a copy.
@@ -272,12 +286,34 @@ public struct ProtoReader {
     }
   }
 
+  /// Decodes a `map<string, string>` entry into `map`; the last entry of a key wins.
+  @inlinable
+  public mutating func readStringToStringEntry(
+    into map: inout [String: String]
+  ) throws(ProtoDecodingError) {
+    // Most maps here hold a few entries: skip the first rehashes.
+    if map.isEmpty { map.reserveCapacity(4) }
+    let (key, value) = try readStringToStringEntry()
+    map[key] = value
+  }
+
   /// Decodes a `map<string, string>` entry; a missing key or value keeps its default.
   @inlinable
   public mutating func readStringToStringEntry() throws(ProtoDecodingError) -> (key: String, value: String) {
     try readMapEntry(defaultValue: "", valueWireType: .lengthDelimited) {
       (reader: inout ProtoReader) throws(ProtoDecodingError) in try reader.readString()
     }
+  }
+
+  /// Decodes a `map<string, bool>` entry into `map`; the last entry of a key wins.
+  @inlinable
+  public mutating func readStringToBoolEntry(
+    into map: inout [String: Bool]
+  ) throws(ProtoDecodingError) {
+    // Most maps here hold a few entries: skip the first rehashes.
+    if map.isEmpty { map.reserveCapacity(4) }
+    let (key, value) = try readStringToBoolEntry()
+    map[key] = value
   }
 
   /// Decodes a `map<string, bool>` entry; a missing key or value keeps its default.

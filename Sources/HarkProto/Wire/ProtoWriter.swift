@@ -26,7 +26,7 @@ public struct ProtoWriter {
 
   // MARK: Primitives
 
-  @inlinable
+  @inlinable @inline(__always)
   mutating func reserve(_ count: Int) -> Int {
     let start = position
     precondition(count <= capacity - start, "encodedSize disagrees with encode(to:)")
@@ -35,7 +35,7 @@ public struct ProtoWriter {
   }
 
   /// Writes `value` as a varint.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func writeVarint(_ value: UInt64) {
     if value < 0x80 {
       let at = reserve(1)
@@ -54,27 +54,27 @@ public struct ProtoWriter {
   }
 
   /// Writes a field's tag.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func writeTag(field: Int, _ wireType: WireType) {
     writeVarint(UInt64(truncatingIfNeeded: field << 3) | UInt64(wireType.rawValue))
   }
 
   /// Writes four little-endian bytes.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func writeFixed32(_ value: UInt32) {
     let at = reserve(4)
     base.storeBytes(of: value.littleEndian, toByteOffset: at, as: UInt32.self)
   }
 
   /// Writes eight little-endian bytes.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func writeFixed64(_ value: UInt64) {
     let at = reserve(8)
     base.storeBytes(of: value.littleEndian, toByteOffset: at, as: UInt64.self)
   }
 
   /// Writes raw bytes.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func writeRaw(_ bytes: UnsafeRawBufferPointer) {
     guard let source = bytes.baseAddress, bytes.count > 0 else { return }
     let at = reserve(bytes.count)
@@ -84,7 +84,7 @@ public struct ProtoWriter {
   // MARK: Fields with implicit presence (defaults are not written)
 
   /// Writes a `uint32` field unless it is 0.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func write(_ value: UInt32, field: Int) {
     guard value != 0 else { return }
     writeTag(field: field, .varint)
@@ -92,7 +92,7 @@ public struct ProtoWriter {
   }
 
   /// Writes an `int32` field (or an enum's raw value) unless it is 0; negative values take ten bytes.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func write(_ value: Int32, field: Int) {
     guard value != 0 else { return }
     writeTag(field: field, .varint)
@@ -106,7 +106,7 @@ public struct ProtoWriter {
   }
 
   /// Writes a `bool` field unless it is false.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func write(_ value: Bool, field: Int) {
     guard value else { return }
     writeTag(field: field, .varint)
@@ -114,7 +114,7 @@ public struct ProtoWriter {
   }
 
   /// Writes a `float` field unless its bits are all zero (so -0.0 and NaN are written, as C++ does).
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func write(_ value: Float, field: Int) {
     guard value.bitPattern != 0 else { return }
     writePresent(value, field: field)
@@ -137,14 +137,14 @@ public struct ProtoWriter {
   // MARK: Fields with explicit presence
 
   /// Writes a `float` field whatever its value.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func writePresent(_ value: Float, field: Int) {
     writeTag(field: field, .fixed32)
     writeFixed32(value.bitPattern)
   }
 
   /// Writes a `uint32` field whatever its value.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func writePresent(_ value: UInt32, field: Int) {
     writeTag(field: field, .varint)
     writeVarint(UInt64(value))
@@ -177,11 +177,27 @@ public struct ProtoWriter {
   }
 
   /// Writes a submessage field whatever its value (an empty message is the two bytes tag, 0).
+  ///
+  /// The length is not computed beforehand (that would size every nested message once per level
+  /// of nesting): one byte is reserved, the message is written, and if its length needs a longer
+  /// varint the message is moved up. The move never passes the exact size reserved for the whole
+  /// message, since the final encoding is at least as long as what has been written.
   @inlinable
   public mutating func writePresent<M: ProtoMessage>(_ message: M, field: Int) {
     writeTag(field: field, .lengthDelimited)
-    writeVarint(UInt64(message.encodedSize))
+    let slot = reserve(1)
     message.encode(to: &self)
+    let length = position - slot - 1
+    if length < 0x80 {
+      base.storeBytes(of: UInt8(truncatingIfNeeded: length), toByteOffset: slot, as: UInt8.self)
+      return
+    }
+    let lengthSize = Varint.encodedSize(of: UInt64(length))
+    precondition(position + lengthSize - 1 <= capacity, "encodedSize disagrees with encode(to:)")
+    (base + slot + lengthSize).copyMemory(from: base + slot + 1, byteCount: length)
+    position = slot
+    writeVarint(UInt64(length))
+    position += length
   }
 
   /// Writes a submessage field if it is present.
@@ -194,20 +210,25 @@ public struct ProtoWriter {
   /// Writes each element of a repeated submessage field.
   @inlinable
   public mutating func write<M: ProtoMessage>(_ messages: [M], field: Int) {
-    for message in messages { writePresent(message, field: field) }
+    // Through the buffer, so elements are borrowed rather than copied.
+    messages.withUnsafeBufferPointer { elements in
+      for index in elements.indices { writePresent(elements[index], field: field) }
+    }
   }
 
   /// Writes each element of a repeated `string` field, empty strings included.
   @inlinable
   public mutating func write(_ strings: [String], field: Int) {
-    for string in strings { writePresent(string, field: field) }
+    strings.withUnsafeBufferPointer { elements in
+      for index in elements.indices { writePresent(elements[index], field: field) }
+    }
   }
 
   /// Writes a `map<string, string>` field, entries sorted by key so equal maps give equal bytes.
   @inlinable
   public mutating func write(_ map: [String: String], field: Int) {
     guard !map.isEmpty else { return }
-    for (key, value) in map.sorted(by: { $0.key < $1.key }) {
+    ProtoWriter.forEachInKeyOrder(map) { key, value in
       writeTag(field: field, .lengthDelimited)
       writeVarint(UInt64(ProtoSize.field(1, key) + ProtoSize.field(2, value)))
       write(key, field: 1)
@@ -219,7 +240,7 @@ public struct ProtoWriter {
   @inlinable
   public mutating func write(_ map: [String: Bool], field: Int) {
     guard !map.isEmpty else { return }
-    for (key, value) in map.sorted(by: { $0.key < $1.key }) {
+    ProtoWriter.forEachInKeyOrder(map) { key, value in
       writeTag(field: field, .lengthDelimited)
       writeVarint(UInt64(ProtoSize.field(1, key) + ProtoSize.field(2, value)))
       write(key, field: 1)
@@ -228,28 +249,57 @@ public struct ProtoWriter {
   }
 }
 
+extension ProtoWriter {
+  /// Calls `body` for each entry of `map` in key order, sorting indices in temporary storage
+  /// (on the stack for small maps) rather than allocating a sorted copy.
+  @inlinable
+  static func forEachInKeyOrder<Value>(
+    _ map: [String: Value],
+    _ body: (String, Value) -> Void
+  ) {
+    if map.count == 1, let entry = map.first {
+      body(entry.key, entry.value)
+      return
+    }
+    withUnsafeTemporaryAllocation(of: Dictionary<String, Value>.Index.self, capacity: map.count) {
+      indices in
+      var count = 0
+      var index = map.startIndex
+      while index != map.endIndex {
+        indices.initializeElement(at: count, to: index)
+        count += 1
+        index = map.index(after: index)
+      }
+      var sorted = UnsafeMutableBufferPointer(rebasing: indices[0..<count])
+      sorted.sort { map[$0].key < map[$1].key }
+      for index in sorted { body(map[index].key, map[index].value) }
+      _ = sorted.deinitialize()
+    }
+  }
+}
+
 /// Encoded sizes of fields, mirroring ``ProtoWriter`` method for method.
 public enum ProtoSize {
   /// The size of a tag for `field`.
-  @inlinable
+  @inlinable @inline(__always)
   public static func tag(_ field: Int) -> Int {
     Varint.encodedSize(of: UInt64(truncatingIfNeeded: field << 3))
   }
 
   /// The size of a length-delimited record of `length` payload bytes.
-  @inlinable
+  @inlinable @inline(__always)
   public static func lengthDelimited(_ field: Int, length: Int) -> Int {
     tag(field) + Varint.encodedSize(of: UInt64(length)) + length
   }
 
   /// The size of a `uint32` field with implicit presence.
-  @inlinable
+  @inlinable @inline(__always)
   public static func field(_ field: Int, _ value: UInt32) -> Int {
     value == 0 ? 0 : tag(field) + Varint.encodedSize(of: value)
   }
 
   /// The size of an `int32` field with implicit presence.
-  @inlinable
+  @inlinable @inline(__always)
   public static func field(_ field: Int, _ value: Int32) -> Int {
     value == 0 ? 0 : tag(field) + Varint.encodedSize(of: value)
   }
@@ -261,19 +311,19 @@ public enum ProtoSize {
   }
 
   /// The size of a `bool` field with implicit presence.
-  @inlinable
+  @inlinable @inline(__always)
   public static func field(_ field: Int, _ value: Bool) -> Int {
     value ? tag(field) + 1 : 0
   }
 
   /// The size of a `float` field with implicit presence.
-  @inlinable
+  @inlinable @inline(__always)
   public static func field(_ field: Int, _ value: Float) -> Int {
     value.bitPattern == 0 ? 0 : tag(field) + 4
   }
 
   /// The size of a `string` field with implicit presence.
-  @inlinable
+  @inlinable @inline(__always)
   public static func field(_ field: Int, _ value: String) -> Int {
     value.isEmpty ? 0 : lengthDelimited(field, length: value.utf8.count)
   }
@@ -294,9 +344,11 @@ public enum ProtoSize {
   /// The size of a repeated submessage field.
   @inlinable
   public static func field<M: ProtoMessage>(_ field: Int, _ messages: [M]) -> Int {
-    var size = 0
-    for message in messages { size += present(field, message) }
-    return size
+    messages.withUnsafeBufferPointer { elements in
+      var size = 0
+      for index in elements.indices { size += present(field, elements[index]) }
+      return size
+    }
   }
 
   /// The size of a repeated `string` field.
@@ -310,6 +362,7 @@ public enum ProtoSize {
   /// The size of a `map<string, string>` field.
   @inlinable
   public static func field(_ field: Int, _ map: [String: String]) -> Int {
+    guard !map.isEmpty else { return 0 }
     var size = 0
     for (key, value) in map {
       size += lengthDelimited(field, length: self.field(1, key) + self.field(2, value))
@@ -320,6 +373,7 @@ public enum ProtoSize {
   /// The size of a `map<string, bool>` field.
   @inlinable
   public static func field(_ field: Int, _ map: [String: Bool]) -> Int {
+    guard !map.isEmpty else { return 0 }
     var size = 0
     for (key, value) in map {
       size += lengthDelimited(field, length: self.field(1, key) + self.field(2, value))
@@ -328,7 +382,7 @@ public enum ProtoSize {
   }
 
   /// The size of a `float` field with explicit presence.
-  @inlinable
+  @inlinable @inline(__always)
   public static func present(_ field: Int, _ value: Float) -> Int {
     tag(field) + 4
   }
@@ -346,7 +400,7 @@ public enum ProtoSize {
   }
 
   /// The size of a `string` field with explicit presence.
-  @inlinable
+  @inlinable @inline(__always)
   public static func present(_ field: Int, _ value: String) -> Int {
     lengthDelimited(field, length: value.utf8.count)
   }

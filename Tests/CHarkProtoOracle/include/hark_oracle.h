@@ -23,4 +23,8 @@ double hark_oracle_ns_per_unpack(const ProtobufCMessageDescriptor *descriptor,
 ProtobufCMessage *hark_oracle_unpack(const ProtobufCMessageDescriptor *descriptor,
                                      const uint8_t *data, size_t length);
 
+/// The descriptors of the two top-level messages (Swift cannot take the address of a C constant).
+const ProtobufCMessageDescriptor *hark_oracle_request_descriptor(void);
+const ProtobufCMessageDescriptor *hark_oracle_response_descriptor(void);
+
 #endif

@@ -1,0 +1,31 @@
+// swift-tools-version: 6.1
+// Hark's benchmarks: a nested package, so that normal builds of Hark never build them.
+// Run them with the scripts in tools/ (tools/bench-codec), always in release mode.
+
+import Foundation
+import PackageDescription
+
+/// SwiftPM names a path dependency after its folder, so Hark's identity is the name of the
+/// checkout's folder (whatever a clone was called).
+let hark = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+  .lastPathComponent.lowercased()
+
+let package = Package(
+  name: "HarkBenchmarks",
+  dependencies: [.package(path: "../")],
+  targets: [
+    // libprotobuf-c generated from proto/: the same target the tests use (a symlink).
+    .target(
+      name: "CHarkProtoOracle",
+      linkerSettings: [.linkedLibrary("protobuf-c")]
+    ),
+    .executableTarget(
+      name: "CodecBenchmark",
+      dependencies: [
+        "CHarkProtoOracle",
+        .product(name: "HarkProto", package: hark),
+      ],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+  ]
+)
