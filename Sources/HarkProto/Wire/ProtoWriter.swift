@@ -161,10 +161,15 @@ public struct ProtoWriter {
   @inlinable
   public mutating func writePresent(_ value: String, field: Int) {
     writeTag(field: field, .lengthDelimited)
-    var value = value
-    value.withUTF8 { utf8 in
+    // Native strings (small ones too) give their UTF-8 without a copy of the string itself.
+    let written = value.utf8.withContiguousStorageIfAvailable { utf8 in
       writeVarint(UInt64(utf8.count))
       writeRaw(UnsafeRawBufferPointer(utf8))
+    }
+    if written == nil {
+      let utf8 = Array(value.utf8)
+      writeVarint(UInt64(utf8.count))
+      utf8.withUnsafeBytes { writeRaw($0) }
     }
   }
 
@@ -187,6 +192,13 @@ public struct ProtoWriter {
     writeTag(field: field, .lengthDelimited)
     let slot = reserve(1)
     message.encode(to: &self)
+    finishLengthDelimited(slot: slot)
+  }
+
+  /// Writes the length of what follows the one-byte `slot` into it, moving what follows up if
+  /// the length needs a longer varint.
+  @inlinable @inline(__always)
+  mutating func finishLengthDelimited(slot: Int) {
     let length = position - slot - 1
     if length < 0x80 {
       base.storeBytes(of: UInt8(truncatingIfNeeded: length), toByteOffset: slot, as: UInt8.self)
@@ -230,9 +242,10 @@ public struct ProtoWriter {
     guard !map.isEmpty else { return }
     ProtoWriter.forEachInKeyOrder(map) { key, value in
       writeTag(field: field, .lengthDelimited)
-      writeVarint(UInt64(ProtoSize.field(1, key) + ProtoSize.field(2, value)))
+      let slot = reserve(1)
       write(key, field: 1)
       write(value, field: 2)
+      finishLengthDelimited(slot: slot)
     }
   }
 
@@ -242,9 +255,10 @@ public struct ProtoWriter {
     guard !map.isEmpty else { return }
     ProtoWriter.forEachInKeyOrder(map) { key, value in
       writeTag(field: field, .lengthDelimited)
-      writeVarint(UInt64(ProtoSize.field(1, key) + ProtoSize.field(2, value)))
+      let slot = reserve(1)
       write(key, field: 1)
       write(value, field: 2)
+      finishLengthDelimited(slot: slot)
     }
   }
 }
