@@ -100,7 +100,8 @@ extension ProtoMessage {
 
   /// The encoded message in a new buffer of exactly its size.
   @inlinable
-  public func serializedBytes(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+  public func serializedBytes(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer
+  {
     var buffer = allocator.buffer(capacity: encodedSize)
     encode(into: &buffer)
     return buffer
@@ -112,7 +113,10 @@ extension ProtoMessage {
     let size = encodedSize
     return [UInt8](unsafeUninitializedCapacity: size) { storage, count in
       if size > 0 {
-        var writer = ProtoWriter(base: UnsafeMutableRawPointer(storage.baseAddress!), capacity: size)
+        var writer = ProtoWriter(
+          base: UnsafeMutableRawPointer(storage.baseAddress!),
+          capacity: size
+        )
         encode(to: &writer)
       }
       count = size
@@ -139,7 +143,9 @@ extension ProtoEnum {
 extension ProtoReader {
   /// An enum field: any `int32` is kept, named or not.
   @inlinable
-  public mutating func readEnum<E: ProtoEnum>(_ type: E.Type = E.self) throws(ProtoDecodingError) -> E {
+  public mutating func readEnum<E: ProtoEnum>(
+    _ type: E.Type = E.self
+  ) throws(ProtoDecodingError) -> E {
     E(rawValue: try readInt32())
   }
 }

@@ -64,7 +64,9 @@ struct GRPCMessageFramingTests {
     var deframer = GRPCMessageDeframer()
     var received: [[UInt8]] = []
     while framed.readableBytes > 0 {
-      let chunk = framed.readSlice(length: min(framed.readableBytes, Int.random(in: 1...900, using: &rng)))!
+      let chunk = framed.readSlice(
+        length: min(framed.readableBytes, Int.random(in: 1...900, using: &rng))
+      )!
       deframer.append(chunk)
       received += try Self.drain(&deframer)
     }
@@ -79,7 +81,9 @@ struct GRPCMessageFramingTests {
     var deframer = GRPCMessageDeframer()
     deframer.append(chunk)
     let message = try #require(try deframer.next())
-    let shares = message.withUnsafeReadableBytes { m in chunk.withUnsafeReadableBytes { c in m.baseAddress == c.baseAddress! + 5 } }
+    let shares = message.withUnsafeReadableBytes { m in
+      chunk.withUnsafeReadableBytes { c in m.baseAddress == c.baseAddress! + 5 }
+    }
     #expect(shares)
   }
 
@@ -87,7 +91,9 @@ struct GRPCMessageFramingTests {
   func sizeLimit() throws {
     var deframer = GRPCMessageDeframer(maxMessageSize: 100)
     deframer.append(ByteBuffer(bytes: [0, 0, 0, 0, 101]))  // prefix only: 101 bytes announced
-    #expect(throws: GRPCFramingError(.messageTooLarge(length: 101, limit: 100))) { try deframer.next() }
+    #expect(throws: GRPCFramingError(.messageTooLarge(length: 101, limit: 100))) {
+      try deframer.next()
+    }
     let error = GRPCFramingError(.messageTooLarge(length: 101, limit: 100))
     #expect(error.status.code == .resourceExhausted)
 

@@ -52,7 +52,9 @@ struct MalformedInputTests {
 
   @Test("a varint longer than ten bytes")
   func longVarint() throws {
-    let error = try #require(decodeResponse([0x0A, 0x0C, 0x08] + Array(repeating: 0x80, count: 10) + [0x01]))
+    let error = try #require(
+      decodeResponse([0x0A, 0x0C, 0x08] + Array(repeating: 0x80, count: 10) + [0x01])
+    )
     #expect(error.code == .malformedVarint)
     #expect(error.messageName == "nuance.asr.v1.Status")
     #expect(error.fieldName == "code")
@@ -70,7 +72,9 @@ struct MalformedInputTests {
     #expect(error.code == .truncated)
     #expect(error.fieldName == "result")
     // The length of a nested field may not run past its parent's end, even if the input goes on.
-    let nested = try #require(decodeResponse([0x0A, 0x02, 0x12, 0x05, 0x61, 0x61, 0x61, 0x61, 0x61]))
+    let nested = try #require(
+      decodeResponse([0x0A, 0x02, 0x12, 0x05, 0x61, 0x61, 0x61, 0x61, 0x61])
+    )
     #expect(nested.code == .truncated)
     #expect(nested.messageName == "nuance.asr.v1.Status")
     #expect(nested.fieldName == "message")
@@ -110,7 +114,9 @@ struct MalformedInputTests {
 
   @Test("invalid UTF-8 in a string field names the field")
   func invalidUTF8() throws {
-    for bad: [UInt8] in [[0xFF], [0xC3], [0xE2, 0x82], [0xED, 0xA0, 0x80], [0xC0, 0x80], [0xF4, 0x90, 0x80, 0x80]] {
+    for bad: [UInt8] in [
+      [0xFF], [0xC3], [0xE2, 0x82], [0xED, 0xA0, 0x80], [0xC0, 0x80], [0xF4, 0x90, 0x80, 0x80],
+    ] {
       // result { hypotheses { words { text <bad> } } }
       let word: [UInt8] = [0x0A, UInt8(bad.count)] + bad
       let hypothesis: [UInt8] = [0x32, UInt8(word.count)] + word
@@ -140,7 +146,9 @@ struct MalformedInputTests {
     // result { hypotheses { words { } } } is three submessages deep.
     let bytes: [UInt8] = [0x1A, 0x04, 0x2A, 0x02, 0x32, 0x00]
     #expect(decodeError(RecognitionResponse.self, bytes, options: .init(maxDepth: 3)) == nil)
-    let error = try #require(decodeError(RecognitionResponse.self, bytes, options: .init(maxDepth: 2)))
+    let error = try #require(
+      decodeError(RecognitionResponse.self, bytes, options: .init(maxDepth: 2))
+    )
     #expect(error.code == .depthLimitExceeded)
     #expect(error.messageName == "nuance.asr.v1.Hypothesis")
     #expect(error.fieldName == "words")
@@ -190,9 +198,12 @@ struct UTF8ValidationTests {
     for a in 0xC0...0xFF { for b in 0...255 { cases.append([UInt8(a), UInt8(b)]) } }
     for _ in 0..<100_000 {
       let length = Int.random(in: 3...12, using: &rng)
-      cases.append((0..<length).map { _ in
-        UInt8.random(in: 0...3, using: &rng) == 0 ? UInt8.random(in: 0...0x7F, using: &rng) : UInt8.random(in: 0x80...0xFF, using: &rng)
-      })
+      cases.append(
+        (0..<length).map { _ in
+          UInt8.random(in: 0...3, using: &rng) == 0
+            ? UInt8.random(in: 0...0x7F, using: &rng) : UInt8.random(in: 0x80...0xFF, using: &rng)
+        }
+      )
     }
     for bytes in cases {
       #expect(Self.decodes(bytes) == (String(validating: bytes, as: UTF8.self) != nil), "\(bytes)")
@@ -207,7 +218,8 @@ struct UTF8ValidationTests {
     #expect(!Self.decodes([0xF4, 0x90, 0x80, 0x80]))  // past U+10FFFF
     #expect(!Self.decodes([0xED, 0xA0, 0x80]))  // a surrogate
     #expect(!Self.decodes([0xE0, 0x80, 0x80]))  // overlong
-    #expect(!Self.decodes([0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0xC3]))  // cut after ASCII
+    // A sequence cut short after a run of ASCII.
+    #expect(!Self.decodes([0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0xC3]))
   }
 }
 

@@ -58,7 +58,9 @@ struct WireFormatTests {
     #expect(RecognitionRequest.startTimers.serializedByteArray() == [0x12, 0x02, 0x0A, 0x00])
     #expect(AudioFormat.ulaw.serializedByteArray() == [0x1A, 0x00])
     #expect(AudioFormat.alaw.serializedByteArray() == [0x12, 0x00])
-    #expect(RecognitionResponse(.startOfSpeech(StartOfSpeech())).serializedByteArray() == [0x12, 0x00])
+    #expect(
+      RecognitionResponse(.startOfSpeech(StartOfSpeech())).serializedByteArray() == [0x12, 0x00]
+    )
   }
 
   @Test("a final result with one hypothesis, reference §8 W4")
@@ -177,7 +179,8 @@ struct WireFormatTests {
   func oneofSubmessagesMerge() throws {
     // result { abs_start_ms 5 } then result { abs_end_ms 9 }
     let bytes: [UInt8] = [0x1A, 0x02, 0x10, 0x05, 0x1A, 0x02, 0x18, 0x09]
-    guard case .result(let result)? = try RecognitionResponse(serializedBytes: bytes).response else {
+    guard case .result(let result)? = try RecognitionResponse(serializedBytes: bytes).response
+    else {
       Issue.record("expected a result")
       return
     }
@@ -187,13 +190,18 @@ struct WireFormatTests {
   @Test("repeated fields append, map entries with a duplicate key keep the last")
   func repeatedAndMaps() throws {
     let entry = { (key: String, value: String) -> [UInt8] in
-      [0x1A, UInt8(4 + key.utf8.count + value.utf8.count), 0x0A, UInt8(key.utf8.count)] + Array(key.utf8)
+      [0x1A, UInt8(4 + key.utf8.count + value.utf8.count), 0x0A, UInt8(key.utf8.count)]
+        + Array(key.utf8)
         + [0x12, UInt8(value.utf8.count)] + Array(value.utf8)
     }
     let bytes = entry("k", "1") + entry("j", "2") + entry("k", "3")
     #expect(try RecognitionInitMessage(serializedBytes: bytes).clientData == ["k": "3", "j": "2"])
     // A map entry without a value maps its key to "".
-    #expect(try RecognitionInitMessage(serializedBytes: [0x1A, 0x03, 0x0A, 0x01, 0x6B]).clientData == ["k": ""])
+    #expect(
+      try RecognitionInitMessage(serializedBytes: [0x1A, 0x03, 0x0A, 0x01, 0x6B]).clientData == [
+        "k": ""
+      ]
+    )
   }
 
   @Test("unknown fields of every wire type are skipped")
@@ -267,7 +275,8 @@ struct ExistentialTests {
   @Test("messages encode and decode through `any ProtoMessage`")
   func throughExistential() throws {
     let messages: [any ProtoMessage] = [
-      RecognitionRequest.audio(ByteBuffer(repeating: 1, count: 320)), RecognitionRequest.startTimers,
+      RecognitionRequest.audio(ByteBuffer(repeating: 1, count: 320)),
+      RecognitionRequest.startTimers,
       RecognitionResponse.status(code: 100, message: "Continue"),
     ]
     for message in messages {

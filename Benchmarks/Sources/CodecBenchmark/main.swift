@@ -84,7 +84,11 @@ func finalResult() -> RecognitionResponse {
 }
 
 func continueStatus() -> RecognitionResponse {
-  .status(code: 100, message: "Continue", details: "recognition started on audio/l16;rate=8000 stream")
+  .status(
+    code: 100,
+    message: "Continue",
+    details: "recognition started on audio/l16;rate=8000 stream"
+  )
 }
 
 // MARK: Timing
@@ -175,15 +179,21 @@ func benchmark<M: ProtoMessage>(_ name: String, _ message: M) -> Row {
   precondition(check == encoded)
   // libprotobuf-c: the message as C unpacks it from the same bytes, packed and unpacked in C.
   let descriptor =
-    M.self == RecognitionRequest.self ? hark_oracle_request_descriptor()! : hark_oracle_response_descriptor()!
+    M.self == RecognitionRequest.self
+    ? hark_oracle_request_descriptor()! : hark_oracle_response_descriptor()!
   let cMessage = bytes.withUnsafeBufferPointer {
     hark_oracle_unpack(descriptor, $0.baseAddress, $0.count)
   }!
   defer { protobuf_c_message_free_unpacked(cMessage, nil) }
   var out = [UInt8](repeating: 0, count: bytes.count + 16)
-  precondition(out.withUnsafeMutableBufferPointer { protobuf_c_message_pack(cMessage, $0.baseAddress) } == bytes.count)
+  precondition(
+    out.withUnsafeMutableBufferPointer { protobuf_c_message_pack(cMessage, $0.baseAddress) }
+      == bytes.count
+  )
   let cPack = { (iterations: Int) in
-    out.withUnsafeMutableBufferPointer { hark_oracle_ns_per_pack(cMessage, $0.baseAddress, iterations) }
+    out.withUnsafeMutableBufferPointer {
+      hark_oracle_ns_per_pack(cMessage, $0.baseAddress, iterations)
+    }
   }
   let cUnpack = { (iterations: Int) in
     bytes.withUnsafeBufferPointer {
@@ -196,7 +206,15 @@ func benchmark<M: ProtoMessage>(_ name: String, _ message: M) -> Row {
   ])
   let (harkEncode, cPackTime, harkEncodeBuffer, harkDecode, cUnpackTime) =
     (medians[0], medians[1], medians[2], medians[3], medians[4])
-  return Row(name: name, bytes: bytes.count, harkEncode: harkEncode, harkEncodeBuffer: harkEncodeBuffer, harkDecode: harkDecode, cPack: cPackTime, cUnpack: cUnpackTime)
+  return Row(
+    name: name,
+    bytes: bytes.count,
+    harkEncode: harkEncode,
+    harkEncodeBuffer: harkEncodeBuffer,
+    harkDecode: harkDecode,
+    cPack: cPackTime,
+    cUnpack: cUnpackTime
+  )
 }
 
 // MARK: Report
@@ -219,17 +237,24 @@ let cases: [(String, () -> Row)] = [
 func profile<M: ProtoMessage>(_ message: M, mode: String, iterations: Int) {
   let bytes = Array(message.serializedBytes().readableBytesView)
   let descriptor =
-    M.self == RecognitionRequest.self ? hark_oracle_request_descriptor()! : hark_oracle_response_descriptor()!
+    M.self == RecognitionRequest.self
+    ? hark_oracle_request_descriptor()! : hark_oracle_response_descriptor()!
   switch mode {
   case "encode": _ = encodeLoop(message, iterations: iterations)
   case "encode-raw": _ = encodeRawLoop(message, iterations: iterations)
   case "decode": _ = decodeLoop(M.self, message.serializedBytes(), iterations: iterations)
   case "c-pack":
-    let cMessage = bytes.withUnsafeBufferPointer { hark_oracle_unpack(descriptor, $0.baseAddress, $0.count) }!
+    let cMessage = bytes.withUnsafeBufferPointer {
+      hark_oracle_unpack(descriptor, $0.baseAddress, $0.count)
+    }!
     var out = [UInt8](repeating: 0, count: bytes.count + 16)
-    _ = out.withUnsafeMutableBufferPointer { hark_oracle_ns_per_pack(cMessage, $0.baseAddress, iterations) }
+    _ = out.withUnsafeMutableBufferPointer {
+      hark_oracle_ns_per_pack(cMessage, $0.baseAddress, iterations)
+    }
   default:
-    _ = bytes.withUnsafeBufferPointer { hark_oracle_ns_per_unpack(descriptor, $0.baseAddress, $0.count, iterations) }
+    _ = bytes.withUnsafeBufferPointer {
+      hark_oracle_ns_per_unpack(descriptor, $0.baseAddress, $0.count, iterations)
+    }
   }
 }
 
@@ -249,7 +274,11 @@ if CommandLine.arguments.count >= 4, CommandLine.arguments[1] == "--profile" {
 let warmUpEnd = DispatchTime.now().uptimeNanoseconds + 2_000_000_000
 while DispatchTime.now().uptimeNanoseconds < warmUpEnd {
   _ = encodeLoop(finalResult(), iterations: 100)
-  _ = decodeLoop(RecognitionRequest.self, audioRequest(bytes: 320).serializedBytes(), iterations: 10_000)
+  _ = decodeLoop(
+    RecognitionRequest.self,
+    audioRequest(bytes: 320).serializedBytes(),
+    iterations: 10_000
+  )
 }
 
 let filter = CommandLine.arguments.dropFirst().first
@@ -276,5 +305,7 @@ for (name, run) in cases where filter == nil || name.contains(filter!) {
 print("")
 print("ratio = protobuf-c time / Hark time: above 1 means Hark is faster.")
 print("Hark encode writes into preallocated memory, as protobuf_c_message_pack does; the column")
-print("after the ratio appends to a reused NIO ByteBuffer instead (capacity and exclusivity checks).")
+print(
+  "after the ratio appends to a reused NIO ByteBuffer instead (capacity and exclusivity checks)."
+)
 if !slower.isEmpty { print("Slower than libprotobuf-c: \(slower.joined(separator: ", "))") }

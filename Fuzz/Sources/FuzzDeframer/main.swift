@@ -29,7 +29,10 @@ func fuzzDeframer(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     }
   }
   // Whatever was not returned as a message is still held.
-  precondition(consumed + deframer.bufferedBytes == count - 2, "the deframer lost or invented bytes")
+  precondition(
+    consumed + deframer.bufferedBytes == count - 2,
+    "the deframer lost or invented bytes"
+  )
   return 0
 }
 

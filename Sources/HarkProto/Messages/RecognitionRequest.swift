@@ -385,7 +385,9 @@ public struct AudioFormat: ProtoMessage {
   }
 
   /// L16 PCM at `sampleRateHz` (0 means 8000).
-  public static func pcm(sampleRateHz: UInt32) -> Self { Self(.pcm(PCM(sampleRateHz: sampleRateHz))) }
+  public static func pcm(sampleRateHz: UInt32) -> Self {
+    Self(.pcm(PCM(sampleRateHz: sampleRateHz)))
+  }
   /// G.711 µ-law at 8 kHz.
   public static var ulaw: Self { Self(.ulaw(ULaw())) }
   /// G.711 A-law at 8 kHz.

@@ -34,7 +34,8 @@ public struct RecognitionResource: ProtoMessage {
   public init() {}
 
   /// A resource of `resource` with an optional weight.
-  public init(_ resource: Resource?, weight: Weight? = nil, reuse: ResourceReuse = .undefinedReuse) {
+  public init(_ resource: Resource?, weight: Weight? = nil, reuse: ResourceReuse = .undefinedReuse)
+  {
     self.resource = resource
     self.weight = weight
     self.reuse = reuse

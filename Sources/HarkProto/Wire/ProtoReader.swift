@@ -299,7 +299,9 @@ public struct ProtoReader {
 
   /// Decodes a `map<string, string>` entry; a missing key or value keeps its default.
   @inlinable
-  public mutating func readStringToStringEntry() throws(ProtoDecodingError) -> (key: String, value: String) {
+  public mutating func readStringToStringEntry() throws(ProtoDecodingError) -> (
+    key: String, value: String
+  ) {
     try readMapEntry(defaultValue: "", valueWireType: .lengthDelimited) {
       (reader: inout ProtoReader) throws(ProtoDecodingError) in try reader.readString()
     }
@@ -318,7 +320,9 @@ public struct ProtoReader {
 
   /// Decodes a `map<string, bool>` entry; a missing key or value keeps its default.
   @inlinable
-  public mutating func readStringToBoolEntry() throws(ProtoDecodingError) -> (key: String, value: Bool) {
+  public mutating func readStringToBoolEntry() throws(ProtoDecodingError) -> (
+    key: String, value: Bool
+  ) {
     try readMapEntry(defaultValue: false, valueWireType: .varint) {
       (reader: inout ProtoReader) throws(ProtoDecodingError) in try reader.readBool()
     }

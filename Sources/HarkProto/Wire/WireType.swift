@@ -37,5 +37,7 @@ public struct FieldTag: Sendable, Hashable {
 
   /// The tag's value as written on the wire: `(fieldNumber << 3) | wireType`.
   @inlinable
-  public var rawValue: UInt32 { UInt32(truncatingIfNeeded: fieldNumber << 3) | UInt32(wireType.rawValue) }
+  public var rawValue: UInt32 {
+    UInt32(truncatingIfNeeded: fieldNumber << 3) | UInt32(wireType.rawValue)
+  }
 }

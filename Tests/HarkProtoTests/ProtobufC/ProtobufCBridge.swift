@@ -25,7 +25,9 @@ final class CArena {
   }
 
   /// A C array of pointers to the structs `elements` builds.
-  func array<T>(_ elements: [UnsafeMutablePointer<T>]) -> UnsafeMutablePointer<UnsafeMutablePointer<T>?>? {
+  func array<T>(
+    _ elements: [UnsafeMutablePointer<T>]
+  ) -> UnsafeMutablePointer<UnsafeMutablePointer<T>?>? {
     guard !elements.isEmpty else { return nil }
     let raw = calloc(elements.count, MemoryLayout<UnsafeMutablePointer<T>?>.stride)!
     allocations.append(raw)
@@ -78,7 +80,8 @@ extension ProtobufCBridged {
   static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
     let arena = CArena()
     let message: UnsafeMutablePointer<CMessage> = arena.new { cInit($0) }
-    return UnsafeRawPointer(message).assumingMemoryBound(to: ProtobufCMessage.self).pointee.descriptor
+    return UnsafeRawPointer(message).assumingMemoryBound(to: ProtobufCMessage.self).pointee
+      .descriptor
   }
 
   /// libprotobuf-c's encoding of the C struct built from `self`.
@@ -152,11 +155,13 @@ private func sortedEntries<V>(_ map: [String: V]) -> [(String, V)] {
   map.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
 }
 
-private func cEnum<E: RawRepresentable>(_ value: some ProtoEnum) -> E where E.RawValue: BinaryInteger {
+private func cEnum<E: RawRepresentable>(_ value: some ProtoEnum) -> E
+where E.RawValue: BinaryInteger {
   E(rawValue: E.RawValue(truncatingIfNeeded: value.rawValue))!
 }
 
-private func swiftEnum<E: ProtoEnum, C: RawRepresentable>(_ value: C) -> E where C.RawValue: BinaryInteger {
+private func swiftEnum<E: ProtoEnum, C: RawRepresentable>(_ value: C) -> E
+where C.RawValue: BinaryInteger {
   E(rawValue: Int32(truncatingIfNeeded: value.rawValue))
 }
 
@@ -164,17 +169,21 @@ private func swiftEnum<E: ProtoEnum, C: RawRepresentable>(_ value: C) -> E where
 
 extension RecognitionRequest: ProtobufCBridged {
   typealias CMessage = Nuance__Asr__V1__RecognitionRequest
-  static func cInit(_ m: UnsafeMutablePointer<CMessage>) { nuance__asr__v1__recognition_request__init(m) }
+  static func cInit(_ m: UnsafeMutablePointer<CMessage>) {
+    nuance__asr__v1__recognition_request__init(m)
+  }
 
   func cMessage(in arena: CArena) -> UnsafeMutablePointer<CMessage> {
     let m: UnsafeMutablePointer<CMessage> = arena.new(Self.cInit)
     switch request {
     case nil: break
     case .recognitionInitMessage(let value)?:
-      m.pointee.request_union_case = NUANCE__ASR__V1__RECOGNITION_REQUEST__REQUEST_UNION_RECOGNITION_INIT_MESSAGE
+      m.pointee.request_union_case =
+        NUANCE__ASR__V1__RECOGNITION_REQUEST__REQUEST_UNION_RECOGNITION_INIT_MESSAGE
       m.pointee.recognition_init_message = value.cMessage(in: arena)
     case .controlMessage(let value)?:
-      m.pointee.request_union_case = NUANCE__ASR__V1__RECOGNITION_REQUEST__REQUEST_UNION_CONTROL_MESSAGE
+      m.pointee.request_union_case =
+        NUANCE__ASR__V1__RECOGNITION_REQUEST__REQUEST_UNION_CONTROL_MESSAGE
       m.pointee.control_message = value.cMessage(in: arena)
     case .audio(let value)?:
       m.pointee.request_union_case = NUANCE__ASR__V1__RECOGNITION_REQUEST__REQUEST_UNION_AUDIO
@@ -199,12 +208,15 @@ extension RecognitionRequest: ProtobufCBridged {
 
 extension ControlMessage: ProtobufCBridged {
   typealias CMessage = Nuance__Asr__V1__ControlMessage
-  static func cInit(_ m: UnsafeMutablePointer<CMessage>) { nuance__asr__v1__control_message__init(m) }
+  static func cInit(_ m: UnsafeMutablePointer<CMessage>) {
+    nuance__asr__v1__control_message__init(m)
+  }
 
   func cMessage(in arena: CArena) -> UnsafeMutablePointer<CMessage> {
     let m: UnsafeMutablePointer<CMessage> = arena.new(Self.cInit)
     if case .startTimersMessage(let value)? = control {
-      m.pointee.control_message_union_case = NUANCE__ASR__V1__CONTROL_MESSAGE__CONTROL_MESSAGE_UNION_START_TIMERS_MESSAGE
+      m.pointee.control_message_union_case =
+        NUANCE__ASR__V1__CONTROL_MESSAGE__CONTROL_MESSAGE_UNION_START_TIMERS_MESSAGE
       m.pointee.start_timers_message = value.cMessage(in: arena)
     }
     return m
@@ -212,7 +224,9 @@ extension ControlMessage: ProtobufCBridged {
 
   init(cMessage m: UnsafePointer<CMessage>) {
     self.init()
-    if m.pointee.control_message_union_case == NUANCE__ASR__V1__CONTROL_MESSAGE__CONTROL_MESSAGE_UNION_START_TIMERS_MESSAGE {
+    if m.pointee.control_message_union_case
+      == NUANCE__ASR__V1__CONTROL_MESSAGE__CONTROL_MESSAGE_UNION_START_TIMERS_MESSAGE
+    {
       control = .startTimersMessage(.init(cMessage: m.pointee.start_timers_message))
     }
   }
@@ -220,14 +234,18 @@ extension ControlMessage: ProtobufCBridged {
 
 extension StartTimersControlMessage: ProtobufCBridged {
   typealias CMessage = Nuance__Asr__V1__StartTimersControlMessage
-  static func cInit(_ m: UnsafeMutablePointer<CMessage>) { nuance__asr__v1__start_timers_control_message__init(m) }
+  static func cInit(_ m: UnsafeMutablePointer<CMessage>) {
+    nuance__asr__v1__start_timers_control_message__init(m)
+  }
   func cMessage(in arena: CArena) -> UnsafeMutablePointer<CMessage> { arena.new(Self.cInit) }
   init(cMessage m: UnsafePointer<CMessage>) { self.init() }
 }
 
 extension RecognitionInitMessage: ProtobufCBridged {
   typealias CMessage = Nuance__Asr__V1__RecognitionInitMessage
-  static func cInit(_ m: UnsafeMutablePointer<CMessage>) { nuance__asr__v1__recognition_init_message__init(m) }
+  static func cInit(_ m: UnsafeMutablePointer<CMessage>) {
+    nuance__asr__v1__recognition_init_message__init(m)
+  }
 
   func cMessage(in arena: CArena) -> UnsafeMutablePointer<CMessage> {
     let m: UnsafeMutablePointer<CMessage> = arena.new(Self.cInit)
@@ -251,14 +269,18 @@ extension RecognitionInitMessage: ProtobufCBridged {
     self.init()
     parameters = m.pointee.parameters.map { RecognitionParameters(cMessage: $0) }
     resources = swiftMessages(m.pointee.n_resources, m.pointee.resources)
-    clientData = swiftStringMap(m.pointee.n_client_data, m.pointee.client_data) { ($0.key, $0.value) }
+    clientData = swiftStringMap(m.pointee.n_client_data, m.pointee.client_data) {
+      ($0.key, $0.value)
+    }
     userID = swiftString(m.pointee.user_id)
   }
 }
 
 extension RecognitionParameters: ProtobufCBridged {
   typealias CMessage = Nuance__Asr__V1__RecognitionParameters
-  static func cInit(_ m: UnsafeMutablePointer<CMessage>) { nuance__asr__v1__recognition_parameters__init(m) }
+  static func cInit(_ m: UnsafeMutablePointer<CMessage>) {
+    nuance__asr__v1__recognition_parameters__init(m)
+  }
 
   func cMessage(in arena: CArena) -> UnsafeMutablePointer<CMessage> {
     let m: UnsafeMutablePointer<CMessage> = arena.new(Self.cInit)
@@ -334,10 +356,14 @@ extension AudioFormat: ProtobufCBridged {
   init(cMessage m: UnsafePointer<CMessage>) {
     self.init()
     switch m.pointee.audio_format_union_case {
-    case NUANCE__ASR__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNION_PCM: format = .pcm(.init(cMessage: m.pointee.pcm))
-    case NUANCE__ASR__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNION_ALAW: format = .alaw(.init(cMessage: m.pointee.alaw))
-    case NUANCE__ASR__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNION_ULAW: format = .ulaw(.init(cMessage: m.pointee.ulaw))
-    case NUANCE__ASR__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNION_OPUS: format = .opus(.init(cMessage: m.pointee.opus))
+    case NUANCE__ASR__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNION_PCM:
+      format = .pcm(.init(cMessage: m.pointee.pcm))
+    case NUANCE__ASR__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNION_ALAW:
+      format = .alaw(.init(cMessage: m.pointee.alaw))
+    case NUANCE__ASR__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNION_ULAW:
+      format = .ulaw(.init(cMessage: m.pointee.ulaw))
+    case NUANCE__ASR__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNION_OPUS:
+      format = .opus(.init(cMessage: m.pointee.opus))
     case NUANCE__ASR__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNION_OGG_OPUS:
       format = .oggOpus(.init(cMessage: m.pointee.ogg_opus))
     default: break
@@ -404,7 +430,9 @@ extension OggOpus: ProtobufCBridged {
 
 extension RecognitionFlags: ProtobufCBridged {
   typealias CMessage = Nuance__Asr__V1__RecognitionFlags
-  static func cInit(_ m: UnsafeMutablePointer<CMessage>) { nuance__asr__v1__recognition_flags__init(m) }
+  static func cInit(_ m: UnsafeMutablePointer<CMessage>) {
+    nuance__asr__v1__recognition_flags__init(m)
+  }
   func cMessage(in arena: CArena) -> UnsafeMutablePointer<CMessage> {
     let m: UnsafeMutablePointer<CMessage> = arena.new(Self.cInit)
     m.pointee.auto_punctuate = autoPunctuate ? 1 : 0
@@ -463,7 +491,9 @@ extension Formatting: ProtobufCBridged {
 
 extension RecognitionResponse: ProtobufCBridged {
   typealias CMessage = Nuance__Asr__V1__RecognitionResponse
-  static func cInit(_ m: UnsafeMutablePointer<CMessage>) { nuance__asr__v1__recognition_response__init(m) }
+  static func cInit(_ m: UnsafeMutablePointer<CMessage>) {
+    nuance__asr__v1__recognition_response__init(m)
+  }
 
   func cMessage(in arena: CArena) -> UnsafeMutablePointer<CMessage> {
     let m: UnsafeMutablePointer<CMessage> = arena.new(Self.cInit)
@@ -473,7 +503,8 @@ extension RecognitionResponse: ProtobufCBridged {
       m.pointee.response_union_case = NUANCE__ASR__V1__RECOGNITION_RESPONSE__RESPONSE_UNION_STATUS
       m.pointee.status = value.cMessage(in: arena)
     case .startOfSpeech(let value)?:
-      m.pointee.response_union_case = NUANCE__ASR__V1__RECOGNITION_RESPONSE__RESPONSE_UNION_START_OF_SPEECH
+      m.pointee.response_union_case =
+        NUANCE__ASR__V1__RECOGNITION_RESPONSE__RESPONSE_UNION_START_OF_SPEECH
       m.pointee.start_of_speech = value.cMessage(in: arena)
     case .result(let value)?:
       m.pointee.response_union_case = NUANCE__ASR__V1__RECOGNITION_RESPONSE__RESPONSE_UNION_RESULT
@@ -527,7 +558,9 @@ extension RecognitionStatus: ProtobufCBridged {
 
 extension StartOfSpeech: ProtobufCBridged {
   typealias CMessage = Nuance__Asr__V1__StartOfSpeech
-  static func cInit(_ m: UnsafeMutablePointer<CMessage>) { nuance__asr__v1__start_of_speech__init(m) }
+  static func cInit(_ m: UnsafeMutablePointer<CMessage>) {
+    nuance__asr__v1__start_of_speech__init(m)
+  }
   func cMessage(in arena: CArena) -> UnsafeMutablePointer<CMessage> {
     let m: UnsafeMutablePointer<CMessage> = arena.new(Self.cInit)
     m.pointee.first_audio_to_start_of_speech_ms = firstAudioToStartOfSpeechMs
@@ -542,26 +575,32 @@ extension StartOfSpeech: ProtobufCBridged {
 
 extension RecognitionResource: ProtobufCBridged {
   typealias CMessage = Nuance__Asr__V1__RecognitionResource
-  static func cInit(_ m: UnsafeMutablePointer<CMessage>) { nuance__asr__v1__recognition_resource__init(m) }
+  static func cInit(_ m: UnsafeMutablePointer<CMessage>) {
+    nuance__asr__v1__recognition_resource__init(m)
+  }
 
   func cMessage(in arena: CArena) -> UnsafeMutablePointer<CMessage> {
     let m: UnsafeMutablePointer<CMessage> = arena.new(Self.cInit)
     switch resource {
     case nil: break
     case .externalReference(let value)?:
-      m.pointee.resource_union_case = NUANCE__ASR__V1__RECOGNITION_RESOURCE__RESOURCE_UNION_EXTERNAL_REFERENCE
+      m.pointee.resource_union_case =
+        NUANCE__ASR__V1__RECOGNITION_RESOURCE__RESOURCE_UNION_EXTERNAL_REFERENCE
       m.pointee.external_reference = value.cMessage(in: arena)
     case .inlineWordset(let value)?:
-      m.pointee.resource_union_case = NUANCE__ASR__V1__RECOGNITION_RESOURCE__RESOURCE_UNION_INLINE_WORDSET
+      m.pointee.resource_union_case =
+        NUANCE__ASR__V1__RECOGNITION_RESOURCE__RESOURCE_UNION_INLINE_WORDSET
       m.pointee.inline_wordset = arena.string(value)
     case .builtin(let value)?:
       m.pointee.resource_union_case = NUANCE__ASR__V1__RECOGNITION_RESOURCE__RESOURCE_UNION_BUILTIN
       m.pointee.builtin = arena.string(value)
     case .inlineGrammar(let value)?:
-      m.pointee.resource_union_case = NUANCE__ASR__V1__RECOGNITION_RESOURCE__RESOURCE_UNION_INLINE_GRAMMAR
+      m.pointee.resource_union_case =
+        NUANCE__ASR__V1__RECOGNITION_RESOURCE__RESOURCE_UNION_INLINE_GRAMMAR
       m.pointee.inline_grammar = arena.string(value)
     case .wakeupWord(let value)?:
-      m.pointee.resource_union_case = NUANCE__ASR__V1__RECOGNITION_RESOURCE__RESOURCE_UNION_WAKEUP_WORD
+      m.pointee.resource_union_case =
+        NUANCE__ASR__V1__RECOGNITION_RESOURCE__RESOURCE_UNION_WAKEUP_WORD
       m.pointee.wakeup_word = value.cMessage(in: arena)
     }
     switch weight {
@@ -605,7 +644,9 @@ extension RecognitionResource: ProtobufCBridged {
 
 extension ResourceReference: ProtobufCBridged {
   typealias CMessage = Nuance__Asr__V1__ResourceReference
-  static func cInit(_ m: UnsafeMutablePointer<CMessage>) { nuance__asr__v1__resource_reference__init(m) }
+  static func cInit(_ m: UnsafeMutablePointer<CMessage>) {
+    nuance__asr__v1__resource_reference__init(m)
+  }
 
   func cMessage(in arena: CArena) -> UnsafeMutablePointer<CMessage> {
     let m: UnsafeMutablePointer<CMessage> = arena.new(Self.cInit)
@@ -681,7 +722,9 @@ extension RecognitionResult: ProtobufCBridged {
 
 extension UtteranceInfo: ProtobufCBridged {
   typealias CMessage = Nuance__Asr__V1__UtteranceInfo
-  static func cInit(_ m: UnsafeMutablePointer<CMessage>) { nuance__asr__v1__utterance_info__init(m) }
+  static func cInit(_ m: UnsafeMutablePointer<CMessage>) {
+    nuance__asr__v1__utterance_info__init(m)
+  }
   func cMessage(in arena: CArena) -> UnsafeMutablePointer<CMessage> {
     let m: UnsafeMutablePointer<CMessage> = arena.new(Self.cInit)
     m.pointee.duration_ms = durationMs
@@ -733,7 +776,8 @@ extension Hypothesis: ProtobufCBridged {
   func cMessage(in arena: CArena) -> UnsafeMutablePointer<CMessage> {
     let m: UnsafeMutablePointer<CMessage> = arena.new(Self.cInit)
     if let confidence {
-      m.pointee.optional_hypothesis_confidence_case = NUANCE__ASR__V1__HYPOTHESIS__OPTIONAL_HYPOTHESIS_CONFIDENCE_CONFIDENCE
+      m.pointee.optional_hypothesis_confidence_case =
+        NUANCE__ASR__V1__HYPOTHESIS__OPTIONAL_HYPOTHESIS_CONFIDENCE_CONFIDENCE
       m.pointee.confidence = confidence
     }
     if let averageConfidence {
@@ -748,18 +792,22 @@ extension Hypothesis: ProtobufCBridged {
     m.pointee.words = arena.array(words.map { $0.cMessage(in: arena) })
     m.pointee.encrypted_tokenization = arena.string(encryptedTokenization)
     if let grammarID {
-      m.pointee.optional_hypothesis_grammar_id_case = NUANCE__ASR__V1__HYPOTHESIS__OPTIONAL_HYPOTHESIS_GRAMMAR_ID_GRAMMAR_ID
+      m.pointee.optional_hypothesis_grammar_id_case =
+        NUANCE__ASR__V1__HYPOTHESIS__OPTIONAL_HYPOTHESIS_GRAMMAR_ID_GRAMMAR_ID
       m.pointee.grammar_id = arena.string(grammarID)
     }
     if let detectedWakeupWord {
-      m.pointee.optional_detected_wuw_case = NUANCE__ASR__V1__HYPOTHESIS__OPTIONAL_DETECTED_WUW_DETECTED_WAKEUP_WORD
+      m.pointee.optional_detected_wuw_case =
+        NUANCE__ASR__V1__HYPOTHESIS__OPTIONAL_DETECTED_WUW_DETECTED_WAKEUP_WORD
       m.pointee.detected_wakeup_word = arena.string(detectedWakeupWord)
     }
     return m
   }
   init(cMessage m: UnsafePointer<CMessage>) {
     self.init()
-    if m.pointee.optional_hypothesis_confidence_case == NUANCE__ASR__V1__HYPOTHESIS__OPTIONAL_HYPOTHESIS_CONFIDENCE_CONFIDENCE {
+    if m.pointee.optional_hypothesis_confidence_case
+      == NUANCE__ASR__V1__HYPOTHESIS__OPTIONAL_HYPOTHESIS_CONFIDENCE_CONFIDENCE
+    {
       confidence = m.pointee.confidence
     }
     if m.pointee.optional_hypothesis_average_confidence_case
@@ -772,10 +820,14 @@ extension Hypothesis: ProtobufCBridged {
     minimallyFormattedText = swiftString(m.pointee.minimally_formatted_text)
     words = swiftMessages(m.pointee.n_words, m.pointee.words)
     encryptedTokenization = swiftString(m.pointee.encrypted_tokenization)
-    if m.pointee.optional_hypothesis_grammar_id_case == NUANCE__ASR__V1__HYPOTHESIS__OPTIONAL_HYPOTHESIS_GRAMMAR_ID_GRAMMAR_ID {
+    if m.pointee.optional_hypothesis_grammar_id_case
+      == NUANCE__ASR__V1__HYPOTHESIS__OPTIONAL_HYPOTHESIS_GRAMMAR_ID_GRAMMAR_ID
+    {
       grammarID = swiftString(m.pointee.grammar_id)
     }
-    if m.pointee.optional_detected_wuw_case == NUANCE__ASR__V1__HYPOTHESIS__OPTIONAL_DETECTED_WUW_DETECTED_WAKEUP_WORD {
+    if m.pointee.optional_detected_wuw_case
+      == NUANCE__ASR__V1__HYPOTHESIS__OPTIONAL_DETECTED_WUW_DETECTED_WAKEUP_WORD
+    {
       detectedWakeupWord = swiftString(m.pointee.detected_wakeup_word)
     }
   }
@@ -788,14 +840,16 @@ extension Word: ProtobufCBridged {
     let m: UnsafeMutablePointer<CMessage> = arena.new(Self.cInit)
     m.pointee.text = arena.string(text)
     if let confidence {
-      m.pointee.optional_word_confidence_case = NUANCE__ASR__V1__WORD__OPTIONAL_WORD_CONFIDENCE_CONFIDENCE
+      m.pointee.optional_word_confidence_case =
+        NUANCE__ASR__V1__WORD__OPTIONAL_WORD_CONFIDENCE_CONFIDENCE
       m.pointee.confidence = confidence
     }
     m.pointee.start_ms = startMs
     m.pointee.end_ms = endMs
     m.pointee.silence_after_word_ms = silenceAfterWordMs
     if let grammarRule {
-      m.pointee.optional_word_grammar_rule_case = NUANCE__ASR__V1__WORD__OPTIONAL_WORD_GRAMMAR_RULE_GRAMMAR_RULE
+      m.pointee.optional_word_grammar_rule_case =
+        NUANCE__ASR__V1__WORD__OPTIONAL_WORD_GRAMMAR_RULE_GRAMMAR_RULE
       m.pointee.grammar_rule = arena.string(grammarRule)
     }
     return m
@@ -803,13 +857,17 @@ extension Word: ProtobufCBridged {
   init(cMessage m: UnsafePointer<CMessage>) {
     self.init()
     text = swiftString(m.pointee.text)
-    if m.pointee.optional_word_confidence_case == NUANCE__ASR__V1__WORD__OPTIONAL_WORD_CONFIDENCE_CONFIDENCE {
+    if m.pointee.optional_word_confidence_case
+      == NUANCE__ASR__V1__WORD__OPTIONAL_WORD_CONFIDENCE_CONFIDENCE
+    {
       confidence = m.pointee.confidence
     }
     startMs = m.pointee.start_ms
     endMs = m.pointee.end_ms
     silenceAfterWordMs = m.pointee.silence_after_word_ms
-    if m.pointee.optional_word_grammar_rule_case == NUANCE__ASR__V1__WORD__OPTIONAL_WORD_GRAMMAR_RULE_GRAMMAR_RULE {
+    if m.pointee.optional_word_grammar_rule_case
+      == NUANCE__ASR__V1__WORD__OPTIONAL_WORD_GRAMMAR_RULE_GRAMMAR_RULE
+    {
       grammarRule = swiftString(m.pointee.grammar_rule)
     }
   }

@@ -18,10 +18,18 @@ struct ProtobufCOracleTests {
     // Swift → C → Swift.
     let swiftBytes = message.serializedByteArray()
     #expect(swiftBytes.count == message.encodedSize, sourceLocation: sourceLocation)
-    let unpackedByC = try #require(M.cUnpacked(swiftBytes), "C rejected Swift's bytes", sourceLocation: sourceLocation)
+    let unpackedByC = try #require(
+      M.cUnpacked(swiftBytes),
+      "C rejected Swift's bytes",
+      sourceLocation: sourceLocation
+    )
     #expect(unpackedByC == message, sourceLocation: sourceLocation)
     let repackedByC = try #require(M.cRepacked(swiftBytes), sourceLocation: sourceLocation)
-    #expect(repackedByC == swiftBytes, "C re-encodes Swift's bytes differently", sourceLocation: sourceLocation)
+    #expect(
+      repackedByC == swiftBytes,
+      "C re-encodes Swift's bytes differently",
+      sourceLocation: sourceLocation
+    )
     #expect(try M(serializedBytes: repackedByC) == message, sourceLocation: sourceLocation)
 
     // C → Swift → C.
@@ -124,7 +132,9 @@ struct ProtobufCOracleTests {
       .externalReference(ResourceReference()), .inlineWordset(""), .builtin("digits"),
       .inlineGrammar("<grammar/>"), .wakeupWord(WakeupWord()),
     ] {
-      for weight: RecognitionResource.Weight? in [nil, .weightEnum(.defaultWeight), .weightValue(0)] {
+      for weight: RecognitionResource.Weight? in [
+        nil, .weightEnum(.defaultWeight), .weightValue(0),
+      ] {
         try Self.checkBothWays(RecognitionResource(resource, weight: weight))
       }
     }
@@ -172,7 +182,8 @@ struct ProtobufCOracleTests {
       // An implicit-presence float: only +0.0 is the default, so NaN and -0.0 are written.
       var dsp = Dsp()
       dsp.level = value
-      let expected: [UInt8] = [0x15] + withUnsafeBytes(of: value.bitPattern.littleEndian, Array.init)
+      let expected: [UInt8] =
+        [0x15] + withUnsafeBytes(of: value.bitPattern.littleEndian, Array.init)
       #expect(dsp.serializedByteArray() == expected)
       #expect(try Dsp(serializedBytes: expected).level.bitPattern == value.bitPattern)
       #expect(Dsp.cUnpacked(expected)?.level.bitPattern == value.bitPattern)
@@ -225,7 +236,9 @@ struct ProtobufCOracleTests {
   func generatedCodeIsFresh() throws {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
       .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let output = FileManager.default.temporaryDirectory.appendingPathComponent("hark-protoc-c-\(getpid())")
+    let output = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "hark-protoc-c-\(getpid())"
+    )
     defer { try? FileManager.default.removeItem(at: output) }
     let process = Process()
     process.executableURL = root.appendingPathComponent("tools/generate-protobuf-c")
@@ -239,7 +252,10 @@ struct ProtobufCOracleTests {
       let current = try Self.files(under: committed.appendingPathComponent(folder))
       #expect(fresh.keys.sorted() == current.keys.sorted(), "generated files differ in \(folder)")
       for (path, contents) in fresh {
-        #expect(current[path] == contents, "\(folder)/\(path) is stale: run tools/generate-protobuf-c")
+        #expect(
+          current[path] == contents,
+          "\(folder)/\(path) is stale: run tools/generate-protobuf-c"
+        )
       }
     }
   }
