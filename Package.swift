@@ -14,6 +14,7 @@ let products: [Product] = [
   .executable(name: "hark", targets: ["HarkCLI"]),
   .library(name: "HarkProto", targets: ["HarkProto"]),
   .library(name: "HarkGRPCCore", targets: ["HarkGRPCCore"]),
+  .library(name: "HarkGRPC", targets: ["HarkGRPC"]),
 ]
 
 let dependencies: [Package.Dependency] = [
@@ -33,6 +34,26 @@ let targets: [Target] = [
   .target(
     name: "HarkGRPCCore",
     dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+    swiftSettings: defaultSwiftSettings
+  ),
+
+  // libnghttp2, the HTTP/2 implementation (system library, version 1.52).
+  .systemLibrary(
+    name: "CNGHTTP2",
+    pkgConfig: "libnghttp2",
+    providers: [.apt(["libnghttp2-dev"])]
+  ),
+
+  // Layer 3: gRPC over HTTP/2 on nghttp2 and SwiftNIO sockets: connections, servers, calls (I/O).
+  .target(
+    name: "HarkGRPC",
+    dependencies: [
+      "CNGHTTP2",
+      "HarkGRPCCore",
+      "HarkProto",
+      .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOPosix", package: "swift-nio"),
+    ],
     swiftSettings: defaultSwiftSettings
   ),
 
@@ -67,6 +88,17 @@ let targets: [Target] = [
     dependencies: [
       "HarkGRPCCore",
       .product(name: "NIOCore", package: "swift-nio"),
+    ],
+    swiftSettings: defaultSwiftSettings
+  ),
+  .testTarget(
+    name: "HarkGRPCTests",
+    dependencies: [
+      "HarkGRPC",
+      "HarkGRPCCore",
+      "HarkProto",
+      .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOPosix", package: "swift-nio"),
     ],
     swiftSettings: defaultSwiftSettings
   ),

@@ -1,0 +1,136 @@
+public import HarkGRPCCore
+public import NIOConcurrencyHelpers
+public import NIOCore
+public import NIOPosix
+
+/// Calls to one gRPC server, spread over a pool of HTTP/2 connections.
+///
+/// Connections open when first needed. One that received GOAWAY or closed takes no new calls and
+/// is replaced by a fresh connection; its calls in flight finish (or fail with UNAVAILABLE).
+///
+/// ```swift
+/// let channel = GRPCChannel(host: "127.0.0.1", port: 50051, connections: 4)
+/// try await channel.withCall(path: "/pkg.Service/Method", request: Req.self, response: Res.self) { call in
+///   try await call.send(request)
+///   await call.finish()
+///   for try await response in call.responses { … }
+/// }
+/// await channel.close()
+/// ```
+public final class GRPCChannel: Sendable {
+  /// The server's host.
+  public let host: String
+  /// The server's port.
+  public let port: Int
+  /// The client settings of every connection.
+  public let configuration: GRPCClientConfiguration
+  private let group: any EventLoopGroup
+  private let state: NIOLockedValueBox<State>
+
+  private enum Slot {
+    case idle
+    case connecting(Task<GRPCClientConnection, any Error>)
+    case ready(GRPCClientConnection)
+  }
+
+  private struct State {
+    var slots: [Slot]
+    var next = 0
+    var closed = false
+  }
+
+  /// A channel to `host:port` over `connections` HTTP/2 connections.
+  public init(
+    host: String,
+    port: Int,
+    connections: Int = 1,
+    configuration: GRPCClientConfiguration = GRPCClientConfiguration(),
+    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+  ) {
+    precondition(connections >= 1, "a channel needs at least one connection")
+    self.host = host
+    self.port = port
+    self.configuration = configuration
+    self.group = group
+    self.state = NIOLockedValueBox(State(slots: Array(repeating: .idle, count: connections)))
+  }
+
+  /// A connection that can take a call now, connecting one if needed (round-robin over the pool).
+  ///
+  /// - Throws: `GRPCStatus` UNAVAILABLE if no connection can be made.
+  public func connection() async throws -> GRPCClientConnection {
+    for _ in 0..<3 {
+      enum Next {
+        case use(GRPCClientConnection)
+        case wait(Task<GRPCClientConnection, any Error>, Int)
+      }
+      let next: Next = try state.withLockedValue { state in
+        guard !state.closed else { throw GRPCStatus(.unavailable, "the channel is closed") }
+        let index = state.next % state.slots.count
+        state.next &+= 1
+        switch state.slots[index] {
+        case .ready(let connection) where connection.isAvailable:
+          return .use(connection)
+        case .connecting(let task):
+          return .wait(task, index)
+        case .idle, .ready:
+          let (host, port, configuration, group) = (
+            self.host, self.port, self.configuration, self.group
+          )
+          let task = Task {
+            try await GRPCClientConnection.connect(
+              host: host,
+              port: port,
+              configuration: configuration,
+              group: group
+            )
+          }
+          state.slots[index] = .connecting(task)
+          return .wait(task, index)
+        }
+      }
+      switch next {
+      case .use(let connection):
+        return connection
+      case .wait(let task, let index):
+        do {
+          let connection = try await task.value
+          let closed = state.withLockedValue { state in
+            if case .connecting = state.slots[index] { state.slots[index] = .ready(connection) }
+            return state.closed
+          }
+          if closed {
+            await connection.close()
+            throw GRPCStatus(.unavailable, "the channel is closed")
+          }
+          if connection.isAvailable { return connection }
+        } catch let status as GRPCStatus {
+          throw status
+        } catch {
+          state.withLockedValue { state in
+            if case .connecting = state.slots[index] { state.slots[index] = .idle }
+          }
+          throw GRPCStatus(.unavailable, "cannot connect to \(host):\(port): \(error)")
+        }
+      }
+    }
+    throw GRPCStatus(.unavailable, "no connection to \(host):\(port) takes new calls")
+  }
+
+  /// Closes every connection; calls in flight end with UNAVAILABLE.
+  public func close() async {
+    let slots = state.withLockedValue { state in
+      state.closed = true
+      defer { state.slots = state.slots.map { _ in .idle } }
+      return state.slots
+    }
+    for slot in slots {
+      switch slot {
+      case .ready(let connection): await connection.close()
+      case .connecting(let task):
+        if let connection = try? await task.value { await connection.close() }
+      case .idle: break
+      }
+    }
+  }
+}

@@ -1,0 +1,238 @@
+public import HarkGRPCCore
+public import NIOConcurrencyHelpers
+public import NIOCore
+public import NIOPosix
+
+/// Client settings: the HTTP/2 connection, keepalive and the request headers of every call.
+public struct GRPCClientConfiguration: Sendable {
+  /// The HTTP/2 settings of each connection.
+  public var connection: GRPCConnectionConfiguration
+  /// Time between keepalive PINGs while calls are open; nil sends none.
+  public var keepaliveInterval: TimeAmount?
+  /// How long a PING may go unanswered before the connection is declared dead.
+  public var keepaliveTimeout: TimeAmount
+  /// The floor of `keepaliveInterval` (gRPC's 10 seconds).
+  public var keepaliveMinimumInterval: TimeAmount
+  /// The `:authority` of requests; by default `host:port`.
+  public var authority: String?
+  /// The `user-agent` of requests.
+  public var userAgent: String
+  /// How long to wait for a TCP connection.
+  public var connectTimeout: TimeAmount
+
+  /// A configuration.
+  public init(
+    connection: GRPCConnectionConfiguration = GRPCConnectionConfiguration(),
+    keepaliveInterval: TimeAmount? = nil,
+    keepaliveTimeout: TimeAmount = .seconds(20),
+    keepaliveMinimumInterval: TimeAmount = ClientKeepalive.minimumInterval,
+    authority: String? = nil,
+    userAgent: String = "grpc-swift-hark/0.1",
+    connectTimeout: TimeAmount = .seconds(10)
+  ) {
+    self.connection = connection
+    self.keepaliveInterval = keepaliveInterval
+    self.keepaliveTimeout = keepaliveTimeout
+    self.keepaliveMinimumInterval = keepaliveMinimumInterval
+    self.authority = authority
+    self.userAgent = userAgent
+    self.connectTimeout = connectTimeout
+  }
+}
+
+/// One HTTP/2 connection to a gRPC server, carrying many calls.
+///
+/// Calls start on the connection's event loop with ``makeStream(path:metadata:timeout:handler:)``;
+/// ``GRPCChannel`` spreads calls over a pool of these and replaces those that go away.
+public final class GRPCClientConnection: Sendable {
+  /// The connection's event loop.
+  public let eventLoop: any EventLoop
+  let channel: any Channel
+  private let handler: NIOLoopBound<GRPCConnectionHandler>
+  private let configuration: GRPCClientConfiguration
+  private let authority: String
+  private let state: NIOLockedValueBox<State>
+
+  private struct State {
+    var goingAway = false
+    var closed = false
+    var openStreams = 0
+  }
+
+  /// Whether new calls may start here (no GOAWAY received, not closed).
+  public var isAvailable: Bool {
+    state.withLockedValue { !$0.goingAway && !$0.closed }
+  }
+
+  /// The number of calls open on this connection.
+  public var openStreamCount: Int { state.withLockedValue { $0.openStreams } }
+
+  /// A future that completes when the connection is closed.
+  public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
+  private init(
+    channel: any Channel,
+    handler: GRPCConnectionHandler,
+    configuration: GRPCClientConfiguration,
+    authority: String
+  ) {
+    self.channel = channel
+    self.eventLoop = channel.eventLoop
+    self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+    self.configuration = configuration
+    self.authority = authority
+    self.state = NIOLockedValueBox(State())
+  }
+
+  /// Connects to `host:port`.
+  public static func connect(
+    host: String,
+    port: Int,
+    configuration: GRPCClientConfiguration = GRPCClientConfiguration(),
+    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+  ) async throws -> GRPCClientConnection {
+    let authority =
+      configuration.authority ?? (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
+    let bootstrap = ClientBootstrap(group: group)
+      .connectTimeout(configuration.connectTimeout)
+      .channelOption(.socketOption(.tcp_nodelay), value: 1)
+      .channelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          let handler = try GRPCConnectionHandler(
+            role: .client,
+            configuration: configuration.connection
+          )
+          try channel.pipeline.syncOperations.addHandler(handler)
+        }
+      }
+    let channel = try await bootstrap.connect(host: host, port: port).get()
+    return try await channel.eventLoop.submit {
+      let handler = try channel.pipeline.syncOperations.handler(type: GRPCConnectionHandler.self)
+      let connection = GRPCClientConnection(
+        channel: channel,
+        handler: handler,
+        configuration: configuration,
+        authority: authority
+      )
+      connection.setUp()
+      return connection
+    }.get()
+  }
+
+  private func setUp() {
+    let handler = self.handler.value
+    handler.onGoAway = { [weak self] _, _, _ in
+      self?.state.withLockedValue { $0.goingAway = true }
+    }
+    handler.onClose = { [weak self] in
+      self?.state.withLockedValue { $0.closed = true }
+    }
+    if let interval = configuration.keepaliveInterval {
+      let keepalive = ClientKeepaliveBox(
+        ClientKeepalive(
+          interval: interval,
+          timeout: configuration.keepaliveTimeout,
+          connectedAt: .now(),
+          minimumInterval: configuration.keepaliveMinimumInterval
+        )
+      )
+      handler.onRead = { keepalive.value.readSomething(now: NIODeadline.now()) }
+      handler.onPing = { payload, isAck in
+        if isAck { keepalive.value.receivedPingAck(payload: payload, now: NIODeadline.now()) }
+      }
+      scheduleKeepalive(keepalive, at: keepalive.value.nextTick(after: NIODeadline.now()))
+    }
+  }
+
+  private func scheduleKeepalive(_ keepalive: ClientKeepaliveBox, at deadline: NIODeadline) {
+    eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+      guard let self else { return }
+      let handler = self.handler.value
+      guard !handler.isConnectionClosed else { return }
+      switch keepalive.value.tick(now: NIODeadline.now(), openStreams: handler.streams.count) {
+      case .none:
+        break
+      case .sendPing(let payload):
+        try? handler.session.ping(payload: payload)
+        handler.scheduleFlush()
+      case .connectionDead:
+        // A8: calls on a connection whose PING went unanswered fail with UNAVAILABLE.
+        handler.close(
+          reason: "keepalive PING not acknowledged within \(self.configuration.keepaliveTimeout)"
+        )
+        return
+      }
+      self.scheduleKeepalive(keepalive, at: keepalive.value.nextTick(after: NIODeadline.now()))
+    }
+  }
+
+  /// Starts a call on the event loop; the handler receives its events there.
+  ///
+  /// If the connection cannot take the call (it closed or received GOAWAY), the handler is told
+  /// at once with UNAVAILABLE.
+  public func makeStream(
+    path: String,
+    metadata: GRPCMetadata = GRPCMetadata(),
+    timeout: TimeAmount? = nil,
+    handler streamHandler: any GRPCClientStreamHandler
+  ) -> GRPCClientStream {
+    eventLoop.preconditionInEventLoop()
+    let handler = self.handler.value
+    let stream = GRPCClientStream(
+      connection: handler,
+      maxReceiveMessageSize: configuration.connection.maxReceiveMessageSize,
+      handler: CountingHandler(wrapped: streamHandler, connection: self)
+    )
+    state.withLockedValue { $0.openStreams += 1 }
+    if !isAvailable || handler.isConnectionClosed {
+      stream.fail(GRPCStatus(.unavailable, "the connection is closed or going away"))
+      return stream
+    }
+    let headers = GRPCClientStreamStateMachine.requestHeaders(
+      path: path,
+      authority: authority,
+      timeout: timeout.map { GRPCTimeout($0) },
+      userAgent: configuration.userAgent,
+      metadata: metadata
+    )
+    stream.start(headers: headers, timeout: timeout)
+    return stream
+  }
+
+  fileprivate func streamEnded() {
+    state.withLockedValue { $0.openStreams -= 1 }
+  }
+
+  /// Closes the connection; its open calls end with UNAVAILABLE.
+  public func close() async {
+    let handler = self.handler
+    try? await eventLoop.submit { handler.value.close(reason: "the client closed the connection") }
+      .get()
+    try? await channel.closeFuture.get()
+  }
+}
+
+/// Keepalive state shared by the timer and the connection's callbacks, all on one event loop.
+private final class ClientKeepaliveBox {
+  var value: ClientKeepalive
+  init(_ value: ClientKeepalive) { self.value = value }
+}
+
+/// Counts a connection's open calls for the pool.
+private final class CountingHandler: GRPCClientStreamHandler {
+  let wrapped: any GRPCClientStreamHandler
+  let connection: GRPCClientConnection
+
+  init(wrapped: any GRPCClientStreamHandler, connection: GRPCClientConnection) {
+    self.wrapped = wrapped
+    self.connection = connection
+  }
+
+  func receive(metadata: GRPCMetadata) { wrapped.receive(metadata: metadata) }
+  func receive(message: ByteBuffer) { wrapped.receive(message: message) }
+  func writabilityChanged(isWritable: Bool) { wrapped.writabilityChanged(isWritable: isWritable) }
+  func finished(status: GRPCStatus, metadata: GRPCMetadata) {
+    connection.streamEnded()
+    wrapped.finished(status: status, metadata: metadata)
+  }
+}

@@ -1,0 +1,77 @@
+public import HarkGRPCCore
+public import NIOCore
+
+/// The HTTP/2 side of one stream, common to both roles: the body waiting for nghttp2, what
+/// follows it, and the inbound bytes not yet acknowledged.
+final class StreamIO {
+  /// Framed messages waiting to be taken by nghttp2's data provider.
+  var outbound = ByteBuffer()
+  /// END_STREAM follows the queued bytes.
+  var outboundEnded = false
+  /// Trailers follow the queued bytes (a server's status).
+  var trailers: [HTTPHeaderField]?
+  /// nghttp2 was told there is nothing to send and waits for `resumeData`.
+  var deferred = false
+  /// Inbound bytes received but not yet acknowledged with `consume`.
+  var unconsumedBytes = 0
+  /// While true, consumed bytes are not acknowledged: the application's buffer is full, so the
+  /// peer's window stays closed until it drains.
+  var consumptionHeld = false
+  /// Bytes consumed while `consumptionHeld`, to acknowledge on release.
+  var heldBytes = 0
+  /// Above this many queued bytes the stream stops accepting writes.
+  let highWatermark: Int
+  /// Below this many queued bytes it accepts them again.
+  let lowWatermark: Int
+  /// Whether the last writability reported was "writable".
+  private(set) var isWritable = true
+
+  init(highWatermark: Int = 64 << 10, lowWatermark: Int = 16 << 10) {
+    self.highWatermark = highWatermark
+    self.lowWatermark = lowWatermark
+  }
+
+  /// Answers nghttp2's request for up to `maxLength` body bytes.
+  func read(maxLength: Int) -> NGHTTP2DataRead {
+    let available = outbound.readableBytes
+    if available == 0 && !outboundEnded {
+      deferred = true
+      return .deferred
+    }
+    let length = min(available, maxLength)
+    let ends = outboundEnded && length == available
+    return .data(length: length, endStream: ends, trailers: ends ? trailers : nil)
+  }
+
+  /// Moves `length` queued bytes into `buffer` (the DATA frame nghttp2 is writing); returns true
+  /// when this made the stream writable again.
+  func write(_ length: Int, into buffer: inout ByteBuffer) -> Bool {
+    if var slice = outbound.readSlice(length: length) {
+      buffer.writeBuffer(&slice)
+    }
+    if outbound.readableBytes == 0 {
+      // Reuse the storage rather than let the queue grow.
+      outbound.clear()
+    }
+    if !isWritable && outbound.readableBytes <= lowWatermark {
+      isWritable = true
+      return true
+    }
+    return false
+  }
+
+  /// Records that messages were queued; returns true when this made the stream unwritable.
+  func didQueue() -> Bool {
+    if isWritable && outbound.readableBytes > highWatermark {
+      isWritable = false
+      return true
+    }
+    return false
+  }
+
+  /// Whether nghttp2 must be told that data is ready.
+  func takeDeferred() -> Bool {
+    defer { deferred = false }
+    return deferred
+  }
+}

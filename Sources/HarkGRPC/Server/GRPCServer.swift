@@ -1,0 +1,267 @@
+public import HarkGRPCCore
+public import NIOConcurrencyHelpers
+public import NIOCore
+public import NIOPosix
+
+/// A gRPC server over HTTP/2 (h2c with prior knowledge) on nghttp2 and SwiftNIO sockets.
+///
+/// Methods are served by handlers that run on each connection's event loop
+/// (``GRPCServerStreamHandler``), or by async closures (``GRPCServer/Method/async(_:requestType:responseType:_:)``).
+///
+/// ```swift
+/// let server = GRPCServer(configuration: .init(host: "127.0.0.1", port: 0), methods: [...])
+/// let address = try await server.start()
+/// …
+/// await server.shutdown(gracePeriod: .seconds(5))
+/// ```
+public final class GRPCServer: Sendable {
+  /// Where and how the server listens.
+  public struct Configuration: Sendable {
+    /// The address to bind, e.g. `127.0.0.1`, `::1` or `0.0.0.0`.
+    public var host: String
+    /// The port; 0 picks a free one (see ``GRPCServer/localAddress``).
+    public var port: Int
+    /// The HTTP/2 settings of each connection.
+    public var connection: GRPCConnectionConfiguration
+    /// How often a client may ping (gRPC's keepalive enforcement).
+    public var pingPolicy: ServerPingPolicy
+    /// The listen backlog.
+    public var backlog: Int32
+
+    /// A configuration for `host` and `port`.
+    public init(
+      host: String,
+      port: Int,
+      connection: GRPCConnectionConfiguration = GRPCConnectionConfiguration(),
+      pingPolicy: ServerPingPolicy = ServerPingPolicy(),
+      backlog: Int32 = 4096
+    ) {
+      self.host = host
+      self.port = port
+      self.connection = connection
+      self.pingPolicy = pingPolicy
+      self.backlog = backlog
+    }
+  }
+
+  /// A method the server serves: its path and how to make a handler for each call.
+  public struct Method: Sendable {
+    /// The method's path, e.g. `/nuance.asr.v1.Recognizer/Recognize`.
+    public var path: String
+    /// Makes the handler of a new call, on the call's event loop.
+    public var makeHandler: @Sendable (GRPCServerStream) -> any GRPCServerStreamHandler
+
+    /// A method served by handlers on the event loop.
+    public init(
+      path: String,
+      makeHandler: @escaping @Sendable (GRPCServerStream) -> any GRPCServerStreamHandler
+    ) {
+      self.path = path
+      self.makeHandler = makeHandler
+    }
+  }
+
+  public let configuration: Configuration
+  private let methods: [String: Method]
+  private let group: any EventLoopGroup
+  private let state = NIOLockedValueBox(State())
+
+  private struct State {
+    var listener: (any Channel)?
+    var connections: [ObjectIdentifier: ServerConnection] = [:]
+    var shuttingDown = false
+  }
+
+  /// A server of `methods`, on `group` (by default NIO's shared multi-threaded group).
+  public init(
+    configuration: Configuration,
+    methods: [Method],
+    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+  ) {
+    self.configuration = configuration
+    self.methods = Dictionary(methods.map { ($0.path, $0) }, uniquingKeysWith: { _, last in last })
+    self.group = group
+  }
+
+  /// Binds and starts accepting connections; returns the bound address.
+  @discardableResult
+  public func start() async throws -> SocketAddress {
+    let bootstrap = ServerBootstrap(group: group)
+      .serverChannelOption(.backlog, value: configuration.backlog)
+      .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+      .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+      .childChannelOption(.maxMessagesPerRead, value: 16)
+      .childChannelInitializer { [self] channel in
+        channel.eventLoop.makeCompletedFuture {
+          try self.setUp(channel)
+        }
+      }
+    let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+    state.withLockedValue { $0.listener = channel }
+    return channel.localAddress!
+  }
+
+  /// The address the server is bound to, once started.
+  public var localAddress: SocketAddress? {
+    state.withLockedValue { $0.listener?.localAddress }
+  }
+
+  /// The number of open connections.
+  public var connectionCount: Int {
+    state.withLockedValue { $0.connections.count }
+  }
+
+  private func setUp(_ channel: any Channel) throws {
+    let handler = try GRPCConnectionHandler(role: .server, configuration: configuration.connection)
+    let connection = ServerConnection(channel: channel, handler: handler)
+    let methods = self.methods
+    let maxReceiveMessageSize = configuration.connection.maxReceiveMessageSize
+    handler.acceptStream = { connection, streamID, headers, endStream in
+      GRPCServer.accept(
+        streamID: streamID,
+        headers: headers,
+        endStream: endStream,
+        connection: connection,
+        methods: methods,
+        maxReceiveMessageSize: maxReceiveMessageSize
+      )
+    }
+    var pingPolicy = configuration.pingPolicy
+    handler.onSendingHeadersOrData = { pingPolicy.sentHeadersOrData() }
+    handler.onPing = { [unowned handler] _, isAck in
+      guard !isAck else { return }
+      let verdict = pingPolicy.receivedPing(at: .now(), activeStreams: handler.streams.count)
+      if verdict == .tooManyPings {
+        // gRPC's keepalive enforcement (A8): GOAWAY ENHANCE_YOUR_CALM "too_many_pings", close.
+        try? handler.session.goAway(
+          lastStreamID: handler.session.lastProcessedStreamID,
+          errorCode: .enhanceYourCalm,
+          debugData: "too_many_pings"
+        )
+        handler.close(reason: "client sent too many pings")
+      }
+    }
+    let id = ObjectIdentifier(connection)
+    handler.onClose = { [weak self] in
+      _ = self?.state.withLockedValue { $0.connections.removeValue(forKey: id) }
+    }
+    let shuttingDown = state.withLockedValue { state in
+      state.connections[id] = connection
+      return state.shuttingDown
+    }
+    try channel.pipeline.syncOperations.addHandler(handler)
+    if shuttingDown { connection.goAway() }
+  }
+
+  private static func accept(
+    streamID: Int32,
+    headers: [HTTPHeaderField],
+    endStream: Bool,
+    connection: GRPCConnectionHandler,
+    methods: [String: Method],
+    maxReceiveMessageSize: Int
+  ) -> (any ConnectionStream)? {
+    var machine = GRPCServerStreamStateMachine(maxReceiveMessageSize: maxReceiveMessageSize)
+    switch machine.receive(headers: headers, endStream: endStream) {
+    case .accept(let request):
+      guard let method = methods[request.path] else {
+        // H36: a method the server does not know is UNIMPLEMENTED.
+        let status = GRPCStatus(.unimplemented, "method \(request.path) is not implemented")
+        if case .sendTrailersOnly(let fields, let reset) = machine.finish(status: status) {
+          respond(streamID: streamID, fields: fields, connection: connection, reset: reset)
+        }
+        return nil
+      }
+      let stream = GRPCServerStream(
+        streamID: streamID,
+        request: request,
+        machine: machine,
+        connection: connection
+      )
+      stream.attach(method.makeHandler(stream), requestEnded: endStream)
+      return stream
+    case .rejectHTTP(let status, let extra):
+      respond(
+        streamID: streamID,
+        fields: [HTTPHeaderField(":status", String(status))] + extra,
+        connection: connection,
+        reset: !endStream
+      )
+      return nil
+    case .rejectTrailersOnly(_, let fields):
+      respond(streamID: streamID, fields: fields, connection: connection, reset: !endStream)
+      return nil
+    case .protocolViolation, .requestEnded, .ignore:
+      connection.session.resetStream(streamID, errorCode: .protocolError)
+      return nil
+    }
+  }
+
+  /// Answers a stream with one HEADERS frame and END_STREAM; if the client is still sending,
+  /// resets the stream with NO_ERROR after it (H29).
+  private static func respond(
+    streamID: Int32,
+    fields: [HTTPHeaderField],
+    connection: GRPCConnectionHandler,
+    reset: Bool
+  ) {
+    do {
+      try connection.session.submitResponse(streamID: streamID, headers: fields, withBody: false)
+      if reset { connection.reset(streamID, afterEndOfStreamWith: .noError) }
+    } catch {
+      connection.session.resetStream(streamID, errorCode: .internalError)
+    }
+    connection.scheduleFlush()
+  }
+
+  /// Stops accepting connections and sends GOAWAY on each: calls in flight may finish within
+  /// `gracePeriod`; then every connection closes (its remaining calls are cancelled).
+  public func shutdown(gracePeriod: TimeAmount = .seconds(5)) async {
+    let (listener, connections) = state.withLockedValue { state in
+      state.shuttingDown = true
+      let listener = state.listener
+      state.listener = nil
+      return (listener, Array(state.connections.values))
+    }
+    try? await listener?.close()
+    for connection in connections { connection.goAway() }
+    let deadline = NIODeadline.now() + gracePeriod
+    while NIODeadline.now() < deadline {
+      if state.withLockedValue({ $0.connections.isEmpty }) { return }
+      try? await Task.sleep(nanoseconds: 10_000_000)
+    }
+    for connection in state.withLockedValue({ Array($0.connections.values) }) {
+      connection.close()
+    }
+  }
+}
+
+/// A server connection as the server keeps track of it.
+final class ServerConnection: Sendable {
+  let channel: any Channel
+  private let handler: NIOLoopBound<GRPCConnectionHandler>
+
+  init(channel: any Channel, handler: GRPCConnectionHandler) {
+    self.channel = channel
+    self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+  }
+
+  /// Sends GOAWAY: no new streams; those in flight continue.
+  func goAway() {
+    channel.eventLoop.execute {
+      let handler = self.handler.value
+      try? handler.session.goAway(
+        lastStreamID: handler.session.lastProcessedStreamID,
+        errorCode: .noError
+      )
+      handler.flush()
+      if handler.streams.isEmpty { handler.close(reason: "server shutting down") }
+    }
+  }
+
+  func close() {
+    channel.eventLoop.execute {
+      self.handler.value.close(reason: "server shut down")
+    }
+  }
+}

@@ -1,0 +1,257 @@
+public import HarkGRPCCore
+public import NIOCore
+
+/// Serves one RPC on its connection's event loop.
+///
+/// This is the server's low-level API: every call happens on the event loop, with no task or
+/// actor hop per message. ``GRPCServer`` also offers an async API built on it.
+public protocol GRPCServerStreamHandler: AnyObject {
+  /// A request message arrived (its gRPC framing removed; decode it with its codec).
+  func receive(message: ByteBuffer)
+  /// The client half-closed the request stream.
+  func receiveEndOfRequests()
+  /// The call ended without the handler finishing it: the client cancelled or reset it, the
+  /// deadline passed, the connection was lost, or the request was malformed.
+  func cancelled(_ status: GRPCStatus)
+  /// The stream's send queue filled (`false`) or drained (`true`).
+  func writabilityChanged(isWritable: Bool)
+}
+
+extension GRPCServerStreamHandler {
+  public func writabilityChanged(isWritable: Bool) {}
+}
+
+/// The server side of one RPC: what the client asked for, and how to answer.
+///
+/// Use it only on ``eventLoop``.
+public final class GRPCServerStream {
+  /// The request: its path, metadata and deadline.
+  public let request: GRPCServerStreamStateMachine.Request
+  /// The stream's HTTP/2 stream id.
+  public let streamID: Int32
+  /// The event loop every call must be made on.
+  public let eventLoop: any EventLoop
+
+  let io = StreamIO()
+  private var machine: GRPCServerStreamStateMachine
+  private unowned let connection: GRPCConnectionHandler
+  var connectionHandler: GRPCConnectionHandler { connection }
+  private weak var handler: (any GRPCServerStreamHandler)?
+  /// Keeps the handler alive for as long as the stream lives.
+  private var retainedHandler: (any GRPCServerStreamHandler)?
+  private var deadline: Scheduled<Void>?
+
+  init(
+    streamID: Int32,
+    request: GRPCServerStreamStateMachine.Request,
+    machine: GRPCServerStreamStateMachine,
+    connection: GRPCConnectionHandler
+  ) {
+    self.streamID = streamID
+    self.request = request
+    self.machine = machine
+    self.connection = connection
+    self.eventLoop = connection.eventLoop
+  }
+
+  private var requestEndedBeforeRegistration = false
+
+  func attach(_ handler: any GRPCServerStreamHandler, requestEnded: Bool) {
+    self.handler = handler
+    retainedHandler = handler
+    requestEndedBeforeRegistration = requestEnded
+    if let timeout = request.timeout {
+      deadline = eventLoop.assumeIsolated().scheduleTask(in: timeout.amount) { [weak self] in
+        self?.deadlinePassed()
+      }
+    }
+  }
+
+  // MARK: Answering
+
+  /// Whether the call can still be answered.
+  public var isOpen: Bool { machine.isResponseOpen }
+
+  /// Whether the send queue is below its high watermark.
+  public var isWritable: Bool { io.isWritable }
+
+  /// Sends the response headers now, with initial `metadata` (otherwise they go, without
+  /// metadata, with the first message or the status).
+  public func sendHeaders(metadata: GRPCMetadata = GRPCMetadata()) {
+    eventLoop.preconditionInEventLoop()
+    guard let headers = machine.sendHeaders(metadata: metadata) else { return }
+    connection.onSendingHeadersOrData?()
+    submitHeaders(headers)
+    connection.scheduleFlush()
+  }
+
+  /// Sends a response message. Returns false if the call already ended (the message is dropped).
+  @discardableResult
+  public func send(_ message: some GRPCCodable) -> Bool {
+    eventLoop.preconditionInEventLoop()
+    let onSend: GRPCServerStreamStateMachine.OnSendMessage
+    do {
+      onSend = try machine.sendMessage()
+    } catch {
+      return false
+    }
+    if case .sendHeadersThenMessage(let headers) = onSend { submitHeaders(headers) }
+    connection.onSendingHeadersOrData?()
+    io.outbound.writeGRPCMessage(message)
+    connection.queued(on: streamID, self)
+    return true
+  }
+
+  private func submitHeaders(_ headers: [HTTPHeaderField]) {
+    do {
+      try connection.session.submitResponse(streamID: streamID, headers: headers, withBody: true)
+    } catch {
+      connection.close(reason: "cannot send response headers: \(error)")
+    }
+  }
+
+  /// Ends the call with `status` and trailing `metadata`.
+  public func finish(status: GRPCStatus = .ok, metadata: GRPCMetadata = GRPCMetadata()) {
+    eventLoop.preconditionInEventLoop()
+    perform(machine.finish(status: status, metadata: metadata))
+  }
+
+  /// Cancels the call from the server side: RST_STREAM CANCEL, which the client sees as CANCELLED
+  /// (H28). For a call the handler cannot complete and has no status for.
+  public func cancel() {
+    eventLoop.preconditionInEventLoop()
+    deadline?.cancel()
+    deadline = nil
+    guard case .cancelled = machine.receiveReset() else { return }
+    connection.session.resetStream(streamID, errorCode: .cancel)
+    connection.scheduleFlush()
+    retainedHandler = nil
+  }
+
+  /// Sends the status as `onFinish` says; `reset` overrides the reset that follows it.
+  private func perform(
+    _ onFinish: GRPCServerStreamStateMachine.OnFinish,
+    reset: HTTP2ErrorCode? = nil
+  ) {
+    deadline?.cancel()
+    deadline = nil
+    switch onFinish {
+    case .ignore:
+      return
+    case .sendTrailers(let trailers, let resetAfterward):
+      io.trailers = trailers
+      io.outboundEnded = true
+      if let errorCode = reset ?? (resetAfterward ? .noError : nil) {
+        connection.reset(streamID, afterEndOfStreamWith: errorCode)
+      }
+      connection.queued(on: streamID, self)
+    case .sendTrailersOnly(let fields, let resetAfterward):
+      do {
+        try connection.session.submitResponse(streamID: streamID, headers: fields, withBody: false)
+      } catch {
+        connection.close(reason: "cannot send status: \(error)")
+      }
+      if let errorCode = reset ?? (resetAfterward ? .noError : nil) {
+        connection.reset(streamID, afterEndOfStreamWith: errorCode)
+      }
+      connection.scheduleFlush()
+    }
+    // The handler has answered; it needs no more events.
+    retainedHandler = nil
+  }
+
+  private func deadlinePassed() {
+    deadline = nil
+    let onFinish = machine.deadlineExpired()
+    guard onFinish != .ignore else { return }
+    let handler = self.handler
+    // H30: the status, then RST_STREAM CANCEL.
+    perform(onFinish, reset: .cancel)
+    handler?.cancelled(GRPCStatus(.deadlineExceeded, "deadline exceeded"))
+  }
+
+  // MARK: Events
+
+  func deliver(messages: [ByteBuffer], requestEnded: Bool) {
+    for message in messages { handler?.receive(message: message) }
+    if requestEnded { handler?.receiveEndOfRequests() }
+  }
+
+  func fail(_ onFinish: GRPCServerStreamStateMachine.OnFinish, status: GRPCStatus) {
+    let handler = self.handler
+    perform(onFinish)
+    handler?.cancelled(status)
+  }
+}
+
+extension GRPCServerStream: ConnectionStream {
+  func registered() {
+    // A request whose headers carried END_STREAM has ended already.
+    if requestEndedBeforeRegistration { handler?.receiveEndOfRequests() }
+  }
+
+  func receivedHeaders(_ headers: [HTTPHeaderField], endStream: Bool) {
+    switch machine.receive(headers: headers, endStream: endStream) {
+    case .requestEnded(.requestEnded):
+      deliver(messages: [], requestEnded: true)
+    case .requestEnded(.fail(let status, let onFinish)):
+      fail(onFinish, status: status)
+    case .protocolViolation(let status):
+      fail(machine.finish(status: status), status: status)
+    case .accept, .rejectHTTP, .rejectTrailersOnly, .requestEnded(.ignore), .ignore:
+      break
+    }
+  }
+
+  func receivedData(_ bytes: ByteBuffer) {
+    // The handler has taken the bytes (messages are delivered at once; a partial one is held by
+    // the deframer, at most one message's worth): the peer may send as much again, unless the
+    // handler holds consumption because its own buffer is full.
+    defer { connection.consume(bytes.readableBytes, on: self, streamID: streamID) }
+    switch machine.receive(data: bytes, endStream: false) {
+    case .deliver(let messages, let requestEnded):
+      deliver(messages: messages, requestEnded: requestEnded)
+    case .fail(let status, let onFinish):
+      fail(onFinish, status: status)
+    case .ignore:
+      break
+    }
+  }
+
+  func receivedEndOfData() {
+    switch machine.receive(data: ByteBuffer(), endStream: true) {
+    case .deliver(let messages, let requestEnded):
+      deliver(messages: messages, requestEnded: requestEnded)
+    case .fail(let status, let onFinish):
+      fail(onFinish, status: status)
+    case .ignore:
+      break
+    }
+  }
+
+  func closed(errorCode: HTTP2ErrorCode) {
+    deadline?.cancel()
+    deadline = nil
+    if case .cancelled = machine.receiveReset() {
+      let status =
+        errorCode == .noError
+        ? GRPCStatus(.cancelled, "stream closed")
+        : GRPCStatus(.cancelled, "client reset the stream (\(errorCode))")
+      handler?.cancelled(status)
+    }
+    retainedHandler = nil
+  }
+
+  func connectionLost(_ reason: String) {
+    deadline?.cancel()
+    deadline = nil
+    if case .cancelled = machine.receiveReset() {
+      handler?.cancelled(GRPCStatus(.cancelled, reason))
+    }
+    retainedHandler = nil
+  }
+
+  func writabilityChanged(_ isWritable: Bool) {
+    handler?.writabilityChanged(isWritable: isWritable)
+  }
+}
