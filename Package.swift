@@ -94,6 +94,7 @@ let targets: [Target] = [
   .testTarget(
     name: "HarkGRPCTests",
     dependencies: [
+      "CNGHTTP2",
       "HarkGRPC",
       "HarkGRPCCore",
       "HarkProto",

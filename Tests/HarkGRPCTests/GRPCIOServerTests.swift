@@ -3,25 +3,47 @@ import HarkGRPCCore
 import NIOCore
 import Testing
 
-/// Hark's client against Python grpcio's server (tools/interop/echo_server.py).
-@Suite("Hark client → grpcio server", .serialized)
+/// The Echo server a client test runs against.
+enum EchoServerKind: String, CaseIterable, CustomTestStringConvertible {
+  /// Python grpcio (tools/interop/echo_server.py): a gRPC implementation nobody here wrote.
+  case grpcio
+  /// Hark's own server.
+  case hark
+
+  var testDescription: String { rawValue }
+}
+
+/// Hark's client against Python grpcio's server (tools/interop/echo_server.py), and against
+/// Hark's server for the same scenarios.
+@Suite("Hark client → grpcio and Hark servers", .serialized)
 struct GRPCIOServerTests {
-  /// Runs `body` with a channel to a fresh grpcio Echo server.
-  func withGRPCIOServer(
-    connections: Int = 1,
+  /// Runs `body` with a channel to a fresh Echo server of `kind`.
+  func withServer(
+    _ kind: EchoServerKind,
     _ body: (GRPCChannel) async throws -> Void
   ) async throws {
-    let server = try PythonEchoServer()
-    let channel = GRPCChannel(host: "127.0.0.1", port: server.port, connections: connections)
+    let port: Int
+    var stop: () async -> Void
+    switch kind {
+    case .grpcio:
+      let server = try PythonEchoServer()
+      port = server.port
+      stop = { server.stop() }
+    case .hark:
+      let (server, harkPort) = try await EchoService.startServer()
+      port = harkPort
+      stop = { await server.shutdown(gracePeriod: .milliseconds(100)) }
+    }
+    let channel = GRPCChannel(host: "127.0.0.1", port: port)
     do {
       try await body(channel)
     } catch {
       await channel.close()
-      server.stop()
+      await stop()
       throw error
     }
     await channel.close()
-    server.stop()
+    await stop()
   }
 
   /// Sends `requests`, half-closes, and collects the responses and the status.
@@ -53,9 +75,9 @@ struct GRPCIOServerTests {
     }
   }
 
-  @Test("1,000 messages each way on one stream")
-  func echoMany() async throws {
-    try await withGRPCIOServer { channel in
+  @Test("1,000 messages each way on one stream", arguments: EchoServerKind.allCases)
+  func echoMany(_ kind: EchoServerKind) async throws {
+    try await withServer(kind) { channel in
       let requests = (0..<1000).map { index in
         EchoRequest(
           payload: ByteBuffer(bytes: (0..<320).map { UInt8(truncatingIfNeeded: $0 ^ index) }),
@@ -71,9 +93,12 @@ struct GRPCIOServerTests {
     }
   }
 
-  @Test("messages just under the 4 MiB limit pass both ways; one over it is RESOURCE_EXHAUSTED")
-  func messageSizeLimits() async throws {
-    try await withGRPCIOServer { channel in
+  @Test(
+    "messages just under the 4 MiB limit pass both ways; one over it is RESOURCE_EXHAUSTED",
+    arguments: EchoServerKind.allCases
+  )
+  func messageSizeLimits(_ kind: EchoServerKind) async throws {
+    try await withServer(kind) { channel in
       let limit = 4 * 1024 * 1024
       let big = EchoRequest(payload: ByteBuffer(repeating: 7, count: limit - 64))
       var bigResponse = EchoRequest()
@@ -95,9 +120,12 @@ struct GRPCIOServerTests {
     }
   }
 
-  @Test("metadata both ways: headers, binary values, initial and trailing metadata")
-  func metadata() async throws {
-    try await withGRPCIOServer { channel in
+  @Test(
+    "metadata both ways: headers, binary values, initial and trailing metadata",
+    arguments: EchoServerKind.allCases
+  )
+  func metadata(_ kind: EchoServerKind) async throws {
+    try await withServer(kind) { channel in
       var metadata = GRPCMetadata()
       try metadata.add("x-echo-alpha", "one")
       try metadata.add("x-echo-beta-bin", binary: [0, 1, 2, 255])
@@ -109,15 +137,18 @@ struct GRPCIOServerTests {
       )
       #expect(status == .ok)
       #expect(responses.count == 1)
-      #expect(headers.first("x-server") == "grpcio")
+      #expect(headers.first("x-server") == kind.rawValue)
       #expect(trailers.first("echo-alpha") == "one")
       #expect(trailers.values(for: "echo-beta-bin") == [.binary([0, 1, 2, 255])])
     }
   }
 
-  @Test("a deadline that expires ends the call with DEADLINE_EXCEEDED")
-  func deadline() async throws {
-    try await withGRPCIOServer { channel in
+  @Test(
+    "a deadline that expires ends the call with DEADLINE_EXCEEDED",
+    arguments: EchoServerKind.allCases
+  )
+  func deadline(_ kind: EchoServerKind) async throws {
+    try await withServer(kind) { channel in
       var slow = EchoRequest()
       slow.delayMs = 3000
       let start = NIODeadline.now()
@@ -127,9 +158,9 @@ struct GRPCIOServerTests {
     }
   }
 
-  @Test("cancel from the client ends the call with CANCELLED")
-  func clientCancel() async throws {
-    try await withGRPCIOServer { channel in
+  @Test("cancel from the client ends the call with CANCELLED", arguments: EchoServerKind.allCases)
+  func clientCancel(_ kind: EchoServerKind) async throws {
+    try await withServer(kind) { channel in
       let status = try await channel.withCall(
         path: EchoService.chatPath,
         request: EchoRequest.self,
@@ -146,9 +177,9 @@ struct GRPCIOServerTests {
     }
   }
 
-  @Test("cancel from the server ends the call with CANCELLED")
-  func serverCancel() async throws {
-    try await withGRPCIOServer { channel in
+  @Test("cancel from the server ends the call with CANCELLED", arguments: EchoServerKind.allCases)
+  func serverCancel(_ kind: EchoServerKind) async throws {
+    try await withServer(kind) { channel in
       var request = EchoRequest()
       request.cancel = true
       let (_, status, _, _) = try await chat(channel, [request])
@@ -156,9 +187,12 @@ struct GRPCIOServerTests {
     }
   }
 
-  @Test("a status message with \\t, \\n, ☺ and 😈 survives percent-encoding")
-  func unicodeStatus() async throws {
-    try await withGRPCIOServer { channel in
+  @Test(
+    "a status message with \\t, \\n, ☺ and 😈 survives percent-encoding",
+    arguments: EchoServerKind.allCases
+  )
+  func unicodeStatus(_ kind: EchoServerKind) async throws {
+    try await withServer(kind) { channel in
       var request = EchoRequest()
       request.status = EchoStatus(code: 9, message: "\t\n ☺ 😈 100%")
       let (_, status, _, _) = try await chat(channel, [request])
@@ -166,9 +200,9 @@ struct GRPCIOServerTests {
     }
   }
 
-  @Test("an unknown method is UNIMPLEMENTED")
-  func unimplemented() async throws {
-    try await withGRPCIOServer { channel in
+  @Test("an unknown method is UNIMPLEMENTED", arguments: EchoServerKind.allCases)
+  func unimplemented(_ kind: EchoServerKind) async throws {
+    try await withServer(kind) { channel in
       let (_, status, _, _) = try await chat(
         channel,
         path: "/hark.testing.v1.Echo/Missing",
@@ -178,9 +212,9 @@ struct GRPCIOServerTests {
     }
   }
 
-  @Test("200 concurrent streams on one connection")
-  func concurrentStreams() async throws {
-    try await withGRPCIOServer { channel in
+  @Test("200 concurrent streams on one connection", arguments: EchoServerKind.allCases)
+  func concurrentStreams(_ kind: EchoServerKind) async throws {
+    try await withServer(kind) { channel in
       try await withThrowingTaskGroup(of: Int.self) { group in
         for index in 0..<200 {
           group.addTask {

@@ -118,7 +118,13 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     do {
       try session.receive(bytes)
     } catch {
-      // nghttp2 already queued a GOAWAY (e.g. PROTOCOL_ERROR for garbage); send it, then close.
+      // Bytes that are not HTTP/2 at all (no client preface, e.g. HTTP/1.1): a connection
+      // error PROTOCOL_ERROR (RFC 9113 §3.4). nghttp2 queued GOAWAY for errors in frames itself.
+      try? session.goAway(
+        lastStreamID: 0,
+        errorCode: .protocolError,
+        debugData: "not an HTTP/2 connection preface"
+      )
       closeReason = "HTTP/2 protocol error: \(error)"
       flush()
       context.close(promise: nil)

@@ -214,6 +214,14 @@ public final class GRPCServer: Sendable {
     connection.scheduleFlush()
   }
 
+  /// Sends GOAWAY on every open connection and keeps accepting new ones: clients finish their
+  /// calls in flight and open new connections for new calls (to rebalance them, for one).
+  public func drainConnections() {
+    for connection in state.withLockedValue({ Array($0.connections.values) }) {
+      connection.goAway()
+    }
+  }
+
   /// Stops accepting connections and sends GOAWAY on each: calls in flight may finish within
   /// `gracePeriod`; then every connection closes (its remaining calls are cancelled).
   public func shutdown(gracePeriod: TimeAmount = .seconds(5)) async {

@@ -1,0 +1,266 @@
+import HarkGRPC
+import HarkGRPCCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Keepalive, GOAWAY, shutdown, stream limits, pools and flow control, over real sockets.
+@Suite("Connection management")
+struct ConnectionManagementTests {
+  /// A TCP server that accepts connections and never answers anything (not even PING).
+  final class SilentServer: Sendable {
+    let channel: any Channel
+    init() async throws {
+      channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+        .bind(host: "127.0.0.1", port: 0)
+        .get()
+    }
+    var port: Int { channel.localAddress!.port! }
+    func close() async { try? await channel.close() }
+  }
+
+  @Test("keepalive: a PING left unanswered fails the connection's calls with UNAVAILABLE")
+  func keepaliveDeclaresDead() async throws {
+    let silent = try await SilentServer()
+    let configuration = GRPCClientConfiguration(
+      keepaliveInterval: .milliseconds(100),
+      keepaliveTimeout: .milliseconds(200),
+      keepaliveMinimumInterval: .milliseconds(10)
+    )
+    let channel = GRPCChannel(host: "127.0.0.1", port: silent.port, configuration: configuration)
+    let start = NIODeadline.now()
+    let status = try await channel.withCall(
+      path: EchoService.chatPath,
+      request: EchoRequest.self,
+      response: EchoResponse.self
+    ) { call in
+      try await call.send(EchoRequest(text: "anyone there?"))
+      return await call.status
+    }
+    #expect(status.code == .unavailable)
+    #expect(status.message.contains("keepalive"))
+    #expect(NIODeadline.now() - start < .seconds(2))
+    await channel.close()
+    await silent.close()
+  }
+
+  @Test("keepalive: a server that answers PINGs keeps the connection")
+  func keepaliveAnswered() async throws {
+    // The server lets this client ping every 50 ms while calls are open.
+    let (server, port) = try await EchoService.startServer(
+      pingPolicy: ServerPingPolicy(permitKeepaliveTime: .milliseconds(10))
+    )
+    let configuration = GRPCClientConfiguration(
+      keepaliveInterval: .milliseconds(50),
+      keepaliveTimeout: .milliseconds(500),
+      keepaliveMinimumInterval: .milliseconds(10)
+    )
+    let channel = GRPCChannel(host: "127.0.0.1", port: port, configuration: configuration)
+    let status = try await channel.withCall(
+      path: EchoService.chatPath,
+      request: EchoRequest.self,
+      response: EchoResponse.self
+    ) { call in
+      var slow = EchoRequest(text: "slow")
+      slow.delayMs = 600
+      try await call.send(slow)
+      await call.finish()
+      for try await _ in call.responses {}
+      return await call.status
+    }
+    #expect(status == .ok)
+    await channel.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  @Test("a client that pings too often gets GOAWAY ENHANCE_YOUR_CALM too_many_pings")
+  func tooManyPings() async throws {
+    let (server, port) = try await EchoService.startServer()
+    let peer = try await RawConnection.connect(port: port)
+    var bytes = RawFrame.preface + RawFrame.emptySettings
+    for index in 0..<5 {
+      bytes += RawFrame.encode(type: RawFrame.ping, payload: [0, 0, 0, 0, 0, 0, 0, UInt8(index)])
+    }
+    try await peer.send(bytes)
+    #expect(await peer.waitForClose())
+    let goAway = try #require(peer.frames.first { $0.type == RawFrame.goAway })
+    #expect(goAway.errorCode == 0xB)
+    #expect(goAway.debugData == "too_many_pings")
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  /// Runs one echo call and returns the connection it used.
+  func echo(_ channel: GRPCChannel, delayMs: UInt32 = 0) async throws -> GRPCStatus {
+    try await channel.withCall(
+      path: EchoService.chatPath,
+      request: EchoRequest.self,
+      response: EchoResponse.self
+    ) { call in
+      var request = EchoRequest(text: "x")
+      request.delayMs = delayMs
+      try? await call.send(request)
+      await call.finish()
+      do {
+        for try await _ in call.responses {}
+      } catch {}
+      return await call.status
+    }
+  }
+
+  @Test("after GOAWAY the client opens new calls on a new connection")
+  func goAwayMovesToNewConnection() async throws {
+    let (server, port) = try await EchoService.startServer()
+    let channel = GRPCChannel(host: "127.0.0.1", port: port)
+    #expect(try await echo(channel) == .ok)
+    let first = try await channel.connection()
+    server.drainConnections()
+    // The in-flight call of a draining connection finishes; later calls go elsewhere.
+    try await Task.sleep(nanoseconds: 200_000_000)
+    #expect(!first.isAvailable)
+    #expect(try await echo(channel) == .ok)
+    let second = try await channel.connection()
+    #expect(second !== first)
+    #expect(second.isAvailable)
+    await channel.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  @Test("graceful shutdown: calls in flight finish within the grace period; new ones are refused")
+  func gracefulShutdown() async throws {
+    let (server, port) = try await EchoService.startServer()
+    let channel = GRPCChannel(host: "127.0.0.1", port: port)
+    _ = try await channel.connection()
+    async let inFlight = echo(channel, delayMs: 300)
+    try await Task.sleep(nanoseconds: 100_000_000)
+    await server.shutdown(gracePeriod: .seconds(3))
+    #expect(try await inFlight == .ok)
+    #expect(server.connectionCount == 0)
+    let after = try? await echo(channel)
+    #expect(after == nil || after?.code == .unavailable)
+    await channel.close()
+  }
+
+  @Test("a connection lost mid-call fails the call with UNAVAILABLE at once")
+  func connectionLost() async throws {
+    let (server, port) = try await EchoService.startServer()
+    let channel = GRPCChannel(host: "127.0.0.1", port: port)
+    _ = try await channel.connection()
+    async let inFlight = echo(channel, delayMs: 5000)
+    try await Task.sleep(nanoseconds: 100_000_000)
+    let start = NIODeadline.now()
+    await server.shutdown(gracePeriod: .zero)
+    let status = try await inFlight
+    #expect(status.code == .unavailable)
+    #expect(NIODeadline.now() - start < .seconds(1))
+    await channel.close()
+  }
+
+  @Test("the server's SETTINGS_MAX_CONCURRENT_STREAMS holds; the client queues the rest")
+  func maxConcurrentStreams() async throws {
+    let active = NIOLockedValueBox((now: 0, peak: 0))
+    let hold = GRPCServer.Method.async(
+      "/test/Hold",
+      requestType: RawMessage.self,
+      responseType: RawMessage.self
+    ) { call in
+      active.withLockedValue {
+        $0.now += 1; $0.peak = max($0.peak, $0.now)
+      }
+      try await Task.sleep(nanoseconds: 50_000_000)
+      active.withLockedValue { $0.now -= 1 }
+      for try await message in call.requests { try await call.send(message) }
+    }
+    let server = GRPCServer(
+      configuration: .init(
+        host: "127.0.0.1",
+        port: 0,
+        connection: GRPCConnectionConfiguration(maxConcurrentStreams: 4)
+      ),
+      methods: [hold]
+    )
+    let port = try await server.start().port!
+    let channel = GRPCChannel(host: "127.0.0.1", port: port)
+    try await withThrowingTaskGroup(of: GRPCStatus.self) { group in
+      for index in 0..<20 {
+        group.addTask {
+          try await channel.withCall(
+            path: "/test/Hold",
+            request: RawMessage.self,
+            response: RawMessage.self
+          ) { call in
+            try await call.send(RawMessage(ByteBuffer(bytes: [UInt8(index)])))
+            await call.finish()
+            for try await _ in call.responses {}
+            return await call.status
+          }
+        }
+      }
+      for try await status in group { #expect(status == .ok) }
+    }
+    #expect(active.withLockedValue { $0.peak } <= 4)
+    #expect(active.withLockedValue { $0.peak } >= 2)
+    #expect(server.connectionCount == 1)
+    await channel.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  @Test("a pool of connections spreads calls over all of them")
+  func pool() async throws {
+    let (server, port) = try await EchoService.startServer()
+    let channel = GRPCChannel(host: "127.0.0.1", port: port, connections: 3)
+    for _ in 0..<9 { #expect(try await echo(channel) == .ok) }
+    #expect(server.connectionCount == 3)
+    await channel.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  @Test("a writer faster than its reader is held back by flow control, then completes")
+  func backpressure() async throws {
+    let gate = NIOLockedValueBox(false)
+    let received = NIOLockedValueBox(0)
+    let slowReader = GRPCServer.Method.async(
+      "/test/SlowReader",
+      requestType: RawMessage.self,
+      responseType: RawMessage.self
+    ) { call in
+      while !gate.withLockedValue({ $0 }) { try await Task.sleep(nanoseconds: 10_000_000) }
+      for try await _ in call.requests { received.withLockedValue { $0 += 1 } }
+    }
+    let server = GRPCServer(configuration: .init(host: "127.0.0.1", port: 0), methods: [slowReader])
+    let port = try await server.start().port!
+    let channel = GRPCChannel(host: "127.0.0.1", port: port)
+    let sent = NIOLockedValueBox(0)
+    let status = try await channel.withCall(
+      path: "/test/SlowReader",
+      request: RawMessage.self,
+      response: RawMessage.self
+    ) { call in
+      let writer = Task {
+        for _ in 0..<200 {
+          try await call.send(RawMessage(ByteBuffer(repeating: 1, count: 32 * 1024)))
+          sent.withLockedValue { $0 += 1 }
+        }
+        await call.finish()
+      }
+      try await Task.sleep(nanoseconds: 500_000_000)
+      let early = sent.withLockedValue { $0 }
+      try await Task.sleep(nanoseconds: 300_000_000)
+      let late = sent.withLockedValue { $0 }
+      // 200 × 32 KiB = 6.4 MiB cannot all be in flight: the server's stream window (1 MiB), its
+      // 16-message buffer and the client's 64 KiB queue stop the writer.
+      #expect(late < 200, "the writer was never held back")
+      #expect(late == early, "the writer kept going: \(early) then \(late)")
+      gate.withLockedValue { $0 = true }
+      try await writer.value
+      for try await _ in call.responses {}
+      return await call.status
+    }
+    #expect(status == .ok)
+    #expect(sent.withLockedValue { $0 } == 200)
+    #expect(received.withLockedValue { $0 } == 200)
+    await channel.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+}
