@@ -8,12 +8,29 @@ import Testing
 /// Keepalive, GOAWAY, shutdown, stream limits, pools and flow control, over real sockets.
 @Suite("Connection management")
 struct ConnectionManagementTests {
-  /// A TCP server that accepts connections and never answers anything (not even PING).
+  /// A TCP server that sends an empty SETTINGS frame and then answers nothing, not even PING.
   final class SilentServer: Sendable {
     let channel: any Channel
+
+    final class SettingsOnly: ChannelInboundHandler, Sendable {
+      typealias InboundIn = ByteBuffer
+      typealias OutboundOut = ByteBuffer
+      func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(
+          wrapOutboundOut(ByteBuffer(bytes: RawFrame.emptySettings)),
+          promise: nil
+        )
+      }
+      func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+    }
+
     init() async throws {
       channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+        .childChannelInitializer { channel in
+          channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(SettingsOnly())
+          }
+        }
         .bind(host: "127.0.0.1", port: 0)
         .get()
     }
@@ -117,8 +134,7 @@ struct ConnectionManagementTests {
     let first = try await channel.connection()
     server.drainConnections()
     // The in-flight call of a draining connection finishes; later calls go elsewhere.
-    try await Task.sleep(nanoseconds: 200_000_000)
-    #expect(!first.isAvailable)
+    #expect(await eventually { !first.isAvailable })
     #expect(try await echo(channel) == .ok)
     let second = try await channel.connection()
     #expect(second !== first)
@@ -127,33 +143,62 @@ struct ConnectionManagementTests {
     await server.shutdown(gracePeriod: .milliseconds(100))
   }
 
+  /// A server whose method "/test/Slow" answers after `delay`; `started` counts calls that began.
+  func startSlowServer(delay: TimeAmount) async throws -> (GRPCServer, Int, NIOLockedValueBox<Int>)
+  {
+    let started = NIOLockedValueBox(0)
+    let slow = GRPCServer.Method.async(
+      "/test/Slow",
+      requestType: RawMessage.self,
+      responseType: RawMessage.self
+    ) { call in
+      started.withLockedValue { $0 += 1 }
+      try await Task.sleep(nanoseconds: UInt64(delay.nanoseconds))
+      try await call.send(RawMessage(ByteBuffer(bytes: [1])))
+    }
+    let server = GRPCServer(configuration: .init(host: "127.0.0.1", port: 0), methods: [slow])
+    return (server, try await server.start().port!, started)
+  }
+
+  func slowCall(_ channel: GRPCChannel) async throws -> GRPCStatus {
+    try await channel.withCall(
+      path: "/test/Slow",
+      request: RawMessage.self,
+      response: RawMessage.self
+    ) { call in
+      await call.finish()
+      do {
+        for try await _ in call.responses {}
+      } catch {}
+      return await call.status
+    }
+  }
+
   @Test("graceful shutdown: calls in flight finish within the grace period; new ones are refused")
   func gracefulShutdown() async throws {
-    let (server, port) = try await EchoService.startServer()
+    let (server, port, started) = try await startSlowServer(delay: .milliseconds(300))
     let channel = GRPCChannel(host: "127.0.0.1", port: port)
-    _ = try await channel.connection()
-    async let inFlight = echo(channel, delayMs: 300)
-    try await Task.sleep(nanoseconds: 100_000_000)
-    await server.shutdown(gracePeriod: .seconds(3))
+    async let inFlight = slowCall(channel)
+    #expect(await eventually { started.withLockedValue { $0 } == 1 })
+    await server.shutdown(gracePeriod: .seconds(5))
     #expect(try await inFlight == .ok)
     #expect(server.connectionCount == 0)
-    let after = try? await echo(channel)
+    let after = try? await slowCall(channel)
     #expect(after == nil || after?.code == .unavailable)
     await channel.close()
   }
 
   @Test("a connection lost mid-call fails the call with UNAVAILABLE at once")
   func connectionLost() async throws {
-    let (server, port) = try await EchoService.startServer()
+    let (server, port, started) = try await startSlowServer(delay: .seconds(30))
     let channel = GRPCChannel(host: "127.0.0.1", port: port)
-    _ = try await channel.connection()
-    async let inFlight = echo(channel, delayMs: 5000)
-    try await Task.sleep(nanoseconds: 100_000_000)
+    async let inFlight = slowCall(channel)
+    #expect(await eventually { started.withLockedValue { $0 } == 1 })
     let start = NIODeadline.now()
     await server.shutdown(gracePeriod: .zero)
     let status = try await inFlight
     #expect(status.code == .unavailable)
-    #expect(NIODeadline.now() - start < .seconds(1))
+    #expect(NIODeadline.now() - start < .seconds(2))
     await channel.close()
   }
 
@@ -244,14 +289,10 @@ struct ConnectionManagementTests {
         }
         await call.finish()
       }
-      try await Task.sleep(nanoseconds: 500_000_000)
-      let early = sent.withLockedValue { $0 }
-      try await Task.sleep(nanoseconds: 300_000_000)
-      let late = sent.withLockedValue { $0 }
       // 200 × 32 KiB = 6.4 MiB cannot all be in flight: the server's stream window (1 MiB), its
       // 16-message buffer and the client's 64 KiB queue stop the writer.
-      #expect(late < 200, "the writer was never held back")
-      #expect(late == early, "the writer kept going: \(early) then \(late)")
+      let held = await settled { sent.withLockedValue { $0 } }
+      #expect(held < 200, "the writer was never held back")
       gate.withLockedValue { $0 = true }
       try await writer.value
       for try await _ in call.responses {}

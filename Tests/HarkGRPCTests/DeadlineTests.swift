@@ -15,8 +15,16 @@ struct DeadlineTests {
 
     final class Recorder: ChannelInboundHandler, Sendable {
       typealias InboundIn = ByteBuffer
+      typealias OutboundOut = ByteBuffer
       let received: NIOLockedValueBox<[UInt8]>
       init(received: NIOLockedValueBox<[UInt8]>) { self.received = received }
+      func channelActive(context: ChannelHandlerContext) {
+        // Just enough HTTP/2 for the client to take the connection: empty SETTINGS.
+        context.writeAndFlush(
+          wrapOutboundOut(ByteBuffer(bytes: RawFrame.emptySettings)),
+          promise: nil
+        )
+      }
       func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         received.withLockedValue { $0 += bytes.readableBytesView }
@@ -44,6 +52,7 @@ struct DeadlineTests {
     let channel = GRPCChannel(host: "127.0.0.1", port: server.port)
     var metadata = GRPCMetadata()
     try metadata.add("authorization", "Bearer abc")
+    _ = try await channel.connection()
     let start = NIODeadline.now()
     let status = try await channel.withCall(
       path: "/pkg.Service/Method",
@@ -55,7 +64,14 @@ struct DeadlineTests {
       await call.status
     }
     #expect(status.code == .deadlineExceeded)
-    #expect(NIODeadline.now() - start < .seconds(1))
+    #expect(NIODeadline.now() - start < .seconds(2))
+    // Wait for the RST_STREAM that follows the deadline to reach the server.
+    for _ in 0..<200
+    where !server.received.withLockedValue({ RawFrame.parse(Array($0.dropFirst(24))) }).contains(
+      where: { $0.type == RawFrame.rstStream })
+    {
+      try await Task.sleep(nanoseconds: 10_000_000)
+    }
     let bytes = server.received.withLockedValue { $0 }
     #expect(bytes.starts(with: RawFrame.preface))
     let frames = RawFrame.parse(Array(bytes.dropFirst(RawFrame.preface.count)))
@@ -95,7 +111,7 @@ struct DeadlineTests {
     let frames = await peer.waitForFrames { frames in
       frames.contains { $0.type == RawFrame.rstStream && $0.streamID == 1 }
     }
-    #expect(NIODeadline.now() - start < .seconds(1))
+    #expect(NIODeadline.now() - start < .seconds(2))
     let blocks = HPACKDecoder().headers(of: frames).filter { $0.streamID == 1 }
     let status = try #require(blocks.last)
     #expect(status.endStream)

@@ -16,7 +16,7 @@ struct GRPCIOClientTests {
   func scenario(_ name: String) async throws {
     let (server, port) = try await EchoService.startServer()
     defer { Task { await server.shutdown(gracePeriod: .milliseconds(100)) } }
-    let result = try runPythonEchoClient(port: port, scenario: name)
+    let result = try await runPythonEchoClient(port: port, scenario: name)
     #expect(
       result.ok,
       "\(name): \(result.failure ?? "") — status \(result.status_name) '\(result.status_details)'"

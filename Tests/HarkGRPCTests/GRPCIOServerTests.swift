@@ -26,9 +26,9 @@ struct GRPCIOServerTests {
     var stop: () async -> Void
     switch kind {
     case .grpcio:
-      let server = try PythonEchoServer()
+      let server = try await PythonEchoServer.start()
       port = server.port
-      stop = { server.stop() }
+      stop = { await server.stop() }
     case .hark:
       let (server, harkPort) = try await EchoService.startServer()
       port = harkPort

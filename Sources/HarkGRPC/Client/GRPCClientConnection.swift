@@ -106,17 +106,47 @@ public final class GRPCClientConnection: Sendable {
         }
       }
     let channel = try await bootstrap.connect(host: host, port: port).get()
-    return try await channel.eventLoop.submit {
-      let handler = try channel.pipeline.syncOperations.handler(type: GRPCConnectionHandler.self)
-      let connection = GRPCClientConnection(
-        channel: channel,
-        handler: handler,
-        configuration: configuration,
-        authority: authority
-      )
-      connection.setUp()
-      return connection
-    }.get()
+    let ready = channel.eventLoop.makePromise(of: GRPCClientConnection.self)
+    channel.eventLoop.execute {
+      do {
+        let handler = try channel.pipeline.syncOperations.handler(type: GRPCConnectionHandler.self)
+        let connection = GRPCClientConnection(
+          channel: channel,
+          handler: handler,
+          configuration: configuration,
+          authority: authority
+        )
+        connection.setUp()
+        // The connection is ready once the server's SETTINGS arrive: until then its limit on
+        // concurrent streams is unknown, and streams past it would be refused.
+        if handler.receivedSettings {
+          ready.succeed(connection)
+        } else {
+          handler.onSettings = { ready.succeed(connection) }
+          channel.closeFuture.whenComplete { _ in
+            ready.fail(
+              GRPCStatus(.unavailable, "the connection closed before the server's SETTINGS")
+            )
+          }
+          channel.eventLoop.scheduleTask(in: configuration.connectTimeout) {
+            ready.fail(
+              GRPCStatus(
+                .unavailable,
+                "no HTTP/2 SETTINGS from \(authority) within \(configuration.connectTimeout)"
+              )
+            )
+          }
+        }
+      } catch {
+        ready.fail(error)
+      }
+    }
+    do {
+      return try await ready.futureResult.get()
+    } catch {
+      try? await channel.close()
+      throw error
+    }
   }
 
   private func setUp() {

@@ -71,6 +71,11 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   var onRead: (() -> Void)?
   /// Called once, when the connection is gone.
   var onClose: (() -> Void)?
+  /// Called when the peer's SETTINGS arrive.
+  var onSettings: (() -> Void)?
+  /// Whether the peer's first SETTINGS arrived (a client uses the connection only then, so it
+  /// knows the server's stream limit before opening streams).
+  private(set) var receivedSettings = false
 
   /// Streams to reset with NO_ERROR once this side's END_STREAM is written: a response that
   /// ended before the request did (H29: the RST must follow the trailers, not overtake them).
@@ -282,6 +287,11 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   /// Resets `streamID` with `errorCode` right after this side's END_STREAM frame is written.
   func reset(_ streamID: Int32, afterEndOfStreamWith errorCode: HTTP2ErrorCode) {
     resetAfterEndOfStream[streamID] = errorCode
+  }
+
+  func sessionReceivedSettings() {
+    receivedSettings = true
+    onSettings?()
   }
 
   func session(sentEndOfStream streamID: Int32) {

@@ -50,6 +50,8 @@ protocol NGHTTP2SessionDelegate: AnyObject {
   )
   /// The peer sent a PING (answered automatically) or acknowledged ours.
   func session(receivedPing payload: UInt64, isAck: Bool)
+  /// The peer's SETTINGS arrived (not an acknowledgement of ours).
+  func sessionReceivedSettings()
   /// A frame that ends this side of a stream (END_STREAM) was written.
   func session(sentEndOfStream streamID: Int32)
   /// nghttp2 wants the next bytes of a stream's body.
@@ -438,6 +440,8 @@ private func onFrameReceived(
       errorCode: HTTP2ErrorCode(rawValue: goAway.error_code),
       debugData: debugData
     )
+  case NGHTTP2_SETTINGS.rawValue:
+    if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 { delegate.sessionReceivedSettings() }
   case NGHTTP2_PING.rawValue:
     let payload = withUnsafeBytes(of: frame.pointee.ping.opaque_data) {
       UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self))

@@ -44,28 +44,49 @@ final class PythonProcess: @unchecked Sendable {
   }
 }
 
+/// Runs blocking work (waiting for a process, reading its pipes) on a thread of its own, so that
+/// it never holds one of the few threads Swift concurrency runs every test on.
+func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+  try await withCheckedThrowingContinuation { continuation in
+    Thread.detachNewThread {
+      continuation.resume(with: Result { try work() })
+    }
+  }
+}
+
 /// tools/interop/echo_server.py: a grpcio Echo server on a loopback port.
 final class PythonEchoServer: Sendable {
   let process: PythonProcess
   let port: Int
 
-  init() throws {
-    process = try PythonProcess(
-      script: "echo_server.py",
-      arguments: ["--host", "127.0.0.1", "--port", "0"]
-    )
-    let line = process.readLine()
-    guard line.hasPrefix("LISTENING "), let port = Int(line.dropFirst("LISTENING ".count)) else {
-      let errors = String(
-        decoding: process.stderr.fileHandleForReading.availableData,
-        as: UTF8.self
-      )
-      throw PeerError("echo_server.py did not start: '\(line)' \(errors)")
-    }
+  private init(process: PythonProcess, port: Int) {
+    self.process = process
     self.port = port
   }
 
-  func stop() { process.stop() }
+  /// Starts the server and waits for its `LISTENING <port>` line.
+  static func start() async throws -> PythonEchoServer {
+    try await offloaded {
+      let process = try PythonProcess(
+        script: "echo_server.py",
+        arguments: ["--host", "127.0.0.1", "--port", "0"]
+      )
+      let line = process.readLine()
+      guard line.hasPrefix("LISTENING "), let port = Int(line.dropFirst("LISTENING ".count)) else {
+        let errors = String(
+          decoding: process.stderr.fileHandleForReading.availableData,
+          as: UTF8.self
+        )
+        throw PeerError("echo_server.py did not start: '\(line)' \(errors)")
+      }
+      return PythonEchoServer(process: process, port: port)
+    }
+  }
+
+  func stop() async {
+    let process = self.process
+    _ = try? await offloaded { process.stop() }
+  }
 }
 
 /// The outcome of one scenario of tools/interop/echo_client.py, as its JSON says.
@@ -102,13 +123,16 @@ func runPythonEchoClient(
   port: Int,
   scenario: String,
   count: Int? = nil
-) throws -> PythonScenarioResult {
+) async throws -> PythonScenarioResult {
   var arguments = ["--target", "127.0.0.1:\(port)", "--scenario", scenario]
   if let count { arguments += ["--count", String(count)] }
-  let process = try PythonProcess(script: "echo_client.py", arguments: arguments)
-  let output = process.stdout.fileHandleForReading.readDataToEndOfFile()
-  let errors = process.stderr.fileHandleForReading.readDataToEndOfFile()
-  process.process.waitUntilExit()
+  let (output, errors) = try await offloaded { [arguments] in
+    let process = try PythonProcess(script: "echo_client.py", arguments: arguments)
+    let output = process.stdout.fileHandleForReading.readDataToEndOfFile()
+    let errors = process.stderr.fileHandleForReading.readDataToEndOfFile()
+    process.process.waitUntilExit()
+    return (output, errors)
+  }
   do {
     return try JSONDecoder().decode(PythonScenarioResult.self, from: output)
   } catch {
@@ -122,4 +146,31 @@ func runPythonEchoClient(
 struct PeerError: Error, CustomStringConvertible {
   var description: String
   init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` every 10 ms until it holds or `seconds` pass; returns whether it held.
+func eventually(
+  within seconds: Double = 5,
+  _ condition: () async throws -> Bool
+) async rethrows -> Bool {
+  let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+  while ContinuousClock.now < deadline {
+    if try await condition() { return true }
+    try? await Task.sleep(nanoseconds: 10_000_000)
+  }
+  return try await condition()
+}
+
+/// Waits until `value` stops changing (the same over `quiet` seconds), within `seconds`;
+/// returns the settled value.
+func settled(within seconds: Double = 10, quiet: Double = 0.3, _ value: () -> Int) async -> Int {
+  let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+  var last = value()
+  while ContinuousClock.now < deadline {
+    try? await Task.sleep(nanoseconds: UInt64(quiet * 1e9))
+    let now = value()
+    if now == last { return now }
+    last = now
+  }
+  return last
 }
