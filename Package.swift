@@ -15,6 +15,7 @@ let products: [Product] = [
   .library(name: "HarkProto", targets: ["HarkProto"]),
   .library(name: "HarkGRPCCore", targets: ["HarkGRPCCore"]),
   .library(name: "HarkGRPC", targets: ["HarkGRPC"]),
+  .library(name: "HarkTesting", targets: ["HarkTesting"]),
 ]
 
 let dependencies: [Package.Dependency] = [
@@ -53,6 +54,18 @@ let targets: [Target] = [
       "HarkProto",
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
+    ],
+    swiftSettings: defaultSwiftSettings
+  ),
+
+  // The Echo service of proto/hark/testing: for tests, interop and benchmarks of the transport.
+  .target(
+    name: "HarkTesting",
+    dependencies: [
+      "HarkGRPC",
+      "HarkGRPCCore",
+      "HarkProto",
+      .product(name: "NIOCore", package: "swift-nio"),
     ],
     swiftSettings: defaultSwiftSettings
   ),
@@ -96,6 +109,7 @@ let targets: [Target] = [
     dependencies: [
       "CNGHTTP2",
       "HarkGRPC",
+      "HarkTesting",
       "HarkGRPCCore",
       "HarkProto",
       .product(name: "NIOCore", package: "swift-nio"),

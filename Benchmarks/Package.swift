@@ -20,6 +20,15 @@ let package = Package(
       linkerSettings: [.linkedLibrary("protobuf-c")]
     ),
     .executableTarget(
+      name: "TransportBenchmark",
+      dependencies: [
+        .product(name: "HarkGRPC", package: hark),
+        .product(name: "HarkGRPCCore", package: hark),
+        .product(name: "HarkTesting", package: hark),
+      ],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+    .executableTarget(
       name: "CodecBenchmark",
       dependencies: [
         "CHarkProtoOracle",

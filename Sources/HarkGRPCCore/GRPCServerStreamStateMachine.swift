@@ -19,8 +19,8 @@ public import NIOCore
 /// Terminal transitions and the status each produces:
 /// - a request that is not gRPC: HTTP 415 (wrong content-type), or a Trailers-Only status:
 ///   INTERNAL (not POST, no `:path`), UNIMPLEMENTED (compression the server does not speak);
-/// - a malformed message: INTERNAL; an oversized one: RESOURCE_EXHAUSTED (status sent, stream
-///   reset with CANCEL since the request body is left unread);
+/// - a malformed message: INTERNAL; an oversized one: RESOURCE_EXHAUSTED (status sent, then the
+///   stream reset with NO_ERROR since the request body is left unread, H29);
 /// - the request stream ending inside a message: INTERNAL;
 /// - the deadline of `grpc-timeout`: DEADLINE_EXCEEDED, then RST_STREAM CANCEL;
 /// - RST_STREAM from the client: the call is cancelled (`.cancelled`), nothing is sent;
@@ -86,6 +86,9 @@ public struct GRPCServerStreamStateMachine: Sendable {
     switch state {
     case .awaitingHeaders:
       return acceptRequestHeaders(headers, endStream: endStream)
+    case .responseClosed(true) where !endStream:
+      // The status went out already: whatever the client sends now is a race to ignore.
+      return .ignore
     case .open(true, _), .responseClosed(true):
       // Trailers from a client may end the request stream; anything else is a violation.
       guard endStream else {

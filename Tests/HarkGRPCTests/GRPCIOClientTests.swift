@@ -1,5 +1,6 @@
 import HarkGRPC
 import HarkGRPCCore
+import HarkTesting
 import NIOCore
 import Testing
 

@@ -1,35 +1,35 @@
-import HarkGRPC
-import HarkProto
-import NIOCore
+public import HarkGRPC
+public import HarkProto
+public import NIOCore
 
-// hark.testing.v1 (proto/hark/testing/v1/echo.proto): the messages of the transport tests'
-// Echo service, with the same hand-written codec as nuance.asr.v1.
+// hark.testing.v1 (proto/hark/testing/v1/echo.proto): the messages of the Echo service that
+// the transport tests and benchmarks use, with the same hand-written codec as nuance.asr.v1.
 
 /// `hark.testing.v1.EchoStatus`.
-struct EchoStatus: ProtoMessage {
-  var code: Int32 = 0
-  var message: String = ""
+public struct EchoStatus: ProtoMessage {
+  public var code: Int32 = 0
+  public var message: String = ""
 
-  init() {}
-  init(code: Int32, message: String) {
+  public init() {}
+  public init(code: Int32, message: String) {
     self.code = code
     self.message = message
   }
 
-  static let protoName = "hark.testing.v1.EchoStatus"
-  static func protoFieldName(_ number: Int) -> StaticString? {
+  public static let protoName = "hark.testing.v1.EchoStatus"
+  public static func protoFieldName(_ number: Int) -> StaticString? {
     switch number {
     case 1: "code"
     case 2: "message"
     default: nil
     }
   }
-  var encodedSize: Int { ProtoSize.field(1, code) + ProtoSize.field(2, message) }
-  func encode(to writer: inout ProtoWriter) {
+  public var encodedSize: Int { ProtoSize.field(1, code) + ProtoSize.field(2, message) }
+  public func encode(to writer: inout ProtoWriter) {
     writer.write(code, field: 1)
     writer.write(message, field: 2)
   }
-  mutating func decodeFields(from reader: inout ProtoReader) throws(ProtoDecodingError) {
+  public mutating func decodeFields(from reader: inout ProtoReader) throws(ProtoDecodingError) {
     while let tag = try reader.nextTag() {
       switch (tag.fieldNumber, tag.wireType) {
       case (1, .varint): code = try reader.readInt32()
@@ -41,23 +41,23 @@ struct EchoStatus: ProtoMessage {
 }
 
 /// `hark.testing.v1.EchoRequest`.
-struct EchoRequest: ProtoMessage, GRPCCodable {
-  var payload = ByteBuffer()
-  var text: String = ""
-  var responseBytes: UInt32 = 0
-  var delayMs: UInt32 = 0
-  var status: EchoStatus?
-  var cancel = false
-  var responseCount: UInt32 = 0
+public struct EchoRequest: ProtoMessage, GRPCCodable {
+  public var payload = ByteBuffer()
+  public var text: String = ""
+  public var responseBytes: UInt32 = 0
+  public var delayMs: UInt32 = 0
+  public var status: EchoStatus?
+  public var cancel = false
+  public var responseCount: UInt32 = 0
 
-  init() {}
-  init(payload: ByteBuffer = ByteBuffer(), text: String = "") {
+  public init() {}
+  public init(payload: ByteBuffer = ByteBuffer(), text: String = "") {
     self.payload = payload
     self.text = text
   }
 
-  static let protoName = "hark.testing.v1.EchoRequest"
-  static func protoFieldName(_ number: Int) -> StaticString? {
+  public static let protoName = "hark.testing.v1.EchoRequest"
+  public static func protoFieldName(_ number: Int) -> StaticString? {
     switch number {
     case 1: "payload"
     case 2: "text"
@@ -69,12 +69,12 @@ struct EchoRequest: ProtoMessage, GRPCCodable {
     default: nil
     }
   }
-  var encodedSize: Int {
+  public var encodedSize: Int {
     ProtoSize.field(1, payload) + ProtoSize.field(2, text) + ProtoSize.field(3, responseBytes)
       + ProtoSize.field(4, delayMs) + ProtoSize.field(5, status) + ProtoSize.field(6, cancel)
       + ProtoSize.field(7, responseCount)
   }
-  func encode(to writer: inout ProtoWriter) {
+  public func encode(to writer: inout ProtoWriter) {
     writer.write(payload, field: 1)
     writer.write(text, field: 2)
     writer.write(responseBytes, field: 3)
@@ -83,7 +83,7 @@ struct EchoRequest: ProtoMessage, GRPCCodable {
     writer.write(cancel, field: 6)
     writer.write(responseCount, field: 7)
   }
-  mutating func decodeFields(from reader: inout ProtoReader) throws(ProtoDecodingError) {
+  public mutating func decodeFields(from reader: inout ProtoReader) throws(ProtoDecodingError) {
     while let tag = try reader.nextTag() {
       switch (tag.fieldNumber, tag.wireType) {
       case (1, .lengthDelimited): payload = try reader.readBytes()
@@ -103,20 +103,20 @@ struct EchoRequest: ProtoMessage, GRPCCodable {
 }
 
 /// `hark.testing.v1.EchoResponse`.
-struct EchoResponse: ProtoMessage, GRPCCodable {
-  var payload = ByteBuffer()
-  var text: String = ""
-  var sequence: UInt32 = 0
+public struct EchoResponse: ProtoMessage, GRPCCodable {
+  public var payload = ByteBuffer()
+  public var text: String = ""
+  public var sequence: UInt32 = 0
 
-  init() {}
-  init(payload: ByteBuffer, text: String, sequence: UInt32) {
+  public init() {}
+  public init(payload: ByteBuffer, text: String, sequence: UInt32) {
     self.payload = payload
     self.text = text
     self.sequence = sequence
   }
 
-  static let protoName = "hark.testing.v1.EchoResponse"
-  static func protoFieldName(_ number: Int) -> StaticString? {
+  public static let protoName = "hark.testing.v1.EchoResponse"
+  public static func protoFieldName(_ number: Int) -> StaticString? {
     switch number {
     case 1: "payload"
     case 2: "text"
@@ -124,15 +124,15 @@ struct EchoResponse: ProtoMessage, GRPCCodable {
     default: nil
     }
   }
-  var encodedSize: Int {
+  public var encodedSize: Int {
     ProtoSize.field(1, payload) + ProtoSize.field(2, text) + ProtoSize.field(3, sequence)
   }
-  func encode(to writer: inout ProtoWriter) {
+  public func encode(to writer: inout ProtoWriter) {
     writer.write(payload, field: 1)
     writer.write(text, field: 2)
     writer.write(sequence, field: 3)
   }
-  mutating func decodeFields(from reader: inout ProtoReader) throws(ProtoDecodingError) {
+  public mutating func decodeFields(from reader: inout ProtoReader) throws(ProtoDecodingError) {
     while let tag = try reader.nextTag() {
       switch (tag.fieldNumber, tag.wireType) {
       case (1, .lengthDelimited): payload = try reader.readBytes()
