@@ -126,9 +126,14 @@ func runClient(_ arguments: [String]) async throws {
   let eventLoop = connection.eventLoop
   let request = EchoRequest(payload: ByteBuffer(repeating: 0x5A, count: 320))
 
-  let counters = NIOLoopBound(Counters(), eventLoop: eventLoop)
-  let handlers = NIOLoopBoundBox([any GRPCClientStreamHandler](), eventLoop: eventLoop)
-  let streamsBox = NIOLoopBoundBox([GRPCClientStream](), eventLoop: eventLoop)
+  // Loop-bound state is made on its loop.
+  let (counters, handlers, streamsBox) = try await eventLoop.submit {
+    (
+      NIOLoopBound(Counters(), eventLoop: eventLoop),
+      NIOLoopBoundBox([any GRPCClientStreamHandler](), eventLoop: eventLoop),
+      NIOLoopBoundBox([GRPCClientStream](), eventLoop: eventLoop)
+    )
+  }.get()
 
   try await eventLoop.submit {
     switch scenario {

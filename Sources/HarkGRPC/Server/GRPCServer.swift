@@ -65,6 +65,8 @@ public final class GRPCServer: Sendable {
   private let methods: [String: Method]
   private let group: any EventLoopGroup
   private let state = NIOLockedValueBox(State())
+  /// Completed when a shutdown has finished.
+  private let stopped: EventLoopPromise<Void>
 
   private struct State {
     var listener: (any Channel)?
@@ -81,6 +83,18 @@ public final class GRPCServer: Sendable {
     self.configuration = configuration
     self.methods = Dictionary(methods.map { ($0.path, $0) }, uniquingKeysWith: { _, last in last })
     self.group = group
+    self.stopped = group.next().makePromise()
+  }
+
+  /// Starts the server if it is not started, then runs until ``shutdown(gracePeriod:)``
+  /// finishes. Cancelling the calling task shuts the server down gracefully.
+  public func serve(gracePeriod: TimeAmount = .seconds(5)) async throws {
+    if localAddress == nil { try await start() }
+    try await withTaskCancellationHandler {
+      try await stopped.futureResult.get()
+    } onCancel: {
+      Task { await self.shutdown(gracePeriod: gracePeriod) }
+    }
   }
 
   /// Binds and starts accepting connections; returns the bound address.
@@ -235,12 +249,16 @@ public final class GRPCServer: Sendable {
     for connection in connections { connection.goAway() }
     let deadline = NIODeadline.now() + gracePeriod
     while NIODeadline.now() < deadline {
-      if state.withLockedValue({ $0.connections.isEmpty }) { return }
+      if state.withLockedValue({ $0.connections.isEmpty }) {
+        stopped.succeed()
+        return
+      }
       try? await Task.sleep(nanoseconds: 10_000_000)
     }
     for connection in state.withLockedValue({ Array($0.connections.values) }) {
       connection.close()
     }
+    stopped.succeed()
   }
 }
 
