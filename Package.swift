@@ -16,11 +16,13 @@ let products: [Product] = [
   .library(name: "HarkGRPCCore", targets: ["HarkGRPCCore"]),
   .library(name: "HarkGRPC", targets: ["HarkGRPC"]),
   .library(name: "HarkTesting", targets: ["HarkTesting"]),
+  .library(name: "HarkAudio", targets: ["HarkAudio"]),
 ]
 
 let dependencies: [Package.Dependency] = [
   .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
   .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+  .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
 ]
 
 let targets: [Target] = [
@@ -37,6 +39,9 @@ let targets: [Target] = [
     dependencies: [.product(name: "NIOCore", package: "swift-nio")],
     swiftSettings: defaultSwiftSettings
   ),
+
+  // Audio: encodings, G.711, WAV files, DTMF synthesis and detection (pure).
+  .target(name: "HarkAudio", swiftSettings: defaultSwiftSettings),
 
   // libnghttp2, the HTTP/2 implementation (system library, version 1.52).
   .systemLibrary(
@@ -70,12 +75,63 @@ let targets: [Target] = [
     swiftSettings: defaultSwiftSettings
   ),
 
+  // Layer 4: the Recognize protocol: session state machines, endpointing, engines (pure).
+  .target(
+    name: "HarkRecognizer",
+    dependencies: [
+      "HarkAudio",
+      "HarkGRPCCore",
+      "HarkProto",
+      .product(name: "NIOCore", package: "swift-nio"),
+    ],
+    swiftSettings: defaultSwiftSettings
+  ),
+
+  // The recognizer server: a session actor per RPC on the gRPC server, and the engine pool.
+  .target(
+    name: "HarkServer",
+    dependencies: [
+      "HarkAudio",
+      "HarkGRPC",
+      "HarkGRPCCore",
+      "HarkProto",
+      "HarkRecognizer",
+      .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOPosix", package: "swift-nio"),
+    ],
+    swiftSettings: defaultSwiftSettings
+  ),
+
+  // The client library: a session actor per recognition, audio sources.
+  .target(
+    name: "HarkClient",
+    dependencies: [
+      "HarkAudio",
+      "HarkGRPC",
+      "HarkGRPCCore",
+      "HarkProto",
+      "HarkRecognizer",
+      .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOPosix", package: "swift-nio"),
+    ],
+    swiftSettings: defaultSwiftSettings
+  ),
+
   // The `hark` command.
   .executableTarget(
     name: "HarkCLI",
     dependencies: [
+      "HarkAudio",
+      "HarkClient",
+      "HarkGRPC",
+      "HarkGRPCCore",
       "HarkProto",
+      "HarkRecognizer",
+      "HarkServer",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      .product(name: "Logging", package: "swift-log"),
+      .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOPosix", package: "swift-nio"),
     ],
     swiftSettings: defaultSwiftSettings
   ),
@@ -101,6 +157,26 @@ let targets: [Target] = [
     dependencies: [
       "HarkGRPCCore",
       .product(name: "NIOCore", package: "swift-nio"),
+    ],
+    swiftSettings: defaultSwiftSettings
+  ),
+  .testTarget(
+    name: "HarkAudioTests",
+    dependencies: ["HarkAudio"],
+    swiftSettings: defaultSwiftSettings
+  ),
+  .testTarget(
+    name: "HarkRecognizerTests",
+    dependencies: [
+      "HarkAudio",
+      "HarkClient",
+      "HarkGRPC",
+      "HarkGRPCCore",
+      "HarkProto",
+      "HarkRecognizer",
+      "HarkServer",
+      .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOPosix", package: "swift-nio"),
     ],
     swiftSettings: defaultSwiftSettings
   ),

@@ -6,7 +6,8 @@ struct Hark: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "hark",
     abstract: "Speak the Nuance Mix ASRaaS Recognize protocol: recognize, serve, load-test.",
-    version: HarkVersion.current
+    version: HarkVersion.current,
+    subcommands: [Recognize.self, Serve.self]
   )
 }
 

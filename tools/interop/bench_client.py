@@ -50,6 +50,13 @@ def _marker(word):
     sys.stderr.flush()
 
 
+def describe(error):
+    """One line for a failed call's exception."""
+    if isinstance(error, grpc.aio.AioRpcError):
+        return f"{error.code().name}: {error.details()}"
+    return repr(error).replace("\n", " ")
+
+
 class Counters:
     """Totals since the start; the measured window is the difference of two snapshots."""
 
@@ -99,13 +106,10 @@ class Stream:
                     return
                 if on_response is not None:
                     on_response()
-        except grpc.aio.AioRpcError as error:
-            self.fail(f"{error.code().name}: {error.details()}")
-            return
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001  (any failure of the call counts)
-            self.fail(f"read: {error!r}")
+            self.fail(f"read: {describe(error)}")
             return
         code = await call.code()
         if code != grpc.StatusCode.OK:
@@ -118,7 +122,7 @@ class Stream:
         try:
             await self.call.done_writing()
         except Exception as error:  # noqa: BLE001
-            self.fail(f"half-close: {error!r}")
+            self.fail(f"half-close: {describe(error)}")
 
 
 async def run_single(stub, args, counters, failures, stopping):
@@ -136,7 +140,7 @@ async def run_single(stub, args, counters, failures, stopping):
                 await call.write(REQUEST)
                 counters.sent += 1
         except Exception as error:  # noqa: BLE001
-            stream.fail(f"write: {error!r}")
+            stream.fail(f"write: {describe(error)}")
 
     reader = asyncio.create_task(stream.read_all(credit.release))
     writer = asyncio.create_task(write_all())
@@ -174,7 +178,7 @@ async def run_concurrent_tasks(stub, args, counters, failures, stopping, start):
                 counters.sent += 1
                 due += period  # the schedule, not the time of the last send: no drift
         except Exception as error:  # noqa: BLE001
-            stream.fail(f"write: {error!r}")
+            stream.fail(f"write: {describe(error)}")
 
     readers = [asyncio.create_task(s.read_all()) for s in streams]
     writers = [asyncio.create_task(write_all(i, s)) for i, s in enumerate(streams)]
@@ -216,25 +220,32 @@ async def run_concurrent_timer(stub, args, counters, failures, stopping, start):
                 await call.write(REQUEST)
                 counters.sent += 1
         except Exception as error:  # noqa: BLE001
-            stream.fail(f"write: {error!r}")
+            stream.fail(f"write: {describe(error)}")
         finally:
             writing[index] = False
 
     async def tick():
-        # Streams in phase order; one pass per period, each send started at its due time.
-        index = 0
+        # Visits the streams in phase order, each at its due time in round r (phase + r *
+        # period, computed as the writer does), and starts a writer for it unless one is still
+        # busy (that one then sends this one too).
+        rnd, index, behind = 0, 0, 0
         while not stopping.is_set():
-            due = phase[index] + started[index] * period
-            now = loop.time()
-            if due > now:
-                await asyncio.sleep(due - now)
-                continue
+            delay = phase[index] + rnd * period - loop.time()
+            if delay > 0:
+                behind = 0
+                await asyncio.sleep(delay)
+            else:
+                behind += 1
+                if behind % 100 == 0:
+                    await asyncio.sleep(0)  # let completions in while catching up
             if not writing[index] and not streams[index].failed:
                 writing[index] = True
                 task = loop.create_task(write(index))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
-            index = (index + 1) % count
+            index += 1
+            if index == count:
+                index, rnd = 0, rnd + 1
 
     readers = [asyncio.create_task(s.read_all()) for s in streams]
     ticker = asyncio.create_task(tick())
@@ -325,9 +336,9 @@ def main():
     )
     parser.add_argument(
         "--pacing",
-        choices=["tasks", "timer"],
-        default="tasks",
-        help="concurrent (grpcio only): a writer task per stream, or one timer loop",
+        choices=["timer", "tasks"],
+        default="timer",
+        help="concurrent (this client only): one timer loop (default), or a task per stream",
     )
     args = parser.parse_args()
     if args.warmup is None:

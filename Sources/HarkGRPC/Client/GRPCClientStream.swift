@@ -21,8 +21,11 @@ extension GRPCClientStreamHandler {
   public func writabilityChanged(isWritable: Bool) {}
 }
 
-/// The client side of one call. Use it only on ``eventLoop``.
-public final class GRPCClientStream {
+/// The client side of one call.
+///
+/// Use it only on ``eventLoop`` (every method checks): it may be handed to whatever runs there,
+/// such as an actor whose executor is that loop, hence `Sendable`.
+public final class GRPCClientStream: @unchecked Sendable {
   /// The event loop every call must be made on.
   public let eventLoop: any EventLoop
   /// The HTTP/2 stream id (0 until the request headers are submitted).

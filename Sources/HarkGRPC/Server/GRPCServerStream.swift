@@ -23,8 +23,9 @@ extension GRPCServerStreamHandler {
 
 /// The server side of one RPC: what the client asked for, and how to answer.
 ///
-/// Use it only on ``eventLoop``.
-public final class GRPCServerStream {
+/// Use it only on ``eventLoop`` (every method checks): it may be handed to whatever runs there,
+/// such as an actor whose executor is that loop, hence `Sendable`.
+public final class GRPCServerStream: @unchecked Sendable {
   /// The request: its path, metadata and deadline.
   public let request: GRPCServerStreamStateMachine.Request
   /// The stream's HTTP/2 stream id.

@@ -1,0 +1,42 @@
+public import ArgumentParser
+@preconcurrency import Dispatch
+public import Logging
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Logs go to stderr, so stdout carries only results.
+func bootstrapLogging(level: Logger.Level) {
+  LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = level
+    return handler
+  }
+}
+
+/// Waits for SIGTERM or SIGINT (whichever comes first) and returns its name.
+func waitForTerminationSignal() async -> String {
+  let names = await signalStream([(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")])
+  for await name in names { return name }
+  return "none"
+}
+
+/// A stream of the names of `signals` as they arrive; their default actions are turned off.
+func signalStream(_ signals: [(Int32, String)]) async -> AsyncStream<String> {
+  AsyncStream { continuation in
+    let sources = signals.map { number, name in
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler { continuation.yield(name) }
+      source.resume()
+      return source
+    }
+    // The sources live as long as the stream.
+    continuation.onTermination = { _ in
+      for source in sources { source.cancel() }
+    }
+  }
+}

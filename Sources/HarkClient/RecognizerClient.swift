@@ -1,0 +1,98 @@
+public import HarkGRPC
+public import HarkGRPCCore
+public import HarkProto
+public import HarkRecognizer
+public import NIOCore
+public import NIOPosix
+
+/// A client of the Recognize RPC, for applications that stream live audio: it sends the init,
+/// holds audio until the 100 Continue, streams with HTTP/2 flow control as backpressure, sends
+/// `start_timers_message` when asked, and ends every recognition with a typed outcome.
+///
+/// ```swift
+/// let client = RecognizerClient(host: "asr.example.com", port: 50051)
+/// let outcome = try await client.recognize(initMessage, audio: frames) { recognition in
+///   for await event in recognition.events {
+///     if case .finalResult(let result) = event { print(result.hypotheses.first?.formattedText ?? "") }
+///   }
+///   return await recognition.outcome
+/// }
+/// ```
+public final class RecognizerClient: Sendable {
+  /// The channel the recognitions travel on.
+  public let channel: GRPCChannel
+
+  /// A client of the recognizer at `host:port`, spreading recognitions over `connections`
+  /// HTTP/2 connections.
+  public init(
+    host: String,
+    port: Int,
+    connections: Int = 1,
+    configuration: GRPCClientConfiguration = GRPCClientConfiguration(),
+    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+  ) {
+    channel = GRPCChannel(
+      host: host,
+      port: port,
+      connections: connections,
+      configuration: configuration,
+      group: group
+    )
+  }
+
+  /// Runs one recognition: `audio` is streamed (held until the 100 Continue), and `body` reads
+  /// its events; when `body` returns, a recognition still running is cancelled.
+  ///
+  /// - Parameters:
+  ///   - initMessage: The parameters and resources.
+  ///   - audio: Audio frames in the init's format; empty frames are skipped. The end of the
+  ///     sequence half-closes the request stream.
+  ///   - metadata: Call metadata, e.g. `authorization: Bearer …`.
+  ///   - prebufferLimit: The most audio, in bytes, held before the 100; beyond it the audio
+  ///     sequence is not read until the recognition starts (nothing is dropped).
+  public func recognize<Audio: AsyncSequence & Sendable, Result: Sendable>(
+    _ initMessage: RecognitionInitMessage,
+    audio: Audio,
+    metadata: GRPCMetadata = GRPCMetadata(),
+    prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
+    _ body: (Recognition) async throws -> Result
+  ) async throws -> Result where Audio.Element == ByteBuffer {
+    let recognition: Recognition
+    do {
+      let connection = try await channel.connection()
+      recognition = try await connection.eventLoop.submit {
+        Recognition(connection: connection, metadata: metadata, prebufferLimit: prebufferLimit)
+      }.get()
+    } catch let status as GRPCStatus {
+      // No connection: the outcome is a transport failure, reported like any other.
+      recognition = Recognition(failed: status)
+    }
+    recognition.start(initMessage, audio: audio)
+    do {
+      let result = try await body(recognition)
+      recognition.cancel()
+      return result
+    } catch {
+      recognition.cancel()
+      throw error
+    }
+  }
+
+  /// Runs one recognition and returns its outcome, calling `onEvent` for each event.
+  public func recognize<Audio: AsyncSequence & Sendable>(
+    _ initMessage: RecognitionInitMessage,
+    audio: Audio,
+    metadata: GRPCMetadata = GRPCMetadata(),
+    onEvent: (RecognitionEvent) -> Void = { _ in }
+  ) async throws -> RecognitionOutcome where Audio.Element == ByteBuffer {
+    try await recognize(initMessage, audio: audio, metadata: metadata) { recognition in
+      for await event in recognition.events { onEvent(event) }
+      return await recognition.outcome
+    }
+  }
+
+  /// Closes the connections; recognitions in flight end with a transport failure.
+  public func close() async {
+    await channel.close()
+  }
+}

@@ -1,0 +1,188 @@
+/// Finds utterances in audio by its energy: where speech starts, where it ends, and what the
+/// speech looked like.
+///
+/// Audio is cut into 10 ms frames. A frame is speech when its energy rises far enough above an
+/// estimate of the background noise, and above an absolute floor; both margins shrink as the
+/// sensitivity grows (1 takes nearly any sound as speech, 0 only loud speech). An utterance
+/// starts after three speech frames in a row — its onset is the first of them — and ends after
+/// `endSilence` of frames that are not speech. Every position is a sample count from the start
+/// of the stream, so the result does not depend on how fast the audio arrives.
+///
+/// Shared by every engine: endpointing and the timers that hang on it are the server's, not the
+/// recognizer's.
+public struct Endpointer: Sendable {
+  /// How the endpointer decides.
+  public struct Configuration: Sendable, Hashable {
+    /// Samples per second of the audio.
+    public var sampleRate: Int
+    /// Non-speech that ends an utterance, in samples.
+    public var endSilenceSamples: Int
+    /// 0 … 1: how readily sound counts as speech.
+    public var sensitivity: Float
+
+    /// A configuration for `sampleRate` with `endSilenceMilliseconds` of end silence.
+    public init(sampleRate: Int, endSilenceMilliseconds: Int, sensitivity: Float) {
+      self.sampleRate = sampleRate
+      self.endSilenceSamples = sampleRate * endSilenceMilliseconds / 1000
+      self.sensitivity = min(max(sensitivity, 0), 1)
+    }
+  }
+
+  /// What a frame changed.
+  public enum Event: Sendable, Hashable {
+    /// An utterance started; `onset` is the first sample of its first speech frame.
+    case speechStarted(onset: Int)
+    /// The utterance ended; `end` is one past its last speech sample.
+    case speechEnded(end: Int)
+  }
+
+  /// Energy figures of the current (or last) utterance, for `UtteranceInfo.dsp`.
+  public struct UtteranceStatistics: Sendable, Hashable {
+    /// Energy of the first speech frame, dB relative to full scale.
+    public var initialEnergy: Float = 0
+    /// Energy of the last speech frame, dBFS.
+    public var finalEnergy: Float = 0
+    /// Mean energy of the speech frames, dBFS.
+    public var meanEnergy: Float = 0
+    /// Mean speech energy above the noise estimate, dB.
+    public var snrEstimate: Float = 0
+    /// The noise estimate when the utterance started, dBFS.
+    public var noiseLevel: Float = 0
+    /// Samples clipped at full scale during the utterance.
+    public var clippedSamples = 0
+  }
+
+  public let configuration: Configuration
+  /// Samples per frame (10 ms).
+  public let frameLength: Int
+
+  /// Samples seen so far.
+  public private(set) var position = 0
+  /// Whether an utterance is under way.
+  public private(set) var inSpeech = false
+  /// The onset of the current or last utterance.
+  public private(set) var utteranceOnset = 0
+  /// One past the last speech sample of the current or last utterance.
+  public private(set) var lastSpeechEnd = 0
+  /// Energy figures of the current or last utterance.
+  public private(set) var statistics = UtteranceStatistics()
+
+  // Frame assembly.
+  private var frameEnergy: Double = 0
+  private var frameFill = 0
+  private var frameClipped = 0
+  // Speech decision.
+  private var noiseFloor: Float = -60
+  private var speechRun = 0
+  private var speechRunStart = 0
+  private var silenceRun = 0
+  private var energySum: Double = 0
+  private var speechFrames = 0
+  private var pendingStatistics = UtteranceStatistics()
+
+  /// Consecutive speech frames that start an utterance.
+  static let onsetFrames = 3
+
+  /// An endpointer with `configuration`.
+  public init(configuration: Configuration) {
+    self.configuration = configuration
+    self.frameLength = max(configuration.sampleRate / 100, 1)
+  }
+
+  /// The energy margin above the noise floor a speech frame needs, dB.
+  var marginOverNoise: Float { 4 + (1 - configuration.sensitivity) * 16 }
+  /// The absolute energy a speech frame needs, dBFS.
+  var absoluteFloor: Float { -62 + (1 - configuration.sensitivity) * 24 }
+
+  /// Feeds samples; `onFrame` is called after each whole frame with the events it caused, so a
+  /// caller can check its timers frame by frame.
+  public mutating func process(
+    _ samples: UnsafeBufferPointer<Int16>,
+    onFrame: (inout Endpointer, Event?) -> Void
+  ) {
+    for sample in samples {
+      let value = Double(sample)
+      frameEnergy += value * value
+      if sample == .max || sample == .min { frameClipped += 1 }
+      frameFill += 1
+      if frameFill == frameLength {
+        let event = finishFrame()
+        onFrame(&self, event)
+      }
+    }
+  }
+
+  /// Classifies the frame just completed and updates the utterance state.
+  private mutating func finishFrame() -> Event? {
+    let frameStart = position
+    position += frameLength
+    let meanSquare = frameEnergy / Double(frameLength)
+    let energy = Float(10 * log10(max(meanSquare, 1) / (32768.0 * 32768.0)))
+    let clipped = frameClipped
+    frameEnergy = 0
+    frameFill = 0
+    frameClipped = 0
+
+    let isSpeech = energy > noiseFloor + marginOverNoise && energy > absoluteFloor
+    if !isSpeech {
+      // Track the noise floor: fall fast toward quieter frames, rise slowly toward louder ones.
+      noiseFloor += energy < noiseFloor ? (energy - noiseFloor) * 0.5 : (energy - noiseFloor) * 0.02
+    }
+
+    if inSpeech {
+      if isSpeech {
+        silenceRun = 0
+        lastSpeechEnd = position
+        accumulate(energy: energy, clipped: clipped)
+        statistics = pendingStatistics
+        return nil
+      }
+      silenceRun += frameLength
+      if silenceRun >= max(configuration.endSilenceSamples, frameLength) {
+        inSpeech = false
+        speechRun = 0
+        return .speechEnded(end: lastSpeechEnd)
+      }
+      return nil
+    }
+
+    guard isSpeech else {
+      speechRun = 0
+      return nil
+    }
+    if speechRun == 0 {
+      speechRunStart = frameStart
+      pendingStatistics = UtteranceStatistics()
+      pendingStatistics.initialEnergy = energy
+      pendingStatistics.noiseLevel = noiseFloor
+      energySum = 0
+      speechFrames = 0
+    }
+    speechRun += 1
+    accumulate(energy: energy, clipped: clipped)
+    guard speechRun >= Self.onsetFrames else { return nil }
+    inSpeech = true
+    silenceRun = 0
+    utteranceOnset = speechRunStart
+    lastSpeechEnd = position
+    statistics = pendingStatistics
+    return .speechStarted(onset: speechRunStart)
+  }
+
+  private mutating func accumulate(energy: Float, clipped: Int) {
+    energySum += Double(energy)
+    speechFrames += 1
+    pendingStatistics.finalEnergy = energy
+    pendingStatistics.meanEnergy = Float(energySum / Double(speechFrames))
+    pendingStatistics.snrEstimate = pendingStatistics.meanEnergy - pendingStatistics.noiseLevel
+    pendingStatistics.clippedSamples += clipped
+  }
+}
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif

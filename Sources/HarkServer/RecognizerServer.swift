@@ -1,0 +1,217 @@
+public import HarkGRPC
+public import HarkGRPCCore
+public import HarkProto
+public import HarkRecognizer
+public import NIOConcurrencyHelpers
+public import NIOCore
+public import NIOPosix
+
+/// A recognizer: serves `/nuance.asr.v1.Recognizer/Recognize` over Hark's gRPC server, one
+/// ``ServerSessionStateMachine`` per RPC, with a pool of engines.
+///
+/// ```swift
+/// let server = RecognizerServer(configuration: .init(host: "127.0.0.1", port: 0, recognizers: 8)) {
+///   DTMFEngine()
+/// }
+/// let address = try await server.start()
+/// …
+/// await server.shutdown()   // 512 to every recognition in flight, then GOAWAY
+/// ```
+public final class RecognizerServer: Sendable {
+  /// The path of the Recognize method.
+  public static let recognizePath = "/nuance.asr.v1.Recognizer/Recognize"
+
+  /// How the recognizer runs.
+  public struct Configuration: Sendable {
+    /// The address to listen on.
+    public var host: String
+    /// The port; 0 picks a free one.
+    public var port: Int
+    /// Engine instances: recognitions at once; one more is 409.
+    public var recognizers: Int
+    /// No audio message for this long during a recognition is 408.
+    public var idleTimeout: TimeAmount
+    /// New recognitions per second; more are 429. Nil means no limit.
+    public var maxSessionsPerSecond: Double?
+    /// Decides whether a recognition may start (the `authorization` metadata, the topic): a
+    /// status to refuse it with (401, 403), or nil to let it start.
+    public var authorize:
+      (@Sendable (GRPCMetadata, RecognitionConfiguration) -> RecognitionStatus?)?
+    /// The HTTP/2 connections' settings.
+    public var connection: GRPCConnectionConfiguration
+
+    /// A configuration.
+    public init(
+      host: String,
+      port: Int,
+      recognizers: Int = 100,
+      idleTimeout: TimeAmount = .seconds(10),
+      maxSessionsPerSecond: Double? = nil,
+      authorize: (@Sendable (GRPCMetadata, RecognitionConfiguration) -> RecognitionStatus?)? = nil,
+      connection: GRPCConnectionConfiguration = GRPCConnectionConfiguration()
+    ) {
+      self.host = host
+      self.port = port
+      self.recognizers = recognizers
+      self.idleTimeout = idleTimeout
+      self.maxSessionsPerSecond = maxSessionsPerSecond
+      self.authorize = authorize
+      self.connection = connection
+    }
+  }
+
+  /// What every session shares: the engines, admission and the registry of live sessions.
+  final class Context: Sendable {
+    let engines: EnginePool
+    let idleTimeout: TimeAmount
+    private let authorize:
+      (@Sendable (GRPCMetadata, RecognitionConfiguration) -> RecognitionStatus?)?
+    private let limiter: NIOLockedValueBox<RateLimiter?>
+    private let sessions = NIOLockedValueBox<[ObjectIdentifier: RecognizerSession]>([:])
+    private let started = NIOLockedValueBox(0)
+
+    init(configuration: Configuration, makeEngine: @escaping @Sendable () -> any SpeechEngine) {
+      engines = EnginePool(capacity: configuration.recognizers, makeEngine: makeEngine)
+      idleTimeout = configuration.idleTimeout
+      authorize = configuration.authorize
+      limiter = NIOLockedValueBox(configuration.maxSessionsPerSecond.map { RateLimiter(rate: $0) })
+    }
+
+    /// A status refusing the recognition (401, 403, 429), or nil.
+    func admit(
+      _ configuration: RecognitionConfiguration,
+      metadata: GRPCMetadata
+    ) -> RecognitionStatus? {
+      if let rejection = authorize?(metadata, configuration) { return rejection }
+      let now = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
+      let allowed = limiter.withLockedValue { limiter in limiter?.acquire(now: now) ?? true }
+      guard allowed else {
+        return RecognitionStatus(
+          code: 429,
+          message: "Too many requests",
+          details: "the server's limit of new recognitions per second was exceeded"
+        )
+      }
+      return nil
+    }
+
+    func sessionStarted(_ session: RecognizerSession) {
+      sessions.withLockedValue { $0[ObjectIdentifier(session)] = session }
+      started.withLockedValue { $0 += 1 }
+    }
+
+    func sessionEnded(_ session: RecognizerSession) {
+      _ = sessions.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(session)) }
+    }
+
+    var liveSessions: [RecognizerSession] { sessions.withLockedValue { Array($0.values) } }
+    var startedCount: Int { started.withLockedValue { $0 } }
+  }
+
+  public let configuration: Configuration
+  private let context: Context
+  private let server: GRPCServer
+
+  /// A recognizer whose engines `makeEngine` creates (once per pool slot, when first needed).
+  public init(
+    configuration: Configuration,
+    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+    makeEngine: @escaping @Sendable () -> any SpeechEngine
+  ) {
+    self.configuration = configuration
+    let context = Context(configuration: configuration, makeEngine: makeEngine)
+    self.context = context
+    let recognize = GRPCServer.Method(path: Self.recognizePath) { stream in
+      RecognizerStreamHandler(session: RecognizerSession(stream: stream, context: context))
+    }
+    server = GRPCServer(
+      configuration: .init(
+        host: configuration.host,
+        port: configuration.port,
+        connection: configuration.connection
+      ),
+      methods: [recognize],
+      group: group
+    )
+  }
+
+  /// Binds and starts serving; returns the bound address.
+  @discardableResult
+  public func start() async throws -> SocketAddress {
+    try await server.start()
+  }
+
+  /// The bound address, once started.
+  public var localAddress: SocketAddress? { server.localAddress }
+
+  /// Recognitions in progress.
+  public var activeRecognitions: Int { context.liveSessions.count }
+
+  /// Recognitions started since the server started.
+  public var startedRecognitions: Int { context.startedCount }
+
+  /// Engines idle in the pool.
+  public var idleRecognizers: Int { context.engines.idleCount }
+
+  /// Runs until ``shutdown(gracePeriod:)`` finishes (or the calling task is cancelled).
+  public func serve() async throws {
+    try await server.serve()
+  }
+
+  /// Shuts down: every recognition in flight ends with 512, then each connection gets GOAWAY and
+  /// closes once its calls have ended (at most `gracePeriod` later).
+  public func shutdown(gracePeriod: TimeAmount = .seconds(5)) async {
+    for session in context.liveSessions {
+      try? await session.eventLoop.submit { session.assumeIsolated { $0.shutdown() } }.get()
+    }
+    await server.shutdown(gracePeriod: gracePeriod)
+  }
+}
+
+/// A fixed number of engines: recognitions take one from their accepted init until their RPC
+/// ends (409 when none is idle).
+final class EnginePool: Sendable {
+  let capacity: Int
+  private let makeEngine: @Sendable () -> any SpeechEngine
+  private let state: NIOLockedValueBox<(idle: [EngineBox], created: Int)>
+
+  /// An engine handed between sessions: each is used by one session at a time.
+  final class EngineBox: @unchecked Sendable {
+    let engine: any SpeechEngine
+    init(_ engine: any SpeechEngine) { self.engine = engine }
+  }
+
+  init(capacity: Int, makeEngine: @escaping @Sendable () -> any SpeechEngine) {
+    self.capacity = capacity
+    self.makeEngine = makeEngine
+    self.state = NIOLockedValueBox(([], 0))
+  }
+
+  /// An idle engine, or nil if all are busy.
+  func acquire() -> (any SpeechEngine)? {
+    enum Take {
+      case reuse(EngineBox)
+      case create
+      case none
+    }
+    let take: Take = state.withLockedValue { state in
+      if let box = state.idle.popLast() { return .reuse(box) }
+      guard state.created < capacity else { return .none }
+      state.created += 1
+      return .create
+    }
+    switch take {
+    case .reuse(let box): return box.engine
+    case .create: return makeEngine()
+    case .none: return nil
+    }
+  }
+
+  func release(_ engine: any SpeechEngine) {
+    state.withLockedValue { $0.idle.append(EngineBox(engine)) }
+  }
+
+  var idleCount: Int {
+    state.withLockedValue { $0.idle.count + (capacity - $0.created) }
+  }
+}
