@@ -276,7 +276,8 @@ async def run(args):
         "late": 0,
     }
     # One channel: one HTTP/2 connection for every call. Retries off, as in echo_client.py.
-    async with grpc.aio.insecure_channel(args.target, options=[("grpc.enable_retries", 0)]) as channel:
+    options = [("grpc.enable_retries", 0)]
+    async with grpc.aio.insecure_channel(args.target, options=options) as channel:
         try:
             await asyncio.wait_for(channel.channel_ready(), CONNECT_TIMEOUT)
         except asyncio.TimeoutError:
@@ -330,9 +331,12 @@ def main():
     parser.add_argument("--duration", type=float, required=True, help="measured seconds")
     parser.add_argument("--window", type=int, default=100, help="single: requests outstanding")
     parser.add_argument("--streams", type=int, default=1000, help="concurrent: streams")
-    parser.add_argument("--rate", type=float, default=50.0, help="concurrent: requests/s per stream")
     parser.add_argument(
-        "--warmup", type=float, default=None, help="seconds before measuring (single 1, concurrent 2)"
+        "--rate", type=float, default=50.0, help="concurrent: requests/s per stream"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=None,
+        help="seconds before measuring (single 1, concurrent 2)",
     )
     parser.add_argument(
         "--pacing",
@@ -343,7 +347,7 @@ def main():
     args = parser.parse_args()
     if args.warmup is None:
         args.warmup = 1.0 if args.scenario == "single" else 2.0
-    if args.duration <= 0 or args.window < 1 or args.streams < 1 or args.rate <= 0 or args.warmup < 0:
+    if min(args.window, args.streams) < 1 or min(args.duration, args.rate) <= 0 or args.warmup < 0:
         parser.error("--duration, --window, --streams and --rate must be positive, --warmup >= 0")
 
     result = asyncio.run(run(args))
