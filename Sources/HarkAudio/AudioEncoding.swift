@@ -1,4 +1,4 @@
-/// How the samples of an audio stream are encoded, as ASRaaS names them in `AudioFormat`.
+/// How the samples of an audio stream are encoded, as ASRaaS names them in `AudioStreamFormat`.
 public enum AudioEncoding: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
   /// Signed 16-bit linear PCM, little-endian (`audio/l16`).
   case linear16

@@ -4,10 +4,9 @@
 /// load a byte. A decoded sample is the 14-bit (µ-law) or 13-bit (A-law) G.711 value scaled to 16
 /// bits, at the middle of its quantization interval: µ-law spans ±32124 and A-law ±32256.
 ///
-/// Encoding first drops the bits below the law's resolution (2 for µ-law, 3 for A-law) with an
-/// arithmetic shift, then finds the segment and the 4 mantissa bits. The rounding of negative
-/// samples follows the reference implementation of Sun Microsystems that SoX and most telephony
-/// software use, so Hark's bytes are theirs byte for byte.
+/// Encoding first rounds the sample to the law's resolution (14 bits for µ-law, 13 for A-law),
+/// then finds the segment and the 4 mantissa bits as the reference implementation of Sun
+/// Microsystems does. SoX encodes the same way, and Hark's bytes are its bytes for every sample.
 public enum G711 {
   /// The sample that the µ-law byte `byte` encodes.
   @inlinable
@@ -23,9 +22,9 @@ public enum G711 {
 
   /// The µ-law byte closest to `sample`, within the resolution of its segment.
   public static func linearToULaw(_ sample: Int16) -> UInt8 {
-    // G.711 µ-law works on 14-bit magnitudes, offset by a bias of 33 so that every segment
-    // boundary is a power of two.
-    var magnitude = Int(sample) >> 2
+    // G.711 µ-law works on 14-bit values, rounded to the nearest (8191 at most), and on their
+    // magnitudes offset by a bias of 33 so that every segment boundary is a power of two.
+    var magnitude = min((Int(sample) + 2) >> 2, 8191)
     let mask: UInt8
     if magnitude < 0 {
       magnitude = -magnitude
@@ -44,9 +43,9 @@ public enum G711 {
 
   /// The A-law byte closest to `sample`, within the resolution of its segment.
   public static func linearToALaw(_ sample: Int16) -> UInt8 {
-    // G.711 A-law works on 13-bit magnitudes; negative values are one's complement, so -1
-    // encodes like 0 does, with the sign bit clear.
-    var magnitude = Int(sample) >> 3
+    // G.711 A-law works on 13-bit values, rounded to the nearest (4095 at most); negative
+    // values are one's complement, so -1 encodes like 0 does, with the sign bit clear.
+    var magnitude = min((Int(sample) + 4) >> 3, 4095)
     let mask: UInt8
     if magnitude >= 0 {
       mask = 0xD5

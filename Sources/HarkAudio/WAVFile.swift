@@ -94,7 +94,7 @@ public struct WAVFile: Hashable, Sendable {
 
   /// The format of the samples, when Hark takes it: mono 16-bit PCM at 8000 or 16000 Hz, or mono
   /// 8-bit µ-law or A-law at 8000 Hz; nil otherwise.
-  public var format: AudioFormat? {
+  public var format: AudioStreamFormat? {
     guard channels == 1 else { return nil }
     let encoding: AudioEncoding
     switch (formatTag, bitsPerSample) {
@@ -103,8 +103,8 @@ public struct WAVFile: Hashable, Sendable {
     case (FormatTag.alaw, 8): encoding = .alaw
     default: return nil
     }
-    guard AudioFormat.isSupported(encoding, sampleRate: sampleRate) else { return nil }
-    return AudioFormat(encoding: encoding, sampleRate: sampleRate)
+    guard AudioStreamFormat.isSupported(encoding, sampleRate: sampleRate) else { return nil }
+    return AudioStreamFormat(encoding: encoding, sampleRate: sampleRate)
   }
 
   /// The format of the samples.
@@ -112,7 +112,7 @@ public struct WAVFile: Hashable, Sendable {
   /// - Throws: ``WAVError/Reason/unsupportedAudio(formatTag:sampleRate:channels:bitsPerSample:)``
   ///   describing the audio, when ``format`` is nil.
   @discardableResult
-  public func validate() throws(WAVError) -> AudioFormat {
+  public func validate() throws(WAVError) -> AudioStreamFormat {
     guard let format else {
       throw WAVError(
         .unsupportedAudio(
@@ -127,7 +127,7 @@ public struct WAVFile: Hashable, Sendable {
   }
 
   /// The 44 bytes of a canonical header for `dataByteCount` bytes of audio in `format`.
-  public static func header(for format: AudioFormat, dataByteCount: Int) -> [UInt8] {
+  public static func header(for format: AudioStreamFormat, dataByteCount: Int) -> [UInt8] {
     let tag =
       switch format.encoding {
       case .linear16: FormatTag.pcm

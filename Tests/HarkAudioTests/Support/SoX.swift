@@ -57,7 +57,12 @@ final class ScratchDirectory {
   }
 
   func write(samples: [Int16], to name: String) throws {
-    try write(samples.flatMap { sample in [UInt8(truncatingIfNeeded: sample), UInt8(truncatingIfNeeded: sample >> 8)] }, to: name)
+    try write(
+      samples.flatMap { sample in
+        [UInt8(truncatingIfNeeded: sample), UInt8(truncatingIfNeeded: sample >> 8)]
+      },
+      to: name
+    )
   }
 
   func read(_ name: String) throws -> [UInt8] {

@@ -6,13 +6,13 @@ struct AudioFormatTests {
   @Test(
     "the media type names the stream as the 100 Continue status does",
     arguments: [
-      (AudioFormat.linear16(sampleRate: 8000), "audio/l16;rate=8000"),
+      (AudioStreamFormat.linear16(sampleRate: 8000), "audio/l16;rate=8000"),
       (.linear16(sampleRate: 16000), "audio/l16;rate=16000"),
       (.ulaw, "audio/pcmu;rate=8000"),
       (.alaw, "audio/pcma;rate=8000"),
     ]
   )
-  func mediaType(_ format: AudioFormat, expected: String) {
+  func mediaType(_ format: AudioStreamFormat, expected: String) {
     #expect(format.mediaType == expected)
     #expect("\(format)" == expected)
   }
@@ -20,13 +20,14 @@ struct AudioFormatTests {
   @Test(
     "sizes follow from the encoding and the rate",
     arguments: [
-      (AudioFormat.linear16(sampleRate: 8000), 2, 16000, 320),
+      (AudioStreamFormat.linear16(sampleRate: 8000), 2, 16000, 320),
       (.linear16(sampleRate: 16000), 2, 32000, 640),
       (.ulaw, 1, 8000, 160),
       (.alaw, 1, 8000, 160),
     ]
   )
-  func sizes(_ format: AudioFormat, bytesPerSample: Int, bytesPerSecond: Int, frameBytes: Int) {
+  func sizes(_ format: AudioStreamFormat, bytesPerSample: Int, bytesPerSecond: Int, frameBytes: Int)
+  {
     #expect(format.bytesPerSample == bytesPerSample)
     #expect(format.bytesPerSecond == bytesPerSecond)
     #expect(format.bytes(forMilliseconds: 20) == frameBytes)
@@ -38,7 +39,7 @@ struct AudioFormatTests {
 
   @Test("a split L16 sample counts for its share of the duration")
   func partialSample() {
-    #expect(AudioFormat.linear16(sampleRate: 8000).milliseconds(forBytes: 161) == 10.0625)
+    #expect(AudioStreamFormat.linear16(sampleRate: 8000).milliseconds(forBytes: 161) == 10.0625)
   }
 
   @Test(
@@ -55,7 +56,7 @@ struct AudioFormatTests {
     ]
   )
   func supported(_ encoding: AudioEncoding, sampleRate: Int, expected: Bool) {
-    #expect(AudioFormat.isSupported(encoding, sampleRate: sampleRate) == expected)
+    #expect(AudioStreamFormat.isSupported(encoding, sampleRate: sampleRate) == expected)
     #expect(encoding.supportedSampleRates.contains(sampleRate) == expected)
   }
 
@@ -63,6 +64,6 @@ struct AudioFormatTests {
   func encodings() {
     #expect(AudioEncoding.allCases.map(\.bytesPerSample) == [2, 1, 1])
     #expect(AudioEncoding.allCases.map(\.description) == ["16-bit PCM", "µ-law", "A-law"])
-    #expect(AudioFormat.ulaw == AudioFormat(encoding: .ulaw, sampleRate: 8000))
+    #expect(AudioStreamFormat.ulaw == AudioStreamFormat(encoding: .ulaw, sampleRate: 8000))
   }
 }

@@ -3,7 +3,7 @@
 /// These are L16 at 8000 or 16000 Hz, and G.711 µ-law or A-law at 8000 Hz. The
 /// ``mediaType`` is how the server's `100 Continue` status names the stream, as in
 /// `recognition started on audio/l16;rate=8000 stream`.
-public struct AudioFormat: Hashable, Sendable, CustomStringConvertible {
+public struct AudioStreamFormat: Hashable, Sendable, CustomStringConvertible {
   /// How samples are encoded.
   public let encoding: AudioEncoding
   /// Samples a second, in hertz.
@@ -28,15 +28,15 @@ public struct AudioFormat: Hashable, Sendable, CustomStringConvertible {
   }
 
   /// L16 at `sampleRate`, 8000 or 16000 Hz.
-  public static func linear16(sampleRate: Int) -> AudioFormat {
-    AudioFormat(encoding: .linear16, sampleRate: sampleRate)
+  public static func linear16(sampleRate: Int) -> AudioStreamFormat {
+    AudioStreamFormat(encoding: .linear16, sampleRate: sampleRate)
   }
 
   /// µ-law at 8000 Hz.
-  public static let ulaw = AudioFormat(encoding: .ulaw, sampleRate: 8000)
+  public static let ulaw = AudioStreamFormat(encoding: .ulaw, sampleRate: 8000)
 
   /// A-law at 8000 Hz.
-  public static let alaw = AudioFormat(encoding: .alaw, sampleRate: 8000)
+  public static let alaw = AudioStreamFormat(encoding: .alaw, sampleRate: 8000)
 
   /// The number of bytes that encode one sample.
   public var bytesPerSample: Int { encoding.bytesPerSample }
