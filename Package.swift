@@ -17,6 +17,9 @@ let products: [Product] = [
   .library(name: "HarkGRPC", targets: ["HarkGRPC"]),
   .library(name: "HarkTesting", targets: ["HarkTesting"]),
   .library(name: "HarkAudio", targets: ["HarkAudio"]),
+  .library(name: "HarkRecognizer", targets: ["HarkRecognizer"]),
+  .library(name: "HarkServer", targets: ["HarkServer"]),
+  .library(name: "HarkClient", targets: ["HarkClient"]),
 ]
 
 let dependencies: [Package.Dependency] = [

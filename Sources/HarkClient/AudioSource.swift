@@ -9,12 +9,12 @@ public import NIOCore
 /// Audio ready to stream: its format and its samples' bytes (a WAV file's header removed).
 public struct AudioClip: Sendable {
   /// The encoding and sample rate.
-  public var format: HarkAudio.AudioFormat
+  public var format: AudioStreamFormat
   /// The encoded samples.
   public var bytes: ByteBuffer
 
   /// A clip of `bytes` in `format`.
-  public init(format: HarkAudio.AudioFormat, bytes: ByteBuffer) {
+  public init(format: AudioStreamFormat, bytes: ByteBuffer) {
     self.format = format
     self.bytes = bytes
   }
@@ -101,13 +101,13 @@ public struct AudioClip: Sendable {
       }
       let encoding: AudioEncoding = format == .l16 ? .linear16 : format == .ulaw ? .ulaw : .alaw
       let rate = sampleRate ?? 8000
-      guard HarkAudio.AudioFormat.isSupported(encoding, sampleRate: rate) else {
+      guard AudioStreamFormat.isSupported(encoding, sampleRate: rate) else {
         throw FileError(
           message:
             "\(name): \(format.rawValue) at \(rate) Hz is not supported (L16 takes 8000 or 16000 Hz, G.711 8000 Hz)"
         )
       }
-      let audioFormat = HarkAudio.AudioFormat(encoding: encoding, sampleRate: rate)
+      let audioFormat = AudioStreamFormat(encoding: encoding, sampleRate: rate)
       if encoding == .linear16 && bytes.count % 2 != 0 {
         throw FileError(
           message: "\(name): \(bytes.count) bytes is not a whole number of 16-bit samples"
@@ -200,9 +200,9 @@ public struct AudioFrames: AsyncSequence, Sendable {
   }
 }
 
-extension HarkAudio.AudioFormat {
+extension AudioStreamFormat {
   /// The `AudioFormat` message of an init for this format.
-  public var protoFormat: HarkProto.AudioFormat {
+  public var protoFormat: AudioFormat {
     switch encoding {
     case .linear16: .pcm(sampleRateHz: UInt32(sampleRate))
     case .ulaw: .ulaw

@@ -1,8 +1,8 @@
-public import HarkGRPC
-public import HarkGRPCCore
-public import HarkProto
+import HarkGRPC
+import HarkGRPCCore
+import HarkProto
 public import HarkRecognizer
-public import NIOCore
+import NIOCore
 
 /// One recognition in progress: its events, and the controls an application has over it.
 ///

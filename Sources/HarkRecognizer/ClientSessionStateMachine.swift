@@ -18,7 +18,7 @@ public import NIOCore
 /// Audio is never sent before the 100 and never lost: until then it is held, up to a prebuffer
 /// bound beyond which the producer is told to wait (``OnAudio/wait``), never dropped. Empty
 /// frames are skipped. A `start_timers_message` goes out only while the recognition runs; one
-/// asked for earlier follows the held audio. After the outcome, audio is refused at once so the
+/// asked for earlier (even before `start()`) follows the held audio. After the outcome, audio is refused at once so the
 /// producer stops.
 ///
 /// Bad transitions come in three kinds: starting twice or sending audio before `start()` is a
@@ -125,9 +125,9 @@ public struct ClientSessionStateMachine: Sendable {
   /// The application asks to start the stalled timers (e.g. after its prompt played).
   public mutating func startTimers(into actions: inout [Action]) {
     switch state {
-    case .initSent: startTimersHeld = true
+    case .idle, .initSent: startTimersHeld = true
     case .streaming: actions.append(.send(.startTimers))
-    case .idle, .halfClosed, .finished: break
+    case .halfClosed, .finished: break
     }
   }
 

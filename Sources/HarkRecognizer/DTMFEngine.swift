@@ -1,5 +1,5 @@
-public import HarkAudio
-public import HarkProto
+import HarkAudio
+import HarkProto
 
 /// Recognizes in-band DTMF: each key press of an utterance becomes a word, and the transcript
 /// is the keys in order ("123#").

@@ -8,7 +8,7 @@ public struct RecognitionConfiguration: Sendable {
   /// The topic; `GEN` when the client named none.
   public var topic: String
   /// The audio's encoding and sample rate.
-  public var audioFormat: HarkAudio.AudioFormat
+  public var audioFormat: AudioStreamFormat
   /// How utterances end the recognition.
   public var mode: UtteranceDetectionMode
   /// Which results the client wants.
@@ -68,20 +68,20 @@ public struct RecognitionConfiguration: Sendable {
     guard let audioFormat = parameters.audioFormat?.format else {
       throw fail("audio_format", "audio_format is required (pcm, ulaw or alaw)")
     }
-    let format: HarkAudio.AudioFormat
+    let format: AudioStreamFormat
     switch audioFormat {
     case .pcm(let pcm):
       switch pcm.sampleRateHz {
-      case 0, 8000: format = HarkAudio.AudioFormat(encoding: .linear16, sampleRate: 8000)
-      case 16000: format = HarkAudio.AudioFormat(encoding: .linear16, sampleRate: 16000)
+      case 0, 8000: format = AudioStreamFormat(encoding: .linear16, sampleRate: 8000)
+      case 16000: format = AudioStreamFormat(encoding: .linear16, sampleRate: 16000)
       default:
         throw fail(
           "audio_format.pcm.sample_rate_hz",
           "sample rate \(pcm.sampleRateHz) Hz is not supported: use 8000 or 16000"
         )
       }
-    case .ulaw: format = HarkAudio.AudioFormat(encoding: .ulaw, sampleRate: 8000)
-    case .alaw: format = HarkAudio.AudioFormat(encoding: .alaw, sampleRate: 8000)
+    case .ulaw: format = AudioStreamFormat(encoding: .ulaw, sampleRate: 8000)
+    case .alaw: format = AudioStreamFormat(encoding: .alaw, sampleRate: 8000)
     case .opus:
       throw fail("audio_format.opus", "Opus audio is not supported: use L16 PCM, µ-law or A-law")
     case .oggOpus:

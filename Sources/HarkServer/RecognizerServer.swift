@@ -2,7 +2,7 @@ public import HarkGRPC
 public import HarkGRPCCore
 public import HarkProto
 public import HarkRecognizer
-public import NIOConcurrencyHelpers
+import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
 

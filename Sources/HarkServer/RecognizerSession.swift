@@ -1,9 +1,9 @@
 internal import HarkAudio
-public import HarkGRPC
-public import HarkGRPCCore
-public import HarkProto
-public import HarkRecognizer
-public import NIOCore
+import HarkGRPC
+import HarkGRPCCore
+import HarkProto
+import HarkRecognizer
+import NIOCore
 
 /// One Recognize RPC on the server: carries out its ``ServerSessionStateMachine``.
 ///

@@ -49,7 +49,7 @@ struct RecognizerHarness {
   func recognize(
     _ initMessage: RecognitionInitMessage,
     audio: ByteBuffer,
-    format: HarkAudio.AudioFormat = .linear16(sampleRate: 8000),
+    format: AudioStreamFormat = .linear16(sampleRate: 8000),
     metadata: GRPCMetadata = GRPCMetadata(),
     frameMilliseconds: Int = 20
   ) async throws -> [RecognitionEvent] {
@@ -68,7 +68,7 @@ struct RecognizerHarness {
 /// An init message for L16 at `sampleRate` (or another format), with `configure` applied.
 func makeInit(
   sampleRate: UInt32 = 8000,
-  format: HarkProto.AudioFormat? = nil,
+  format: AudioFormat? = nil,
   mode: UtteranceDetectionMode = .multiple,
   resultType: ResultType = .final,
   configure: (inout RecognitionParameters) -> Void = { _ in }
