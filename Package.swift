@@ -184,6 +184,15 @@ let targets: [Target] = [
     swiftSettings: defaultSwiftSettings
   ),
   .testTarget(
+    name: "HarkCLITests",
+    dependencies: [
+      // Only so that `swift build --build-tests` builds the `hark` the tests run.
+      "HarkCLI",
+      "HarkAudio",
+    ],
+    swiftSettings: defaultSwiftSettings
+  ),
+  .testTarget(
     name: "HarkGRPCTests",
     dependencies: [
       "CNGHTTP2",

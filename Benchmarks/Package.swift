@@ -29,6 +29,17 @@ let package = Package(
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
     .executableTarget(
+      name: "RecognizeBenchmark",
+      dependencies: [
+        .product(name: "HarkAudio", package: hark),
+        .product(name: "HarkClient", package: hark),
+        .product(name: "HarkProto", package: hark),
+        .product(name: "HarkRecognizer", package: hark),
+        .product(name: "HarkServer", package: hark),
+      ],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+    .executableTarget(
       name: "CodecBenchmark",
       dependencies: [
         "CHarkProtoOracle",

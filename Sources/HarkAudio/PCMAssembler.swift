@@ -32,11 +32,20 @@ public struct PCMAssembler: Sendable {
       }
       let pairs = rest.count / 2
       let start = rest.startIndex
-      samples.append(
-        contentsOf: (0..<pairs).lazy.map { pair in
-          Int16(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 2 * pair, as: Int16.self))
-        }
-      )
+      // One copy of the bytes (they need not be aligned), then byte order fixed in place.
+      let first = samples.count
+      samples.append(contentsOf: repeatElement(0, count: pairs))
+      samples.withUnsafeMutableBufferPointer { samples in
+        let target = UnsafeMutableRawBufferPointer(
+          UnsafeMutableBufferPointer(rebasing: samples[first...])
+        )
+        target.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[start..<start + 2 * pairs]))
+        #if _endian(big)
+          for index in samples.indices[first...] {
+            samples[index] = Int16(littleEndian: samples[index])
+          }
+        #endif
+      }
       if rest.count % 2 == 1 { pendingByte = rest.last }
     }
   }

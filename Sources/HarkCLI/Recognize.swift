@@ -57,7 +57,7 @@ struct Recognize: AsyncParsableCommand {
       }
     }
     await client.close()
-    if !outcome.isSuccess { printError("hark: \(outcome)") }
+    if outcome.exitCode != 0 { printError("hark: \(outcome)") }
     throw ExitCode(outcome.exitCode)
   }
 }

@@ -71,7 +71,8 @@ struct Serve: AsyncParsableCommand {
     logger.info(
       "Listening",
       metadata: [
-        "address": "\(address)", "engine": "\(engine.rawValue)", "recognizers": "\(recognizers)",
+        "address": "\(listen.host):\(address.port ?? listen.port)", "engine": "\(engine.rawValue)",
+        "recognizers": "\(recognizers)",
       ]
     )
     let signal = await waitForTerminationSignal()

@@ -63,7 +63,9 @@ public struct ServerSessionStateMachine: Sendable {
     case awaitingInit
     /// The init was valid; the driver is acquiring an engine.
     case acquiring(RecognitionConfiguration)
-    case recognizing(Recognition)
+    /// The recognition runs; its details are in `recognition` (kept outside the enum so that
+    /// audio updates them in place, without copying them per message).
+    case recognizing
     case finished
   }
 
@@ -98,6 +100,8 @@ public struct ServerSessionStateMachine: Sendable {
   }
 
   private var state: State = .awaitingInit
+  /// The running recognition (state `recognizing`).
+  private var recognition: Recognition?
   /// The status the recognition ended with, once it ended.
   public private(set) var finalStatus: RecognitionStatus?
 
@@ -107,7 +111,7 @@ public struct ServerSessionStateMachine: Sendable {
   public var configuration: RecognitionConfiguration? {
     switch state {
     case .acquiring(let configuration): configuration
-    case .recognizing(let recognition): recognition.configuration
+    case .recognizing: recognition?.configuration
     case .awaitingInit, .finished: nil
     }
   }
@@ -207,7 +211,8 @@ public struct ServerSessionStateMachine: Sendable {
       recognition.utteranceOnset = 0
       actions.append(.engineBeginUtterance(onset: 0))
     }
-    state = .recognizing(recognition)
+    self.recognition = recognition
+    state = .recognizing
     actions.append(
       .send(.status(code: 100, message: "Continue", details: Self.continueDetails(configuration)))
     )
@@ -229,11 +234,10 @@ public struct ServerSessionStateMachine: Sendable {
         "start_timers_message arrived before a recognition started",
         into: &actions
       )
-    case .recognizing(var recognition):
+    case .recognizing:
       // Timers already running: the message changes nothing (DESIGN rule 2).
-      guard recognition.timersStart == nil else { return }
-      recognition.timersStart = recognition.endpointer.position
-      state = .recognizing(recognition)
+      guard recognition!.timersStart == nil else { return }
+      recognition!.timersStart = recognition!.endpointer.position
       actions.append(.send(.status(code: 100, message: "Continue", details: "timers started")))
     case .finished:
       break
@@ -242,26 +246,36 @@ public struct ServerSessionStateMachine: Sendable {
 
   /// The driver decoded an audio message into `samples`; run endpointing and the timers on them.
   public mutating func audio(_ samples: UnsafeBufferPointer<Int16>, into actions: inout [Action]) {
-    guard case .recognizing(var recognition) = state else { return }
-    state = .finished  // Placeholder while `recognition` is modified (avoids a copy).
+    guard case .recognizing = state else { return }
     actions.append(.restartIdleTimer)
-    if recognition.awaitingFinal == .endOfRequests
-      || recognition.awaitingFinal == .recognitionTimeout
+    if recognition!.awaitingFinal == .endOfRequests
+      || recognition!.awaitingFinal == .recognitionTimeout
     {
       // The recognition is ending; audio no longer matters.
-      state = .recognizing(recognition)
       return
     }
-    actions.append(.engineAudio(position: recognition.endpointer.position))
+    actions.append(.engineAudio(position: recognition!.endpointer.position))
+    let ended = Self.endpoint(samples, recognition: &recognition!, into: &actions)
+    if let ended { end(ended.code, ended.message, ended.details, into: &actions) }
+  }
+
+  /// Endpointing and the timers over `samples`, updating `recognition` in place; the status to
+  /// end with, if a timer expired.
+  private static func endpoint(
+    _ samples: UnsafeBufferPointer<Int16>,
+    recognition: inout Recognition,
+    into actions: inout [Action]
+  ) -> (code: UInt32, message: String, details: String)? {
     var ended: (code: UInt32, message: String, details: String)?
+    // The endpointer is plain values: a copy costs nothing, and the closure may then change
+    // the rest of the recognition.
     var endpointer = recognition.endpointer
     endpointer.process(samples) { endpointer, event in
       guard ended == nil, recognition.awaitingFinal != .recognitionTimeout else { return }
       Self.frame(&recognition, endpointer: endpointer, event: event, ended: &ended, into: &actions)
     }
     recognition.endpointer = endpointer
-    state = .recognizing(recognition)
-    if let ended { end(ended.code, ended.message, ended.details, into: &actions) }
+    return ended
   }
 
   /// One 10 ms frame of endpointing: utterance boundaries and the timers.
@@ -272,9 +286,10 @@ public struct ServerSessionStateMachine: Sendable {
     ended: inout (code: UInt32, message: String, details: String)?,
     into actions: inout [Action]
   ) {
-    let configuration = recognition.configuration
-    let single = configuration.mode == .single
-    let disabled = configuration.mode == .disabled
+    // Fields are read from `recognition.configuration` in place: copying the configuration (its
+    // strings, resources and init message) per 10 ms frame would dominate the cost of audio.
+    let single = recognition.configuration.mode == .single
+    let disabled = recognition.configuration.mode == .disabled
     if single && recognition.finishedUtterances > 0 { return }
     if single && recognition.awaitingFinal == .utteranceEnded { return }
 
@@ -287,7 +302,9 @@ public struct ServerSessionStateMachine: Sendable {
             RecognitionResponse(
               .startOfSpeech(
                 StartOfSpeech(
-                  firstAudioToStartOfSpeechMs: configuration.milliseconds(samples: onset)
+                  firstAudioToStartOfSpeechMs: recognition.configuration.milliseconds(
+                    samples: onset
+                  )
                 )
               )
             )
@@ -311,22 +328,23 @@ public struct ServerSessionStateMachine: Sendable {
 
     guard let timersStart = recognition.timersStart else { return }
     // no_input_timeout_ms: non-speech since the timers started, before the first speech.
-    if configuration.noInputTimeoutMs > 0 && !recognition.heardSpeech
+    let noInputTimeoutMs = recognition.configuration.noInputTimeoutMs
+    if noInputTimeoutMs > 0 && !recognition.heardSpeech
       && endpointer.position - timersStart
-        >= configuration.samples(milliseconds: configuration.noInputTimeoutMs)
+        >= recognition.configuration.samples(milliseconds: noInputTimeoutMs)
     {
       ended = (
         404, "No speech",
-        "no speech within no_input_timeout_ms (\(configuration.noInputTimeoutMs) ms)"
+        "no speech within no_input_timeout_ms (\(noInputTimeoutMs) ms)"
       )
       return
     }
     // recognition_timeout_ms: from the start of speech (or the timers) to the latest speech.
-    if configuration.recognitionTimeoutMs > 0, endpointer.inSpeech, recognition.awaitingFinal == nil
-    {
+    let recognitionTimeoutMs = recognition.configuration.recognitionTimeoutMs
+    if recognitionTimeoutMs > 0, endpointer.inSpeech, recognition.awaitingFinal == nil {
       let start = max(endpointer.utteranceOnset, timersStart)
       if endpointer.lastSpeechEnd - start
-        >= configuration.samples(milliseconds: configuration.recognitionTimeoutMs)
+        >= recognition.configuration.samples(milliseconds: recognitionTimeoutMs)
       {
         recognition.awaitingFinal = .recognitionTimeout
         if recognition.utteranceOnset == nil {
@@ -339,7 +357,8 @@ public struct ServerSessionStateMachine: Sendable {
 
   /// The engine returned a partial hypothesis of the current utterance.
   public mutating func enginePartial(_ hypothesis: EngineHypothesis, into actions: inout [Action]) {
-    guard case .recognizing(var recognition) = state, let onset = recognition.utteranceOnset else {
+    guard case .recognizing = state, var recognition, let onset = recognition.utteranceOnset
+    else {
       return
     }
     let configuration = recognition.configuration
@@ -362,7 +381,7 @@ public struct ServerSessionStateMachine: Sendable {
       recognition: recognition,
       final: false
     )
-    state = .recognizing(recognition)
+    self.recognition = recognition
     actions.append(.send(RecognitionResponse(.result(result))))
   }
 
@@ -372,7 +391,7 @@ public struct ServerSessionStateMachine: Sendable {
     end: Int,
     into actions: inout [Action]
   ) {
-    guard case .recognizing(var recognition) = state, let pending = recognition.awaitingFinal,
+    guard case .recognizing = state, var recognition, let pending = recognition.awaitingFinal,
       let onset = recognition.utteranceOnset
     else {
       assertionFailure("engineFinal without engineEndUtterance")
@@ -398,7 +417,7 @@ public struct ServerSessionStateMachine: Sendable {
     recognition.utteranceOnset = nil
     recognition.lastPartialText = nil
     recognition.finishedUtterances += 1
-    state = .recognizing(recognition)
+    self.recognition = recognition
     actions.append(.send(RecognitionResponse(.result(result))))
     switch pending {
     case .recognitionTimeout:
@@ -434,12 +453,13 @@ public struct ServerSessionStateMachine: Sendable {
     case .acquiring:
       // The driver answers the init first; the end is handled after engineReady.
       break
-    case .recognizing(var recognition):
+    case .recognizing:
+      var recognition = recognition!
       switch recognition.awaitingFinal {
       case .utteranceEnded?:
         // A final result is on its way; the recognition ends (200) after it.
         recognition.awaitingFinal = .endOfRequests
-        state = .recognizing(recognition)
+        self.recognition = recognition
         return
       case .recognitionTimeout?, .endOfRequests?:
         // The recognition is already ending.
@@ -452,7 +472,7 @@ public struct ServerSessionStateMachine: Sendable {
         recognition.configuration.mode == .disabled ? recognition.heardSpeech : endpointer.inSpeech
       if inUtterance, recognition.utteranceOnset != nil {
         recognition.awaitingFinal = .endOfRequests
-        state = .recognizing(recognition)
+        self.recognition = recognition
         actions.append(
           .engineEndUtterance(
             end: recognition.configuration.mode == .disabled
@@ -490,6 +510,7 @@ public struct ServerSessionStateMachine: Sendable {
     switch state {
     case .recognizing:
       state = .finished
+      recognition = nil
       actions.append(.stopIdleTimer)
       actions.append(.releaseEngine)
     case .acquiring:
@@ -516,6 +537,7 @@ public struct ServerSessionStateMachine: Sendable {
     case .recognizing: hadEngine = true
     }
     state = .finished
+    recognition = nil
     let status = RecognitionStatus(code: code, message: message, details: details)
     finalStatus = status
     actions.append(.send(RecognitionResponse(.status(status))))

@@ -382,7 +382,8 @@ struct StatusTests {
 
   @Test("429: more new recognitions per second than the server allows")
   func tooManyRequests() async throws {
-    let harness = try await RecognizerHarness.start(maxSessionsPerSecond: 1)
+    // One recognition per 100 s: the second is refused however slowly the first runs.
+    let harness = try await RecognizerHarness.start(maxSessionsPerSecond: 0.01)
     let first = try await harness.recognize(makeInit(mode: .single), audio: dtmfAudio(keys("1")))
     let second = try await harness.recognize(makeInit(mode: .single), audio: dtmfAudio(keys("1")))
     #expect(first.map(\.summary) == ["100", "sos", "final:1", "200"])

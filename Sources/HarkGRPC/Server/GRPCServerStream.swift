@@ -174,8 +174,10 @@ public final class GRPCServerStream: @unchecked Sendable {
   // MARK: Events
 
   func deliver(messages: [ByteBuffer], requestEnded: Bool) {
-    for message in messages { handler?.receive(message: message) }
-    if requestEnded { handler?.receiveEndOfRequests() }
+    // The strong reference while the call runs: loading the weak one costs an atomic per message.
+    guard let handler = retainedHandler ?? self.handler else { return }
+    for message in messages { handler.receive(message: message) }
+    if requestEnded { handler.receiveEndOfRequests() }
   }
 
   func fail(_ onFinish: GRPCServerStreamStateMachine.OnFinish, status: GRPCStatus) {

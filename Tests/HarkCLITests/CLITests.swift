@@ -1,0 +1,389 @@
+import Foundation
+import HarkAudio
+import Testing
+
+/// `hark serve` and `hark recognize` as external checks drive them: the built binary, real
+/// processes, real sockets, files on disk.
+@Suite("hark serve and hark recognize", .timeLimit(.minutes(1)))
+struct CLITests {
+  @Test("a WAV file of key presses is printed as its transcript, exit 0")
+  func wav() async throws {
+    let server = try await HarkServeProcess.start()
+    let scratch = try Scratch()
+    let path = try scratch.write(
+      "keys.wav",
+      wavBytes(keyPresses("159#", sampleRate: 8000), format: .linear16(sampleRate: 8000))
+    )
+    let result = try await hark(
+      ["recognize", path, "--server", "127.0.0.1:\(server.port)", "--format", "wav"]
+    )
+    #expect(result.status == 0, "\(result.standardError)")
+    #expect(result.standardOutput == "159#\n")
+    await server.stop()
+  }
+
+  @Test(
+    "raw L16 at 8 and 16 kHz, µ-law and A-law, with --format and --rate",
+    arguments: [
+      ("l16", 8000, AudioStreamFormat.linear16(sampleRate: 8000)),
+      ("l16", 16000, .linear16(sampleRate: 16000)),
+      ("ulaw", 8000, .ulaw),
+      ("alaw", 8000, .alaw),
+    ]
+  )
+  func raw(format: String, rate: Int, audio: AudioStreamFormat) async throws {
+    let server = try await HarkServeProcess.start()
+    let scratch = try Scratch()
+    let path = try scratch.write(
+      "keys.raw",
+      encoded(keyPresses("2*7", sampleRate: rate), format: audio)
+    )
+    let result = try await hark([
+      "recognize", path, "--server", "127.0.0.1:\(server.port)", "--format", format, "--rate",
+      "\(rate)",
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    #expect(result.standardOutput == "2*7\n")
+    await server.stop()
+  }
+
+  @Test("two utterances print two lines")
+  func twoUtterances() async throws {
+    let server = try await HarkServeProcess.start()
+    let scratch = try Scratch()
+    var generator = DTMFGenerator(sampleRate: 8000, seed: 3)
+    let samples = generator.generate(
+      DTMFGenerator.segments(DTMFSymbol.symbols("12")!) + [.silence(milliseconds: 900)]
+        + DTMFGenerator.segments(DTMFSymbol.symbols("34")!) + [.silence(milliseconds: 900)]
+    )
+    let path = try scratch.write("two.wav", wavBytes(samples, format: .linear16(sampleRate: 8000)))
+    let result = try await hark(["recognize", path, "--server", "127.0.0.1:\(server.port)"])
+    #expect(result.status == 0, "\(result.standardError)")
+    #expect(result.standardOutput == "12\n34\n")
+    await server.stop()
+  }
+
+  @Test("audio without an utterance is 204: exit 3, the status on stderr")
+  func noResult() async throws {
+    let server = try await HarkServeProcess.start()
+    let scratch = try Scratch()
+    var generator = DTMFGenerator(sampleRate: 8000, seed: 3)
+    let samples = generator.generate([.silence(milliseconds: 400)])
+    let path = try scratch.write(
+      "quiet.wav",
+      wavBytes(samples, format: .linear16(sampleRate: 8000))
+    )
+    let result = try await hark(["recognize", path, "--server", "127.0.0.1:\(server.port)"])
+    #expect(result.status == 3)
+    #expect(result.standardOutput == "")
+    #expect(result.standardError.contains("204"))
+    await server.stop()
+  }
+
+  @Test("--idle-timeout-ms and --recognizers are honoured by the server")
+  func serverOptions() async throws {
+    let server = try await HarkServeProcess.start(extra: [
+      "--recognizers", "1", "--idle-timeout-ms", "300", "--max-sessions-per-second", "50",
+    ])
+    let scratch = try Scratch()
+    let path = try scratch.write(
+      "keys.wav",
+      wavBytes(keyPresses("9", sampleRate: 8000), format: .linear16(sampleRate: 8000))
+    )
+    let result = try await hark(["recognize", path, "--server", "127.0.0.1:\(server.port)"])
+    #expect(result.status == 0, "\(result.standardError)")
+    #expect(result.standardOutput == "9\n")
+    await server.stop()
+  }
+
+  @Test(
+    "bad input: a clear one-line error and its exit code",
+    arguments: [
+      (
+        ["recognize", "/nonexistent/audio.wav", "--server", "127.0.0.1:1"], 2,
+        "/nonexistent/audio.wav"
+      ),
+      (["recognize", "x.raw", "--server", "127.0.0.1:1", "--rate", "44100"], 64, "--rate"),
+      (["recognize", "x.raw", "--server", "nowhere"], 64, "HOST:PORT"),
+      (["recognize", "x.raw", "--server", "127.0.0.1:1", "--format", "mp3"], 64, "mp3"),
+      (["serve", "--recognizers", "0"], 64, "--recognizers"),
+      (["serve", "--idle-timeout-ms", "0"], 64, "--idle-timeout-ms"),
+      (["serve", "--max-sessions-per-second", "-1"], 64, "--max-sessions-per-second"),
+      (["serve", "--engine", "whisper"], 64, "whisper"),
+      (["serve", "--listen", "127.0.0.1"], 64, "HOST:PORT"),
+    ]
+  )
+  func badInput(arguments: [String], status: Int32, mention: String) async throws {
+    let result = try await hark(arguments)
+    #expect(result.status == status, "\(result.standardError)")
+    #expect(result.standardError.contains(mention), "\(result.standardError)")
+    #expect(result.standardOutput == "")
+  }
+
+  @Test("a WAV file the recognizer cannot take is refused before connecting: exit 2")
+  func unsupportedWAV() async throws {
+    let scratch = try Scratch()
+    var header = WAVFile.header(for: .linear16(sampleRate: 8000), dataByteCount: 4)
+    // 44.1 kHz in the header's sample rate and byte rate fields.
+    header.replaceSubrange(
+      24..<28,
+      with: withUnsafeBytes(of: UInt32(44_100).littleEndian, Array.init)
+    )
+    header.replaceSubrange(
+      28..<32,
+      with: withUnsafeBytes(of: UInt32(88_200).littleEndian, Array.init)
+    )
+    let path = try scratch.write("cd.wav", header + [0, 0, 0, 0])
+    let result = try await hark(["recognize", path, "--server", "127.0.0.1:1"])
+    #expect(result.status == 2)
+    #expect(result.standardError.contains("44100 Hz"), "\(result.standardError)")
+  }
+
+  @Test("no server listening: exit 9, a transport failure")
+  func noServer() async throws {
+    let scratch = try Scratch()
+    let path = try scratch.write(
+      "keys.wav",
+      wavBytes(keyPresses("1", sampleRate: 8000), format: .linear16(sampleRate: 8000))
+    )
+    // A port that was free a moment ago.
+    let port = try freePort()
+    let result = try await hark(["recognize", path, "--server", "127.0.0.1:\(port)"])
+    #expect(result.status == 9, "\(result.standardError)")
+    #expect(result.standardError.contains("hark:"))
+  }
+
+  @Test("SIGTERM: the server shuts down cleanly and exits 0")
+  func sigterm() async throws {
+    let server = try await HarkServeProcess.start()
+    let status = await server.stop()
+    #expect(status == 0)
+    #expect(server.standardError.contains("Shutting down"))
+  }
+}
+
+// MARK: Audio
+
+func keyPresses(_ keys: String, sampleRate: Int) -> [Int16] {
+  var generator = DTMFGenerator(sampleRate: sampleRate, seed: 1)
+  return generator.generate(
+    [.silence(milliseconds: 200)] + DTMFGenerator.segments(DTMFSymbol.symbols(keys)!)
+      + [.silence(milliseconds: 700)]
+  )
+}
+
+func encoded(_ samples: [Int16], format: AudioStreamFormat) -> [UInt8] {
+  switch format.encoding {
+  case .linear16:
+    return samples.flatMap { sample in
+      [UInt8(truncatingIfNeeded: sample), UInt8(truncatingIfNeeded: sample >> 8)]
+    }
+  case .ulaw, .alaw:
+    var bytes: [UInt8] = []
+    samples.withUnsafeBufferPointer { G711.encode($0, encoding: format.encoding, into: &bytes) }
+    return bytes
+  }
+}
+
+func wavBytes(_ samples: [Int16], format: AudioStreamFormat) -> [UInt8] {
+  let data = encoded(samples, format: format)
+  return WAVFile.header(for: format, dataByteCount: data.count) + data
+}
+
+// MARK: Processes
+
+struct Scratch {
+  let directory: URL
+
+  init() throws {
+    directory = FileManager.default.temporaryDirectory
+      .appendingPathComponent("hark-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+  }
+
+  func write(_ name: String, _ bytes: [UInt8]) throws -> String {
+    let url = directory.appendingPathComponent(name)
+    try Data(bytes).write(to: url)
+    return url.path
+  }
+}
+
+/// The `hark` built next to this test bundle.
+let harkExecutable: URL = {
+  let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+  return executable.deletingLastPathComponent().appendingPathComponent("hark")
+}()
+
+struct ProcessResult: Sendable {
+  var status: Int32
+  var standardOutput: String
+  var standardError: String
+}
+
+/// Runs blocking work on a thread of its own, off Swift concurrency's few threads.
+func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+  try await withCheckedThrowingContinuation { continuation in
+    Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+  }
+}
+
+/// Runs `hark` to completion.
+func hark(_ arguments: [String]) async throws -> ProcessResult {
+  try await offloaded {
+    let process = Process()
+    process.executableURL = harkExecutable
+    process.arguments = arguments
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    // Read both pipes to the end before waiting, so a full pipe cannot stall the child.
+    let errorData = NSLockedData()
+    let reader = Thread { errorData.set(errors.fileHandleForReading.readDataToEndOfFile()) }
+    reader.start()
+    let out = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    errorData.wait()
+    return ProcessResult(
+      status: process.terminationStatus,
+      standardOutput: String(decoding: out, as: UTF8.self),
+      standardError: String(decoding: errorData.data, as: UTF8.self)
+    )
+  }
+}
+
+/// Data one thread sets and another waits for.
+final class NSLockedData: @unchecked Sendable {
+  private let condition = NSCondition()
+  private var value: Data?
+
+  func set(_ data: Data) {
+    condition.lock()
+    value = data
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  func wait() {
+    condition.lock()
+    while value == nil { condition.wait() }
+    condition.unlock()
+  }
+
+  var data: Data {
+    condition.lock()
+    defer { condition.unlock() }
+    return value ?? Data()
+  }
+}
+
+/// `hark serve` on an ephemeral loopback port.
+final class HarkServeProcess: @unchecked Sendable {
+  let process: Process
+  let port: Int
+  private let log: NSLockedText
+
+  private init(process: Process, port: Int, log: NSLockedText) {
+    self.process = process
+    self.port = port
+    self.log = log
+  }
+
+  var standardError: String { log.text }
+
+  /// Starts the server and waits for its "Listening" log line.
+  static func start(extra: [String] = []) async throws -> HarkServeProcess {
+    try await offloaded {
+      let process = Process()
+      process.executableURL = harkExecutable
+      process.arguments = ["serve", "--listen", "127.0.0.1:0", "--engine", "dtmf"] + extra
+      let errors = Pipe()
+      process.standardError = errors
+      process.standardOutput = FileHandle.nullDevice
+      process.standardInput = FileHandle.nullDevice
+      try process.run()
+      let log = NSLockedText()
+      let port = NSLockedData()
+      let reader = Thread {
+        var announced = false
+        var pending = Data()
+        while true {
+          let chunk = errors.fileHandleForReading.availableData
+          if chunk.isEmpty { break }
+          log.append(String(decoding: chunk, as: UTF8.self))
+          pending.append(chunk)
+          if !announced, let found = listeningPort(in: String(decoding: pending, as: UTF8.self)) {
+            announced = true
+            port.set(Data(String(found).utf8))
+          }
+        }
+        if !announced { port.set(Data()) }
+      }
+      reader.start()
+      port.wait()
+      guard let number = Int(String(decoding: port.data, as: UTF8.self)) else {
+        process.terminate()
+        process.waitUntilExit()
+        throw CLITestError("hark serve did not start: \(log.text)")
+      }
+      return HarkServeProcess(process: process, port: number, log: log)
+    }
+  }
+
+  /// SIGTERM, then the exit status.
+  @discardableResult
+  func stop() async -> Int32 {
+    let process = self.process
+    return
+      (try? await offloaded {
+        process.terminate()
+        process.waitUntilExit()
+        return process.terminationStatus
+      }) ?? -1
+  }
+}
+
+/// The port of `hark serve`'s "Listening address=HOST:PORT" log line.
+func listeningPort(in log: String) -> Int? {
+  guard let line = log.split(separator: "\n").first(where: { $0.contains("Listening") }),
+    let range = line.range(of: "address=")
+  else { return nil }
+  let address = line[range.upperBound...].prefix { !$0.isWhitespace }
+  guard let colon = address.lastIndex(of: ":") else { return nil }
+  return Int(address[address.index(after: colon)...])
+}
+
+final class NSLockedText: @unchecked Sendable {
+  private let lock = NSLock()
+  private var value = ""
+
+  func append(_ text: String) { lock.withLock { value += text } }
+  var text: String { lock.withLock { value } }
+}
+
+struct CLITestError: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}
+
+/// A loopback port nothing listens on (bound, then released).
+func freePort() throws -> Int {
+  let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  guard descriptor >= 0 else { throw CLITestError("socket() failed") }
+  defer { close(descriptor) }
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_addr.s_addr = inet_addr("127.0.0.1")
+  address.sin_port = 0
+  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+  let bound = withUnsafeMutablePointer(to: &address) { pointer in
+    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+      bind(descriptor, socketAddress, length) == 0
+        && getsockname(descriptor, socketAddress, &length) == 0
+    }
+  }
+  guard bound else { throw CLITestError("bind() failed") }
+  return Int(UInt16(bigEndian: address.sin_port))
+}
