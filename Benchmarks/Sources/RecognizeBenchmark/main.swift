@@ -1,0 +1,256 @@
+import Foundation
+import HarkAudio
+import HarkClient
+import HarkProto
+import HarkRecognizer
+import HarkServer
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+// The two sides of tools/bench-recognize: a recognizer with the dtmf engine, and a client that
+// keeps many real-time recognitions going with the client library, as a telephony integrator
+// would (each call's audio arrives every 20 ms and is handed to the library).
+//
+//   RecognizeBenchmark server --port 0 [--recognizers N]
+//   RecognizeBenchmark client --target HOST:PORT [--sessions N] [--duration S] [--warmup S]
+//                             [--connections C] [--rate HZ]
+//
+// The server prints LISTENING <port> and runs until stdin reaches EOF. The client opens its
+// sessions over one second, writes ESTABLISHED to stderr when every one has its 100 Continue,
+// MEASURING and DONE around the measured window, then ends every session's audio, waits for
+// their final statuses, and writes one JSON line to stdout.
+
+func cpuSeconds() -> Double {
+  var usage = rusage()
+  getrusage(RUSAGE_SELF.rawValue, &usage)
+  return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+    + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1_000_000
+}
+
+/// The resident set, in bytes (/proc/self/statm).
+func residentBytes() -> Int {
+  guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else {
+    return 0
+  }
+  let fields = statm.split(separator: " ")
+  guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+  return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+func option(_ name: String, _ arguments: [String]) -> String? {
+  guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+  return arguments[index + 1]
+}
+
+func writeLine(_ line: String) {
+  FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+func log(_ line: String) {
+  FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+// MARK: Server
+
+func runServer(_ arguments: [String]) async throws {
+  let port = Int(option("--port", arguments) ?? "0") ?? 0
+  let recognizers = Int(option("--recognizers", arguments) ?? "5000") ?? 5000
+  let server = RecognizerServer(
+    configuration: .init(host: "127.0.0.1", port: port, recognizers: recognizers)
+  ) { DTMFEngine() }
+  let address = try await server.start()
+  writeLine("LISTENING \(address.port!)")
+  _ = await Task.detached { FileHandle.standardInput.readDataToEndOfFile() }.value
+  await server.shutdown(gracePeriod: .seconds(1))
+}
+
+// MARK: Client
+
+/// One call's audio, as a telephony integration receives it: a frame every 20 ms, pushed into
+/// an `AsyncStream` the client library reads.
+struct Call {
+  let continuation: AsyncStream<ByteBuffer>.Continuation
+  /// Where in the looped clip this call is.
+  var position: Int
+}
+
+struct Counters {
+  var established = 0
+  var frames = 0
+  var late = 0
+  var finals = 0
+  var outcomes: [String: Int] = [:]
+}
+
+/// The clip every call loops: digit, then silence long enough to end the utterance — one final
+/// result per `cycleMilliseconds`. Quiet noise throughout, so the endpointer has work to do.
+func clipFrames(cycleMilliseconds: Int) -> [ByteBuffer] {
+  var generator = DTMFGenerator(sampleRate: 8000, noiseLevel: -50, seed: 1)
+  let samples = generator.generate([
+    .dtmf(.five, milliseconds: 120),
+    .silence(milliseconds: cycleMilliseconds - 120),
+  ])
+  var frames: [ByteBuffer] = []
+  for start in stride(from: 0, to: samples.count, by: 160) {
+    var frame = ByteBuffer()
+    frame.reserveCapacity(320)
+    for sample in samples[start..<min(start + 160, samples.count)] {
+      frame.writeInteger(sample, endianness: .little)
+    }
+    frames.append(frame)
+  }
+  return frames
+}
+
+func runClient(_ arguments: [String]) async throws {
+  let target = option("--target", arguments) ?? "127.0.0.1:50051"
+  let sessions = Int(option("--sessions", arguments) ?? "1000") ?? 1000
+  let duration = Double(option("--duration", arguments) ?? "10") ?? 10
+  let warmup = Double(option("--warmup", arguments) ?? "2") ?? 2
+  let connections = Int(option("--connections", arguments) ?? "1") ?? 1
+  let cycle = Int(option("--cycle-ms", arguments) ?? "2000") ?? 2000
+  let parts = target.split(separator: ":")
+  let client = RecognizerClient(
+    host: String(parts[0]),
+    port: Int(parts[1])!,
+    connections: connections
+  )
+  let frames = clipFrames(cycleMilliseconds: cycle)
+  let counters = NIOLockedValueBox(Counters())
+  var parameters = RecognitionParameters(language: "en-US", audioFormat: .pcm(sampleRateHz: 8000))
+  parameters.utteranceDetectionMode = .multiple
+  parameters.resultType = .final
+  let initMessage = RecognitionInitMessage(parameters: parameters)
+
+  // A warm connection first, so the baseline memory includes it.
+  _ = try await client.channel.connection()
+  let rssBefore = residentBytes()
+
+  var calls: [Call] = []
+  let group = DispatchGroup()
+  for index in 0..<sessions {
+    let (audio, continuation) = AsyncStream.makeStream(
+      of: ByteBuffer.self,
+      bufferingPolicy: .unbounded
+    )
+    calls.append(Call(continuation: continuation, position: (index * 7) % frames.count))
+    group.enter()
+    Task {
+      defer { group.leave() }
+      let outcome = try await client.recognize(initMessage, audio: audio) { recognition in
+        for await event in recognition.events {
+          switch event {
+          case .started: counters.withLockedValue { $0.established += 1 }
+          case .finalResult: counters.withLockedValue { $0.finals += 1 }
+          default: break
+          }
+        }
+        return await recognition.outcome
+      }
+      let name = outcome.status.map { "\($0.code)" } ?? "\(outcome.kind)"
+      counters.withLockedValue { $0.outcomes[name, default: 0] += 1 }
+    }
+  }
+
+  // The feed: a thread that wakes every 2 ms and hands the next frame to a tenth of the calls,
+  // on a schedule computed from the start, so lateness does not accumulate.
+  let stop = NIOLockedValueBox(false)
+  let feedDone = DispatchSemaphore(value: 0)
+  let callsBox = NIOLockedValueBox(calls)
+  let slots = 10
+  let feed = Thread {
+    var calls = callsBox.withLockedValue { $0 }
+    let slotNanoseconds: UInt64 = 20_000_000 / UInt64(slots)
+    let start = DispatchTime.now().uptimeNanoseconds
+    var tick: UInt64 = 0
+    while !stop.withLockedValue({ $0 }) {
+      let due = start + tick * slotNanoseconds
+      let now = DispatchTime.now().uptimeNanoseconds
+      if due > now { usleep(UInt32((due - now) / 1000)) }
+      let late = DispatchTime.now().uptimeNanoseconds > due + 20_000_000
+      var sent = 0
+      // Calls start one slot at a time over the first second (the ramp).
+      let open = min(calls.count, Int(tick) * calls.count / (1000 / 2) + 1)
+      var index = Int(tick % UInt64(slots))
+      while index < open {
+        calls[index].continuation.yield(frames[calls[index].position])
+        calls[index].position = (calls[index].position + 1) % frames.count
+        sent += 1
+        index += slots
+      }
+      counters.withLockedValue {
+        $0.frames += sent
+        if late { $0.late += sent }
+      }
+      tick += 1
+    }
+    for call in calls { call.continuation.finish() }
+    feedDone.signal()
+  }
+  feed.start()
+
+  // Every session started?
+  let rampDeadline = ContinuousClock.now + .seconds(30)
+  while counters.withLockedValue({ $0.established }) < sessions {
+    if ContinuousClock.now > rampDeadline {
+      log("only \(counters.withLockedValue { $0.established }) of \(sessions) sessions started")
+      break
+    }
+    try await Task.sleep(for: .milliseconds(50))
+  }
+  try await Task.sleep(for: .milliseconds(500))
+  let rssEstablished = residentBytes()
+  log("ESTABLISHED")
+
+  try await Task.sleep(for: .seconds(warmup))
+  let start = counters.withLockedValue { $0 }
+  let cpu0 = cpuSeconds()
+  let wall0 = ContinuousClock.now
+  log("MEASURING")
+  try await Task.sleep(for: .seconds(duration))
+  let end = counters.withLockedValue { $0 }
+  let cpu1 = cpuSeconds()
+  let elapsed = ContinuousClock.now - wall0
+  log("DONE")
+
+  // End every call's audio: each recognition ends with its final status.
+  stop.withLockedValue { $0 = true }
+  feedDone.wait()
+  let drained = await withCheckedContinuation { continuation in
+    DispatchQueue.global().async {
+      continuation.resume(returning: group.wait(timeout: .now() + 30) == .success)
+    }
+  }
+  let final = counters.withLockedValue { $0 }
+  await client.close()
+
+  let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+  let result: [String: any Sendable] = [
+    "sessions": sessions,
+    "established": end.established,
+    "frames": end.frames - start.frames,
+    "late_frames": end.late - start.late,
+    "finals": end.finals - start.finals,
+    "expected_finals": Double(sessions) * seconds * 1000 / Double(cycle),
+    "seconds": seconds,
+    "cpu_seconds": cpu1 - cpu0,
+    "rss_before": rssBefore,
+    "rss_established": rssEstablished,
+    "outcomes": final.outcomes,
+    "all_ended": drained,
+  ]
+  let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+  writeLine(String(decoding: json, as: UTF8.self))
+  let ok = drained && final.outcomes == ["200": sessions]
+  if !ok { exit(1) }
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+switch arguments.first {
+case "server": try await runServer(arguments)
+case "client": try await runClient(arguments)
+default:
+  log("usage: RecognizeBenchmark server --port P | client --target HOST:PORT [--sessions N] ...")
+  exit(64)
+}
