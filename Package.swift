@@ -120,11 +120,27 @@ let targets: [Target] = [
     swiftSettings: defaultSwiftSettings
   ),
 
+  // What `hark` does, as a library: its commands are thin over it.
+  .target(
+    name: "HarkCLIKit",
+    dependencies: [
+      "HarkAudio",
+      "HarkClient",
+      "HarkGRPCCore",
+      "HarkProto",
+      "HarkRecognizer",
+      "HarkServer",
+      .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+      .product(name: "NIOCore", package: "swift-nio"),
+    ],
+    swiftSettings: defaultSwiftSettings
+  ),
   // The `hark` command.
   .executableTarget(
     name: "HarkCLI",
     dependencies: [
       "HarkAudio",
+      "HarkCLIKit",
       "HarkClient",
       "HarkGRPC",
       "HarkGRPCCore",
@@ -189,6 +205,10 @@ let targets: [Target] = [
       // Only so that `swift build --build-tests` builds the `hark` the tests run.
       "HarkCLI",
       "HarkAudio",
+      "HarkCLIKit",
+      "HarkGRPCCore",
+      "HarkProto",
+      "HarkRecognizer",
     ],
     swiftSettings: defaultSwiftSettings
   ),

@@ -40,3 +40,18 @@ func signalStream(_ signals: [(Int32, String)]) async -> AsyncStream<String> {
     }
   }
 }
+
+/// Writes a line to stderr.
+func printError(_ line: String) {
+  var stream = StandardError()
+  print(line, to: &stream)
+}
+
+struct StandardError: TextOutputStream {
+  mutating func write(_ string: String) {
+    var string = string
+    string.withUTF8 { bytes in
+      _ = Glibc.write(2, bytes.baseAddress, bytes.count)
+    }
+  }
+}

@@ -54,6 +54,11 @@ public struct AudioClip: Sendable {
     /// What is wrong.
     public var message: String
     public var description: String { message }
+
+    /// An error saying `message`.
+    public init(message: String) {
+      self.message = message
+    }
   }
 
   /// Reads a file as `format` (raw formats at `sampleRate`, 8000 by default).
@@ -92,9 +97,7 @@ public struct AudioClip: Sendable {
       }
       return AudioClip(format: audioFormat, bytes: ByteBuffer(bytes: bytes[file.dataRange]))
     case .l16, .ulaw, .alaw:
-      if bytes.count >= 12, bytes.starts(with: Array("RIFF".utf8)),
-        Array(bytes[8..<12]) == Array("WAVE".utf8)
-      {
+      if isWAV(bytes) {
         throw FileError(
           message: "\(name) is a WAV file: read it as wav, not raw \(format.rawValue)"
         )
@@ -115,6 +118,14 @@ public struct AudioClip: Sendable {
       }
       return AudioClip(format: audioFormat, bytes: ByteBuffer(bytes: bytes))
     }
+  }
+
+  /// Whether `bytes` begin with a RIFF/WAVE (or RF64) header.
+  public static func isWAV(_ bytes: some Collection<UInt8>) -> Bool {
+    let head = Array(bytes.prefix(12))
+    guard head.count == 12 else { return false }
+    return (head.starts(with: "RIFF".utf8) || head.starts(with: "RF64".utf8))
+      && head[8..<12].elementsEqual("WAVE".utf8)
   }
 
   private static func readFile(_ path: String) throws(FileError) -> [UInt8] {

@@ -1,6 +1,6 @@
 import HarkGRPC
-import HarkGRPCCore
-import HarkProto
+public import HarkGRPCCore
+public import HarkProto
 public import HarkRecognizer
 import NIOCore
 
@@ -16,7 +16,12 @@ public final class Recognition: Sendable {
   private let ended: EventLoopPromise<RecognitionOutcome>?
   private let failure: RecognitionOutcome?
 
-  init(connection: GRPCClientConnection, metadata: GRPCMetadata, prebufferLimit: Int) {
+  init(
+    connection: GRPCClientConnection,
+    metadata: GRPCMetadata,
+    prebufferLimit: Int,
+    trace: (@Sendable (RecognitionTrace) -> Void)?
+  ) {
     (events, continuation) = AsyncStream.makeStream(of: RecognitionEvent.self)
     let ended = connection.eventLoop.makePromise(of: RecognitionOutcome.self)
     self.ended = ended
@@ -26,7 +31,8 @@ public final class Recognition: Sendable {
       metadata: metadata,
       prebufferLimit: prebufferLimit,
       events: continuation,
-      ended: ended
+      ended: ended,
+      trace: trace
     )
   }
 
@@ -96,6 +102,7 @@ actor RecognitionSession {
   private let metadata: GRPCMetadata
   private let events: AsyncStream<RecognitionEvent>.Continuation
   private let ended: EventLoopPromise<RecognitionOutcome>
+  private let trace: (@Sendable (RecognitionTrace) -> Void)?
   private var stream: GRPCClientStream?
   /// The audio producer, waiting for the 100 (prebuffer full) or for the stream to drain.
   private var producer: CheckedContinuation<Bool, Never>?
@@ -105,8 +112,10 @@ actor RecognitionSession {
     metadata: GRPCMetadata,
     prebufferLimit: Int,
     events: AsyncStream<RecognitionEvent>.Continuation,
-    ended: EventLoopPromise<RecognitionOutcome>
+    ended: EventLoopPromise<RecognitionOutcome>,
+    trace: (@Sendable (RecognitionTrace) -> Void)?
   ) {
+    self.trace = trace
     self.eventLoop = connection.eventLoop
     self.connection = connection
     self.metadata = metadata
@@ -183,7 +192,9 @@ actor RecognitionSession {
 
   func receive(_ message: ByteBuffer) {
     do {
-      machine.receive(try RecognitionResponse(serializedBytes: message), into: &actions)
+      let response = try RecognitionResponse(serializedBytes: message)
+      trace?(.received(response))
+      machine.receive(response, into: &actions)
     } catch {
       // A response that does not decode: the client's INTERNAL error (H36).
       stream?.cancel(
@@ -195,6 +206,7 @@ actor RecognitionSession {
   }
 
   func callFinished(_ status: GRPCStatus) {
+    trace?(.callEnded(status))
     machine.callEnded(status, into: &actions)
     perform()
   }
@@ -210,8 +222,10 @@ actor RecognitionSession {
       index += 1
       switch action {
       case .send(let request):
+        trace?(.sent(request))
         stream?.send(request)
       case .halfClose:
+        trace?(.halfClosed)
         stream?.finish()
       case .deliver(let event):
         events.yield(event)
@@ -246,4 +260,17 @@ actor RecognitionSession {
       session.assumeIsolated { $0.writabilityChanged(isWritable) }
     }
   }
+}
+
+/// What a recognition sent and received, for a caller that wants to watch the protocol
+/// (`hark recognize --verbose`). Reported on the connection's event loop, in order.
+public enum RecognitionTrace: Sendable {
+  /// A request went out.
+  case sent(RecognitionRequest)
+  /// The request stream was half-closed.
+  case halfClosed
+  /// A response arrived.
+  case received(RecognitionResponse)
+  /// The call ended with this gRPC status.
+  case callEnded(GRPCStatus)
 }

@@ -50,18 +50,26 @@ public final class RecognizerClient: Sendable {
   ///   - metadata: Call metadata, e.g. `authorization: Bearer …`.
   ///   - prebufferLimit: The most audio, in bytes, held before the 100; beyond it the audio
   ///     sequence is not read until the recognition starts (nothing is dropped).
+  ///   - trace: Called with each request sent and response received, on the event loop (keep it
+  ///     short).
   public func recognize<Audio: AsyncSequence & Sendable, Result: Sendable>(
     _ initMessage: RecognitionInitMessage,
     audio: Audio,
     metadata: GRPCMetadata = GRPCMetadata(),
     prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
+    trace: (@Sendable (RecognitionTrace) -> Void)? = nil,
     _ body: (Recognition) async throws -> Result
   ) async throws -> Result where Audio.Element == ByteBuffer {
     let recognition: Recognition
     do {
       let connection = try await channel.connection()
       recognition = try await connection.eventLoop.submit {
-        Recognition(connection: connection, metadata: metadata, prebufferLimit: prebufferLimit)
+        Recognition(
+          connection: connection,
+          metadata: metadata,
+          prebufferLimit: prebufferLimit,
+          trace: trace
+        )
       }.get()
     } catch let status as GRPCStatus {
       // No connection: the outcome is a transport failure, reported like any other.

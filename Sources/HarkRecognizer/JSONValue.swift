@@ -43,6 +43,64 @@ public indirect enum JSONValue: Sendable, Hashable {
     }
   }
 
+  /// The value as compact JSON text (members in their order; integers without a fraction;
+  /// NaN and infinities, which JSON cannot hold, as null).
+  public var serialized: String {
+    var text = ""
+    write(to: &text)
+    return text
+  }
+
+  private func write(to text: inout String) {
+    switch self {
+    case .null: text += "null"
+    case .bool(let value): text += value ? "true" : "false"
+    case .number(let value):
+      if !value.isFinite {
+        text += "null"
+      } else if value == value.rounded(), abs(value) < 9_007_199_254_740_992 {
+        text += String(Int64(value))
+      } else {
+        text += "\(value)"
+      }
+    case .string(let value): Self.writeString(value, to: &text)
+    case .array(let values):
+      text += "["
+      for (index, value) in values.enumerated() {
+        if index > 0 { text += "," }
+        value.write(to: &text)
+      }
+      text += "]"
+    case .object(let members):
+      text += "{"
+      for (index, (key, value)) in members.enumerated() {
+        if index > 0 { text += "," }
+        Self.writeString(key, to: &text)
+        text += ":"
+        value.write(to: &text)
+      }
+      text += "}"
+    }
+  }
+
+  private static func writeString(_ value: String, to text: inout String) {
+    text += "\""
+    for scalar in value.unicodeScalars {
+      switch scalar {
+      case "\"": text += "\\\""
+      case "\\": text += "\\\\"
+      case "\n": text += "\\n"
+      case "\r": text += "\\r"
+      case "\t": text += "\\t"
+      case _ where scalar.value < 0x20:
+        let hex = String(scalar.value, radix: 16)
+        text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+      default: text.unicodeScalars.append(scalar)
+      }
+    }
+    text += "\""
+  }
+
   /// Parses `text`; nesting deeper than 64 levels is refused.
   public static func parse(_ text: String) throws(ParseError) -> JSONValue {
     var parser = Parser(bytes: Array(text.utf8))
