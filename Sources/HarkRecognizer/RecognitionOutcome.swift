@@ -100,6 +100,7 @@ public struct RecognitionOutcome: Sendable, Hashable, CustomStringConvertible {
   public var isSuccess: Bool { kind == .success || kind == .noResult }
 
   public var description: String {
+    if kind == .cancelled { return "cancelled" }
     if let status {
       let details = status.details.isEmpty ? "" : " — \(status.details)"
       return "\(status.code) \(status.message)\(details)"

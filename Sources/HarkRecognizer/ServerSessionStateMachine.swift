@@ -79,9 +79,16 @@ public struct ServerSessionStateMachine: Sendable {
     var heardSpeech = false
     /// The utterance the engine is in, if any (its onset).
     var utteranceOnset: Int?
+    /// The onsets of the utterances whose final results were requested and have not come back,
+    /// oldest first: one audio message can end an utterance and start (or end) the next before
+    /// the driver reports the first final.
+    var endedOnsets: [Int] = []
+    /// Where each of those utterances ended (the same order).
+    var endedEnds: [Int] = []
     /// Utterances finished with a final result.
     var finishedUtterances = 0
-    /// A final result was requested of the engine and has not come back yet.
+    /// A final result was requested of the engine and has not come back yet; what follows the
+    /// last of them.
     var awaitingFinal: PendingEnd?
     /// The text of the last partial result sent for this utterance.
     var lastPartialText: String?
@@ -318,8 +325,11 @@ public struct ServerSessionStateMachine: Sendable {
         actions.append(.engineBeginUtterance(onset: onset))
       }
     case .speechEnded(let end)?:
-      if !disabled && recognition.utteranceOnset != nil {
+      if !disabled, let onset = recognition.utteranceOnset {
         recognition.awaitingFinal = .utteranceEnded
+        recognition.endedOnsets.append(onset)
+        recognition.endedEnds.append(end)
+        recognition.utteranceOnset = nil
         actions.append(.engineEndUtterance(end: end))
       }
     case nil:
@@ -341,26 +351,35 @@ public struct ServerSessionStateMachine: Sendable {
     }
     // recognition_timeout_ms: from the start of speech (or the timers) to the latest speech.
     let recognitionTimeoutMs = recognition.configuration.recognitionTimeoutMs
-    if recognitionTimeoutMs > 0, endpointer.inSpeech, recognition.awaitingFinal == nil {
+    if recognitionTimeoutMs > 0, endpointer.inSpeech,
+      recognition.awaitingFinal == nil || recognition.awaitingFinal == .utteranceEnded
+    {
       let start = max(endpointer.utteranceOnset, timersStart)
       if endpointer.lastSpeechEnd - start
         >= recognition.configuration.samples(milliseconds: recognitionTimeoutMs)
       {
         recognition.awaitingFinal = .recognitionTimeout
-        if recognition.utteranceOnset == nil {
-          recognition.utteranceOnset = endpointer.utteranceOnset
-        }
+        recognition.endedOnsets.append(recognition.utteranceOnset ?? endpointer.utteranceOnset)
+        recognition.endedEnds.append(endpointer.lastSpeechEnd)
+        recognition.utteranceOnset = nil
         actions.append(.engineEndUtterance(end: endpointer.lastSpeechEnd))
       }
     }
   }
 
   /// The engine returned a partial hypothesis of the current utterance.
+  ///
+  /// An engine on a worker thread answers in order, so a partial that arrives while finals are
+  /// pending belongs to the oldest utterance still waiting for its final (it ended, its final has
+  /// not come back); otherwise to the utterance in progress.
   public mutating func enginePartial(_ hypothesis: EngineHypothesis, into actions: inout [Action]) {
-    guard case .recognizing = state, var recognition, let onset = recognition.utteranceOnset
+    guard case .recognizing = state, var recognition,
+      let onset = recognition.endedOnsets.first ?? recognition.utteranceOnset
     else {
       return
     }
+    // The end of the audio the partial covers: so far, or where its utterance ended.
+    let end = recognition.endedEnds.first ?? recognition.endpointer.position
     let configuration = recognition.configuration
     switch configuration.resultType {
     case .partial:
@@ -377,7 +396,7 @@ public struct ServerSessionStateMachine: Sendable {
       [hypothesis],
       type: configuration.resultType,
       onset: onset,
-      end: recognition.endpointer.position,
+      end: end,
       recognition: recognition,
       final: false
     )
@@ -391,12 +410,16 @@ public struct ServerSessionStateMachine: Sendable {
     end: Int,
     into actions: inout [Action]
   ) {
+    // The recognition ended while the engine worked (e.g. it failed on the same message): a race.
+    if case .finished = state { return }
     guard case .recognizing = state, var recognition, let pending = recognition.awaitingFinal,
-      let onset = recognition.utteranceOnset
+      !recognition.endedOnsets.isEmpty
     else {
       assertionFailure("engineFinal without engineEndUtterance")
       return
     }
+    let onset = recognition.endedOnsets.removeFirst()
+    recognition.endedEnds.removeFirst()
     let configuration = recognition.configuration
     var best = hypotheses
     if best.isEmpty {
@@ -413,12 +436,12 @@ public struct ServerSessionStateMachine: Sendable {
       final: true
     )
     recognition.notices = []
-    recognition.awaitingFinal = nil
-    recognition.utteranceOnset = nil
-    recognition.lastPartialText = nil
+    if recognition.endedOnsets.isEmpty { recognition.awaitingFinal = nil }
     recognition.finishedUtterances += 1
     self.recognition = recognition
     actions.append(.send(RecognitionResponse(.result(result))))
+    // What is pending follows the last final asked for, not an earlier one.
+    guard recognition.endedOnsets.isEmpty else { return }
     switch pending {
     case .recognitionTimeout:
       self.end(
@@ -455,30 +478,29 @@ public struct ServerSessionStateMachine: Sendable {
       break
     case .recognizing:
       var recognition = recognition!
-      switch recognition.awaitingFinal {
-      case .utteranceEnded?:
-        // A final result is on its way; the recognition ends (200) after it.
-        recognition.awaitingFinal = .endOfRequests
-        self.recognition = recognition
-        return
-      case .recognitionTimeout?, .endOfRequests?:
+      if recognition.awaitingFinal == .recognitionTimeout
+        || recognition.awaitingFinal == .endOfRequests
+      {
         // The recognition is already ending.
         return
-      case nil:
-        break
       }
       let endpointer = recognition.endpointer
       let inUtterance =
         recognition.configuration.mode == .disabled ? recognition.heardSpeech : endpointer.inSpeech
-      if inUtterance, recognition.utteranceOnset != nil {
+      if inUtterance, let onset = recognition.utteranceOnset {
+        recognition.awaitingFinal = .endOfRequests
+        let end =
+          recognition.configuration.mode == .disabled
+          ? endpointer.position : endpointer.lastSpeechEnd
+        recognition.endedOnsets.append(onset)
+        recognition.endedEnds.append(end)
+        recognition.utteranceOnset = nil
+        self.recognition = recognition
+        actions.append(.engineEndUtterance(end: end))
+      } else if recognition.awaitingFinal == .utteranceEnded {
+        // A final result is on its way; the recognition ends (200) after it.
         recognition.awaitingFinal = .endOfRequests
         self.recognition = recognition
-        actions.append(
-          .engineEndUtterance(
-            end: recognition.configuration.mode == .disabled
-              ? endpointer.position : endpointer.lastSpeechEnd
-          )
-        )
       } else if recognition.finishedUtterances > 0 {
         end(200, "Success", "", into: &actions)
       } else {
