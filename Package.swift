@@ -20,6 +20,7 @@ let products: [Product] = [
   .library(name: "HarkRecognizer", targets: ["HarkRecognizer"]),
   .library(name: "HarkServer", targets: ["HarkServer"]),
   .library(name: "HarkClient", targets: ["HarkClient"]),
+  .library(name: "HarkSphinx", targets: ["HarkSphinx"]),
 ]
 
 let dependencies: [Package.Dependency] = [
@@ -90,6 +91,20 @@ let targets: [Target] = [
     swiftSettings: defaultSwiftSettings
   ),
 
+  // libpocketsphinx and libsphinxbase, the speech recognizer (system libraries, 0.8+5prealpha).
+  .systemLibrary(
+    name: "CPocketSphinx",
+    pkgConfig: "pocketsphinx",
+    providers: [.apt(["libpocketsphinx-dev", "libsphinxbase-dev"])]
+  ),
+
+  // The `sphinx` engine: CMU PocketSphinx behind the SpeechEngine protocol.
+  .target(
+    name: "HarkSphinx",
+    dependencies: ["CPocketSphinx", "HarkAudio", "HarkProto", "HarkRecognizer"],
+    swiftSettings: defaultSwiftSettings
+  ),
+
   // The recognizer server: a session actor per RPC on the gRPC server, and the engine pool.
   .target(
     name: "HarkServer",
@@ -147,6 +162,7 @@ let targets: [Target] = [
       "HarkProto",
       "HarkRecognizer",
       "HarkServer",
+      "HarkSphinx",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
       .product(name: "Logging", package: "swift-log"),
       .product(name: "NIOCore", package: "swift-nio"),
@@ -181,7 +197,21 @@ let targets: [Target] = [
   ),
   .testTarget(
     name: "HarkAudioTests",
-    dependencies: ["HarkAudio"],
+    dependencies: ["HarkAudio", "HarkTesting"],
+    swiftSettings: defaultSwiftSettings
+  ),
+  .testTarget(
+    name: "HarkSphinxTests",
+    dependencies: [
+      "HarkAudio",
+      "HarkClient",
+      "HarkProto",
+      "HarkRecognizer",
+      "HarkServer",
+      "HarkSphinx",
+      "HarkTesting",
+      .product(name: "NIOCore", package: "swift-nio"),
+    ],
     swiftSettings: defaultSwiftSettings
   ),
   .testTarget(

@@ -21,11 +21,26 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "The address to listen on, HOST:PORT.")
   var listen: HostPort = HostPort(argument: "127.0.0.1:50051")!
 
-  @Option(help: "The recognizer engine: dtmf (in-band DTMF keys).")
-  var engine: EngineName = .dtmf
+  @Option(help: "The recognizer engine: sphinx (US English speech) or dtmf (in-band DTMF keys).")
+  var engine: EngineName = .standard
 
-  @Option(help: "Recognitions at once (engine instances); one more is answered with 409.")
-  var recognizers: Int = 100
+  @Option(
+    name: .customLong("sphinx-model"),
+    help: ArgumentHelp(
+      "The sphinx engine's PocketSphinx model directory.",
+      discussion: "Default: /usr/share/pocketsphinx/model/en-us (Debian's pocketsphinx-en-us).",
+      valueName: "directory"
+    )
+  )
+  var sphinxModel: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "Recognitions at once (engine instances); one more is answered with 409.",
+      discussion: "Default: 4 per core for sphinx, 100 for dtmf."
+    )
+  )
+  var recognizers: Int?
 
   @Option(
     name: .customLong("idle-timeout-ms"),
@@ -42,12 +57,10 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
   var logLevel: Logger.Level = .info
 
-  enum EngineName: String, ExpressibleByArgument, CaseIterable {
-    case dtmf
-  }
-
   func validate() throws {
-    guard recognizers >= 1 else { throw ValidationError("--recognizers must be at least 1") }
+    if let recognizers, recognizers < 1 {
+      throw ValidationError("--recognizers must be at least 1")
+    }
     guard idleTimeoutMs >= 1 else { throw ValidationError("--idle-timeout-ms must be at least 1") }
     if let maxSessionsPerSecond, !(maxSessionsPerSecond > 0) {
       throw ValidationError("--max-sessions-per-second must be positive")
@@ -57,15 +70,21 @@ struct Serve: AsyncParsableCommand {
   func run() async throws {
     bootstrapLogging(level: logLevel)
     let logger = Logger(label: "hark.serve")
+    // A missing model fails here, not at the first recognition.
+    try engine.check(sphinxModel: sphinxModel)
+    let recognizers = self.recognizers ?? engine.defaultRecognizers
+    var configuration = RecognizerServer.Configuration(
+      host: listen.host,
+      port: listen.port,
+      recognizers: recognizers,
+      idleTimeout: .milliseconds(Int64(idleTimeoutMs)),
+      maxSessionsPerSecond: maxSessionsPerSecond
+    )
+    // Speech models take a while to load: every engine is made before the server listens.
+    configuration.prewarmEngines = engine == .sphinx
     let server = RecognizerServer(
-      configuration: .init(
-        host: listen.host,
-        port: listen.port,
-        recognizers: recognizers,
-        idleTimeout: .milliseconds(Int64(idleTimeoutMs)),
-        maxSessionsPerSecond: maxSessionsPerSecond
-      ),
-      makeEngine: { DTMFEngine() }
+      configuration: configuration,
+      makeEngine: engine.factory(sphinxModel: sphinxModel)
     )
     let address = try await server.start()
     logger.info(

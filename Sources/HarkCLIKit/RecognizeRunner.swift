@@ -98,10 +98,10 @@ public struct RecognizeRunner: Sendable {
     case .server(let serverHost, let serverPort):
       (host, port) = (serverHost, serverPort)
     case .embedded(let engine, let makeEngine):
-      let server = RecognizerServer(
-        configuration: .init(host: "127.0.0.1", port: 0, recognizers: 1),
-        makeEngine: makeEngine
-      )
+      var configuration = RecognizerServer.Configuration(host: "127.0.0.1", port: 0, recognizers: 1)
+      // The engine is made (a speech model loaded) off the event loop, before the server listens.
+      configuration.prewarmEngines = true
+      let server = RecognizerServer(configuration: configuration, makeEngine: makeEngine)
       let address = try await server.start()
       embedded = server
       (host, port) = ("127.0.0.1", address.port ?? 0)

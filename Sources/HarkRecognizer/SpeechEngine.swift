@@ -113,6 +113,15 @@ public protocol SpeechEngine: AnyObject {
 
   /// Forgets the recognition, ready for the next one.
   func reset()
+
+  /// Whether the engine's calls take long enough (milliseconds of CPU per audio message) that a
+  /// server runs them on a worker thread, in order, rather than on the event loop its
+  /// connections share. False by default.
+  var runsOnWorkerThread: Bool { get }
+}
+
+extension SpeechEngine {
+  public var runsOnWorkerThread: Bool { false }
 }
 
 /// Something an engine wants the client to know without failing the recognition, e.g. a

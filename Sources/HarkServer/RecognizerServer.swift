@@ -39,6 +39,10 @@ public final class RecognizerServer: Sendable {
       (@Sendable (GRPCMetadata, RecognitionConfiguration) -> RecognitionStatus?)?
     /// The HTTP/2 connections' settings.
     public var connection: GRPCConnectionConfiguration
+    /// Makes every engine of the pool when the server starts (on worker threads), rather than
+    /// each when a recognition first needs it (on an event loop): for engines that take long to
+    /// load, such as a speech model.
+    public var prewarmEngines = false
 
     /// A configuration.
     public init(
@@ -69,6 +73,7 @@ public final class RecognizerServer: Sendable {
     private let limiter: NIOLockedValueBox<RateLimiter?>
     private let sessions = NIOLockedValueBox<[ObjectIdentifier: RecognizerSession]>([:])
     private let started = NIOLockedValueBox(0)
+    private let totals = NIOLockedValueBox(Statistics())
 
     init(configuration: Configuration, makeEngine: @escaping @Sendable () -> any SpeechEngine) {
       engines = EnginePool(capacity: configuration.recognizers, makeEngine: makeEngine)
@@ -104,6 +109,17 @@ public final class RecognizerServer: Sendable {
       _ = sessions.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(session)) }
     }
 
+    /// A finished RPC's figures (sent once per RPC, when it ends).
+    func rpcEnded(status: UInt32?, audioMessages: Int) {
+      totals.withLockedValue { totals in
+        totals.rpcs += 1
+        totals.audioMessages += audioMessages
+        if let status { totals.statuses[status, default: 0] += 1 } else { totals.cancelled += 1 }
+      }
+    }
+
+    var statistics: Statistics { totals.withLockedValue { $0 } }
+
     var liveSessions: [RecognizerSession] { sessions.withLockedValue { Array($0.values) } }
     var startedCount: Int { started.withLockedValue { $0 } }
   }
@@ -135,10 +151,12 @@ public final class RecognizerServer: Sendable {
     )
   }
 
-  /// Binds and starts serving; returns the bound address.
+  /// Binds and starts serving (after making the engines, with ``Configuration/prewarmEngines``);
+  /// returns the bound address.
   @discardableResult
   public func start() async throws -> SocketAddress {
-    try await server.start()
+    if configuration.prewarmEngines { await context.engines.prewarm() }
+    return try await server.start()
   }
 
   /// The bound address, once started.
@@ -149,6 +167,21 @@ public final class RecognizerServer: Sendable {
 
   /// Recognitions started since the server started.
   public var startedRecognitions: Int { context.startedCount }
+
+  /// What the recognizer has done since it started: counted when each RPC ends.
+  public struct Statistics: Sendable, Hashable {
+    /// Recognize RPCs that ended.
+    public var rpcs = 0
+    /// Their final statuses, by code.
+    public var statuses: [UInt32: Int] = [:]
+    /// RPCs that ended without a status (cancelled by the client, or the connection lost).
+    public var cancelled = 0
+    /// Audio messages received by the RPCs that ended.
+    public var audioMessages = 0
+  }
+
+  /// What the recognizer has done: the RPCs that ended, their statuses and audio messages.
+  public var statistics: Statistics { context.statistics }
 
   /// Engines idle in the pool.
   public var idleRecognizers: Int { context.engines.idleCount }
@@ -204,6 +237,32 @@ final class EnginePool: Sendable {
     case .reuse(let box): return box.engine
     case .create: return makeEngine()
     case .none: return nil
+    }
+  }
+
+  /// Makes every engine not made yet, a few at a time on NIO's thread pool.
+  func prewarm() async {
+    let missing = state.withLockedValue { state in
+      let missing = capacity - state.created
+      state.created = capacity
+      return missing
+    }
+    guard missing > 0 else { return }
+    let makeEngine = self.makeEngine
+    await withTaskGroup(of: EngineBox?.self) { group in
+      for _ in 0..<missing {
+        group.addTask {
+          try? await NIOThreadPool.singleton.runIfActive { EngineBox(makeEngine()) }
+        }
+      }
+      for await box in group {
+        guard let box else {
+          // The thread pool is shut down: the slot is made when first needed after all.
+          state.withLockedValue { $0.created -= 1 }
+          continue
+        }
+        state.withLockedValue { $0.idle.append(box) }
+      }
     }
   }
 

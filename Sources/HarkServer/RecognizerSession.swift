@@ -1,3 +1,4 @@
+internal import Dispatch
 internal import HarkAudio
 import HarkGRPC
 import HarkGRPCCore
@@ -10,6 +11,12 @@ import NIOCore
 /// The session is an actor whose executor is its connection's event loop, and the transport
 /// delivers every message on that loop: it enters the actor with `assumeIsolated`, so an audio
 /// message costs no task, no hop and no allocation beyond its decoded samples.
+///
+/// An engine that ``SpeechEngine/runsOnWorkerThread`` (speech decoding: milliseconds a message)
+/// is driven on a serial queue of its own instead, so it never stalls the loop's other
+/// connections; its answers come back to the loop as events of the state machine. When it falls
+/// more than a second of audio behind, the session stops acknowledging the client's data, and
+/// HTTP/2 flow control slows the client down.
 actor RecognizerSession {
   nonisolated let eventLoop: any EventLoop
   nonisolated var unownedExecutor: UnownedSerialExecutor {
@@ -27,6 +34,15 @@ actor RecognizerSession {
   private var idleTimer: Scheduled<Void>?
   private var lastAudio = NIODeadline.now()
   private var registered = false
+  private var audioMessages = 0
+  private var reported = false
+  /// The worker of an engine that runs off the loop, and its jobs not yet answered.
+  private var worker: DispatchQueue?
+  private var backlog = 0
+  private var holdingConsumption = false
+  /// Jobs behind beyond which the client's data is no longer acknowledged (a second of audio in
+  /// 20 ms messages), and below which it is again.
+  static let backlogLimit = 50
 
   init(stream: GRPCServerStream, context: RecognizerServer.Context) {
     self.stream = stream
@@ -51,6 +67,7 @@ actor RecognizerSession {
       return
     }
     if case .audio(let bytes)? = request.request, machine.isRecognizing {
+      audioMessages += 1
       receiveAudio(bytes)
     } else {
       machine.receive(request, into: &actions)
@@ -96,6 +113,22 @@ actor RecognizerSession {
         stream.finish()
       case .engineAudio(let position):
         guard let engine else { break }
+        if worker != nil {
+          // The samples buffer is reused for the next message: the job takes a copy.
+          let samples = Array(self.samples)
+          enqueue(engine) { engine throws(EngineError) in
+            var result: Result<EngineHypothesis?, EngineError> = .success(nil)
+            samples.withUnsafeBufferPointer { samples in
+              do throws(EngineError) {
+                result = .success(try engine.process(samples, at: position))
+              } catch {
+                result = .failure(error)
+              }
+            }
+            return .partial(try result.get())
+          }
+          break
+        }
         let result = samples.withUnsafeBufferPointer {
           samples -> Result<EngineHypothesis?, EngineError> in
           do throws(EngineError) {
@@ -110,13 +143,27 @@ actor RecognizerSession {
         case .failure(let error): machine.engineFailed(error, into: &actions)
         }
       case .engineBeginUtterance(let onset):
+        guard let engine else { break }
+        if worker != nil {
+          enqueue(engine) { engine throws(EngineError) in
+            try engine.beginUtterance(at: onset)
+            return .partial(nil)
+          }
+          break
+        }
         do {
-          try engine?.beginUtterance(at: onset)
+          try engine.beginUtterance(at: onset)
         } catch {
           machine.engineFailed(error, into: &actions)
         }
       case .engineEndUtterance(let end):
         guard let engine else { break }
+        if worker != nil {
+          enqueue(engine) { engine throws(EngineError) in
+            .final(try engine.endUtterance(at: end), end: end)
+          }
+          break
+        }
         do {
           let hypotheses = try engine.endUtterance(at: end)
           pendingPartial = nil
@@ -143,6 +190,64 @@ actor RecognizerSession {
       registered = false
       context.sessionEnded(self)
     }
+    if machine.isFinished && !reported {
+      reported = true
+      context.rpcEnded(status: machine.finalStatus?.code, audioMessages: audioMessages)
+    }
+  }
+
+  // MARK: An engine on a worker thread
+
+  /// What an engine job answered.
+  enum EngineAnswer: Sendable {
+    case partial(EngineHypothesis?)
+    case final([EngineHypothesis], end: Int)
+  }
+
+  /// An engine handed to its worker: while the session runs its engine off the loop, only the
+  /// worker's serial queue calls it.
+  struct WorkerEngine: @unchecked Sendable {
+    let engine: any SpeechEngine
+  }
+
+  /// Runs `job` on the worker, after the jobs before it; its answer comes back to the loop.
+  private func enqueue(
+    _ engine: any SpeechEngine,
+    _ job: @escaping @Sendable (any SpeechEngine) throws(EngineError) -> EngineAnswer
+  ) {
+    guard let worker else { return }
+    backlog += 1
+    if backlog > Self.backlogLimit && !holdingConsumption {
+      holdingConsumption = true
+      stream.holdConsumption(true)
+    }
+    let handed = WorkerEngine(engine: engine)
+    let eventLoop = self.eventLoop
+    worker.async { [self] in
+      let answer: Result<EngineAnswer, EngineError>
+      do throws(EngineError) {
+        answer = .success(try job(handed.engine))
+      } catch {
+        answer = .failure(error)
+      }
+      eventLoop.execute { self.assumeIsolated { $0.engineAnswered(answer) } }
+    }
+  }
+
+  private func engineAnswered(_ answer: Result<EngineAnswer, EngineError>) {
+    backlog -= 1
+    if holdingConsumption && backlog <= Self.backlogLimit / 2 {
+      holdingConsumption = false
+      stream.holdConsumption(false)
+    }
+    switch answer {
+    case .success(.partial(let partial?)): machine.enginePartial(partial, into: &actions)
+    case .success(.partial(nil)): break
+    case .success(.final(let hypotheses, let end)):
+      machine.engineFinal(hypotheses, end: end, into: &actions)
+    case .failure(let error): machine.engineFailed(error, into: &actions)
+    }
+    perform()
   }
 
   private func acquireEngine() {
@@ -165,6 +270,9 @@ actor RecognizerSession {
     do {
       let notices = try engine.prepare(configuration)
       self.engine = engine
+      if engine.runsOnWorkerThread {
+        worker = DispatchQueue(label: "hark.engine")
+      }
       assembler = PCMAssembler(encoding: configuration.audioFormat.encoding)
       registered = true
       context.sessionStarted(self)
@@ -200,8 +308,19 @@ actor RecognizerSession {
   private func releaseEngine() {
     guard let engine else { return }
     self.engine = nil
-    engine.reset()
-    context.engines.release(engine)
+    guard let worker else {
+      engine.reset()
+      context.engines.release(engine)
+      return
+    }
+    // After the jobs still queued: the engine goes back to the pool only once it is idle.
+    let handed = WorkerEngine(engine: engine)
+    let engines = context.engines
+    worker.async {
+      handed.engine.reset()
+      engines.release(handed.engine)
+    }
+    self.worker = nil
   }
 
   /// One timer per session, checked against the time of the last audio message: receiving audio

@@ -1,6 +1,6 @@
 public import HarkGRPC
-public import HarkGRPCCore
-public import NIOCore
+import HarkGRPCCore
+import NIOCore
 
 /// The Echo service of proto/hark/testing/v1/echo.proto, served by Hark. The Python grpcio
 /// server of tools/interop implements the same semantics.

@@ -1,5 +1,6 @@
 import Foundation
 import HarkAudio
+import HarkTesting
 import Testing
 
 @Suite("DTMF detector")

@@ -1,4 +1,5 @@
 import HarkAudio
+import HarkTesting
 import Testing
 
 @Suite("WAV files")

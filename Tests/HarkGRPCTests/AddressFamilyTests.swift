@@ -13,8 +13,8 @@ struct AddressFamilyTests {
       methods: [EchoService.method]
     )
     let serving = Task { try await server.serve(gracePeriod: .milliseconds(200)) }
-    #expect(await eventually { server.localAddress != nil })
-    let port = server.localAddress!.port!
+    try #require(await eventually { server.localAddress != nil })
+    let port = try #require(server.localAddress?.port)
     let channel = GRPCChannel(host: "127.0.0.1", port: port)
     _ = try await channel.connection()
     #expect(server.connectionCount == 1)

@@ -65,7 +65,9 @@ struct DeadlineTests {
       await call.status
     }
     #expect(status.code == .deadlineExceeded)
-    #expect(NIODeadline.now() - start < .seconds(2))
+    // Well before the test's own limit: the deadline ended the call (a bound on hanging, not a
+    // measure of speed).
+    #expect(NIODeadline.now() - start < .seconds(20))
     // Wait for the RST_STREAM that follows the deadline to reach the server.
     for _ in 0..<200
     where !server.received.withLockedValue({ RawFrame.parse(Array($0.dropFirst(24))) }).contains(
@@ -112,7 +114,7 @@ struct DeadlineTests {
     let frames = await peer.waitForFrames { frames in
       frames.contains { $0.type == RawFrame.rstStream && $0.streamID == 1 }
     }
-    #expect(NIODeadline.now() - start < .seconds(2))
+    #expect(NIODeadline.now() - start < .seconds(20))  // a bound on hanging, not on speed
     let blocks = HPACKDecoder().headers(of: frames).filter { $0.streamID == 1 }
     let status = try #require(blocks.last)
     #expect(status.endStream)

@@ -155,7 +155,7 @@ struct GRPCIOServerTests {
       let start = NIODeadline.now()
       let (_, status, _, _) = try await chat(channel, timeout: .milliseconds(300), [slow])
       #expect(status.code == .deadlineExceeded)
-      #expect(NIODeadline.now() - start < .seconds(2))
+      #expect(NIODeadline.now() - start < .seconds(20))  // a bound on hanging, not on speed
     }
   }
 
@@ -168,7 +168,7 @@ struct GRPCIOServerTests {
         response: EchoResponse.self
       ) { call in
         try await call.send(EchoRequest(text: "one"))
-        var iterator = call.responses.makeAsyncIterator()
+        let iterator = call.responses.makeAsyncIterator()
         let first = try await iterator.next()
         #expect(first?.text == "one")
         call.cancel()

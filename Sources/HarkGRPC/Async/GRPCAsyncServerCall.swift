@@ -1,5 +1,5 @@
 public import HarkGRPCCore
-public import NIOConcurrencyHelpers
+import NIOConcurrencyHelpers
 public import NIOCore
 
 /// A server call in the async API: the request, its messages, and how to answer.
@@ -176,8 +176,10 @@ extension GRPCServer.Method {
 }
 
 extension GRPCServerStream {
-  /// Holds back (or releases) flow-control acknowledgement of received requests.
-  func holdConsumption(_ hold: Bool) {
+  /// Holds back (or releases) flow-control acknowledgement of received requests: while held,
+  /// the client may send at most what its HTTP/2 window still allows. For a handler whose work
+  /// falls behind what arrives.
+  public func holdConsumption(_ hold: Bool) {
     connectionHandler.holdConsumption(hold, on: self, streamID: streamID)
   }
 }

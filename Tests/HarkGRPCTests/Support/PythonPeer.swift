@@ -150,7 +150,7 @@ struct PeerError: Error, CustomStringConvertible {
 
 /// Polls `condition` every 10 ms until it holds or `seconds` pass; returns whether it held.
 func eventually(
-  within seconds: Double = 5,
+  within seconds: Double = 30,
   _ condition: () async throws -> Bool
 ) async rethrows -> Bool {
   let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))

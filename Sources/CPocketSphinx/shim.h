@@ -1,0 +1,11 @@
+// PocketSphinx 0.8+5prealpha and SphinxBase (Debian libpocketsphinx-dev, libsphinxbase-dev), for
+// HarkSphinx's SphinxDecoder: the only code that touches a ps_decoder_t.
+#ifndef HARK_CPOCKETSPHINX_SHIM_H
+#define HARK_CPOCKETSPHINX_SHIM_H
+
+#include <pocketsphinx.h>
+#include <sphinxbase/cmn.h>
+#include <sphinxbase/err.h>
+#include <sphinxbase/feat.h>
+
+#endif
