@@ -20,6 +20,7 @@ let products: [Product] = [
   .library(name: "HarkRecognizer", targets: ["HarkRecognizer"]),
   .library(name: "HarkServer", targets: ["HarkServer"]),
   .library(name: "HarkClient", targets: ["HarkClient"]),
+  .library(name: "HarkLoad", targets: ["HarkLoad"]),
   .library(name: "HarkSphinx", targets: ["HarkSphinx"]),
 ]
 
@@ -27,6 +28,7 @@ let dependencies: [Package.Dependency] = [
   .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
   .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
   .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+  .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
 ]
 
 let targets: [Target] = [
@@ -135,6 +137,23 @@ let targets: [Target] = [
     swiftSettings: defaultSwiftSettings
   ),
 
+  // `hark load`: the load generator, its measurements and reports.
+  .target(
+    name: "HarkLoad",
+    dependencies: [
+      "HarkAudio",
+      "HarkClient",
+      "HarkGRPC",
+      "HarkGRPCCore",
+      "HarkProto",
+      "HarkRecognizer",
+      .product(name: "Histogram", package: "hdrhistogram-swift"),
+      .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+      .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOPosix", package: "swift-nio"),
+    ],
+    swiftSettings: defaultSwiftSettings
+  ),
   // What `hark` does, as a library: its commands are thin over it.
   .target(
     name: "HarkCLIKit",
@@ -156,6 +175,7 @@ let targets: [Target] = [
     dependencies: [
       "HarkAudio",
       "HarkCLIKit",
+      "HarkLoad",
       "HarkClient",
       "HarkGRPC",
       "HarkGRPCCore",
@@ -239,6 +259,19 @@ let targets: [Target] = [
       "HarkGRPCCore",
       "HarkProto",
       "HarkRecognizer",
+    ],
+    swiftSettings: defaultSwiftSettings
+  ),
+  .testTarget(
+    name: "HarkLoadTests",
+    dependencies: [
+      "HarkAudio",
+      "HarkClient",
+      "HarkLoad",
+      "HarkProto",
+      "HarkRecognizer",
+      "HarkServer",
+      .product(name: "NIOCore", package: "swift-nio"),
     ],
     swiftSettings: defaultSwiftSettings
   ),

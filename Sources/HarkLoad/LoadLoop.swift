@@ -1,0 +1,256 @@
+import HarkAudio
+import HarkClient
+import HarkGRPC
+import HarkGRPCCore
+import HarkProto
+import HarkRecognizer
+import NIOCore
+import NIOPosix
+
+/// What one event loop's sessions measured: touched only on that loop.
+final class LoopMetrics {
+  var handshake = LatencyHistogram()
+  var startOfSpeech = LatencyHistogram()
+  var firstPartial = LatencyHistogram()
+  var final = LatencyHistogram()
+  var end = LatencyHistogram()
+  var session = LatencyHistogram()
+  var frameLateness = LatencyHistogram()
+  /// The current second's counters and latencies (the generator takes it each second).
+  var second = LoadTimelinePoint(second: 0)
+
+  var histograms: [LoadMetric: LatencyHistogram] {
+    [
+      .handshake: handshake, .startOfSpeech: startOfSpeech, .firstPartial: firstPartial,
+      .final: final, .end: end, .session: session, .frameLateness: frameLateness,
+    ]
+  }
+}
+
+/// The sessions of one event loop: one timer wheel paces all their frames, ticking every
+/// millisecond; arrivals, replacements and measurements stay on the loop, so nothing is shared
+/// between threads but what the generator collects once a second.
+final class LoadLoop {
+  /// A connection and its share of the load.
+  final class Lane {
+    let connection: GRPCClientConnection
+    /// This lane's place among all lanes (for choosing clips).
+    let index: Int
+    let laneCount: Int
+    let arrivals: LoadConfiguration.Arrivals
+    var sessionsStarted = 0
+    var active = 0
+
+    init(
+      connection: GRPCClientConnection,
+      index: Int,
+      laneCount: Int,
+      arrivals: LoadConfiguration.Arrivals
+    ) {
+      self.connection = connection
+      self.index = index
+      self.laneCount = laneCount
+      self.arrivals = arrivals
+    }
+  }
+
+  let eventLoop: any EventLoop
+  let configuration: LoadConfiguration
+  let tickNanoseconds: UInt64 = 1_000_000
+  let periodNanoseconds: UInt64
+  let startTimersAfterMilliseconds: Int?
+  let endSilenceMilliseconds: Int
+  var wheel: TimerWheel<LoadSession>
+  let metrics = LoopMetrics()
+  private(set) var lanes: [Lane] = []
+  private var sessions: [ObjectIdentifier: LoadSession] = [:]
+  private var scratch: [ClientSessionStateMachine.Action] = []
+  private var random: SplitMix64
+  /// Arrivals and replacements happen until this time.
+  private let loadEnd: UInt64
+  private let origin: UInt64
+  private var stopped = false
+  private var ticker: Scheduled<Void>?
+  private var tickCount: UInt64 = 0
+  private var due: [LoadSession] = []
+  private let clips:
+    [(format: AudioStreamFormat, bytes: ByteBuffer, initMessage: RecognitionInitMessage)]
+
+  init(eventLoop: any EventLoop, configuration: LoadConfiguration, origin: UInt64, seed: UInt64) {
+    self.eventLoop = eventLoop
+    self.configuration = configuration
+    self.origin = origin
+    self.periodNanoseconds = UInt64(
+      Double(configuration.frameMilliseconds) * 1e6 / configuration.speed
+    )
+    self.startTimersAfterMilliseconds = configuration.startTimersAfterMilliseconds
+    self.endSilenceMilliseconds = configuration.endSilenceMilliseconds
+    self.wheel = TimerWheel(tickNanoseconds: tickNanoseconds, buckets: 2048, start: origin)
+    self.random = SplitMix64(seed: seed)
+    self.loadEnd = origin + UInt64((configuration.rampUp + configuration.duration) * 1e9)
+    self.clips = configuration.clips.map { clip in
+      (clip.clip.format, clip.clip.bytes, configuration.initMessage(clip.clip.format))
+    }
+  }
+
+  static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+
+  /// How long a closed loop waits before it replaces a session that failed.
+  static let failedSessionPause: UInt64 = 100_000_000
+
+  func takeScratch() -> [ClientSessionStateMachine.Action] {
+    var taken: [ClientSessionStateMachine.Action] = []
+    swap(&taken, &scratch)
+    return taken
+  }
+
+  func returnScratch(_ actions: [ClientSessionStateMachine.Action]) {
+    if scratch.capacity < actions.capacity { scratch = actions }
+  }
+
+  var activeSessions: Int { sessions.count }
+
+  // MARK: Running
+
+  func add(_ lane: Lane) {
+    lanes.append(lane)
+  }
+
+  /// Starts ticking and schedules each lane's arrivals.
+  func start() {
+    for lane in lanes { scheduleArrivals(lane) }
+    scheduleTick()
+  }
+
+  private func scheduleTick() {
+    tickCount += 1
+    let deadline = NIODeadline.uptimeNanoseconds(origin + tickCount * tickNanoseconds)
+    ticker = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+      let now = Self.now()
+      // Sessions reschedule themselves, so they run after the wheel has handed them all out.
+      wheel.advance(to: now) { session, _ in due.append(session) }
+      for session in due { session.frameDue(now: now) }
+      due.removeAll(keepingCapacity: true)
+      if !stopped || !sessions.isEmpty { scheduleTick() }
+    }
+  }
+
+  private func scheduleArrivals(_ lane: Lane) {
+    switch lane.arrivals {
+    case .closed(let count):
+      // The first sessions start evenly over the ramp-up (at once without one).
+      let rampUp = UInt64(configuration.rampUp * 1e9)
+      for index in 0..<count {
+        let offset = count > 0 ? rampUp * UInt64(index) / UInt64(count) : 0
+        // A random phase within a frame period, so lanes do not send in lockstep.
+        let phase = random.next() % max(periodNanoseconds, 1)
+        at(origin + offset + phase) { [self] in startSession(on: lane) }
+      }
+    case .open(let rate, _):
+      scheduleOpenArrival(lane, number: 0, rate: rate)
+    }
+  }
+
+  /// The `number`-th arrival of an open-loop lane: the rate rises linearly over the ramp-up,
+  /// then holds (arrival k at t with ∫₀ᵗ rate = k).
+  private func scheduleOpenArrival(_ lane: Lane, number: Int, rate: Double) {
+    guard rate > 0 else { return }
+    let k = Double(number) + 0.5
+    let rampUp = configuration.rampUp
+    let seconds: Double =
+      rampUp > 0 && k < rate * rampUp / 2
+      ? (2 * k * rampUp / rate).squareRoot()
+      : rampUp / 2 + k / rate
+    let due = origin + UInt64(seconds * 1e9)
+    guard due < loadEnd else { return }
+    at(due) { [self] in
+      if case .open(_, let maxSessions) = lane.arrivals, lane.active >= maxSessions {
+        metrics.second.counters.sessionsSkipped += 1
+      } else {
+        startSession(on: lane)
+      }
+      scheduleOpenArrival(lane, number: number + 1, rate: rate)
+    }
+  }
+
+  private func at(_ time: UInt64, _ body: @escaping () -> Void) {
+    eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(time)) { body() }
+  }
+
+  private func startSession(on lane: Lane) {
+    let now = Self.now()
+    guard !stopped, now < loadEnd else { return }
+    let clip = clips[(lane.index + lane.sessionsStarted * lane.laneCount) % clips.count]
+    lane.sessionsStarted += 1
+    lane.active += 1
+    let session = LoadSession(
+      loop: self,
+      lane: lane,
+      clip: clip.bytes,
+      frameBytes: max(clip.format.bytes(forMilliseconds: configuration.frameMilliseconds), 1),
+      bytesPerSecond: clip.format.bytesPerSecond
+    )
+    sessions[ObjectIdentifier(session)] = session
+    session.start(
+      initMessage: clip.initMessage,
+      metadata: configuration.metadata,
+      now: now,
+      firstDue: now
+    )
+  }
+
+  func sessionEnded(_ session: LoadSession, now: UInt64) {
+    sessions.removeValue(forKey: ObjectIdentifier(session))
+    session.lane.active -= 1
+    // Closed loop: a session that ends is replaced while the load lasts — never from inside
+    // its own callbacks, and a failed one after a pause, so a refusing server is not hammered
+    // by a storm of instant retries.
+    if case .closed = session.lane.arrivals, !stopped, now < loadEnd, !session.cancelledByRun {
+      let lane = session.lane
+      at(now + (session.failed ? Self.failedSessionPause : 0)) { [self] in startSession(on: lane) }
+    }
+  }
+
+  /// Stops arrivals; sessions in flight go on.
+  func stopArrivals() {
+    stopped = true
+  }
+
+  /// Cancels every session still in flight.
+  func cancelAll() {
+    stopped = true
+    let now = Self.now()
+    for session in Array(sessions.values) { session.cancel(now: now) }
+  }
+
+  /// Takes the current second's point, starting the next.
+  func takeSecond(_ second: Int) -> LoadTimelinePoint {
+    var point = metrics.second
+    point.second = second
+    point.active = sessions.count
+    metrics.second = LoadTimelinePoint(second: second + 1)
+    return point
+  }
+
+  func stopTicking() {
+    ticker?.cancel()
+    ticker = nil
+  }
+}
+
+/// A small seeded generator (SplitMix64): the same seed gives the same run plan.
+struct SplitMix64 {
+  private var state: UInt64
+
+  init(seed: UInt64) {
+    state = seed
+  }
+
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}

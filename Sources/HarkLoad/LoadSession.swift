@@ -1,0 +1,272 @@
+import HarkClient
+import HarkGRPC
+import HarkGRPCCore
+import HarkProto
+import HarkRecognizer
+import NIOCore
+
+/// One simulated call: streams its clip frame by frame when the wheel says, carries out the
+/// client state machine, and records what it measures into its loop's metrics.
+///
+/// Lives on its loop's event loop; the transport calls it there directly. No task, no actor hop
+/// and no allocation per frame beyond the frame's encoding.
+final class LoadSession: GRPCClientStreamHandler {
+  unowned let loop: LoadLoop
+  let lane: LoadLoop.Lane
+  private let clip: ByteBuffer
+  private let frameBytes: Int
+  private let bytesPerMillisecond: Double
+  private let periodNanoseconds: UInt64
+  private var machine = ClientSessionStateMachine()
+  private var stream: GRPCClientStream?
+  private var offset = 0
+  /// Frames taken by the state machine (sent, or held before the 100).
+  private var frameIndex = 0
+  /// When the first frame was due, and when the next one is.
+  private var firstDue: UInt64 = 0
+  private(set) var nextDue: UInt64 = 0
+  /// When the latest frames went out, by frame index modulo its size.
+  private var sendTimes = [UInt64](repeating: 0, count: LoadSession.sendTimeHistory)
+  private var initSentAt: UInt64 = 0
+  private var halfClosedAt: UInt64?
+  private var onsetMilliseconds: UInt32?
+  private var awaitingFirstPartial = false
+  private var timersTask: Scheduled<Void>?
+  private(set) var ended = false
+  /// Cancelled by the run at its end (not a failure).
+  var cancelledByRun = false
+  /// Ended with a status of 400 or more, or a transport error.
+  private(set) var failed = false
+
+  static let sendTimeHistory = 128
+
+  init(loop: LoadLoop, lane: LoadLoop.Lane, clip: ByteBuffer, frameBytes: Int, bytesPerSecond: Int)
+  {
+    self.loop = loop
+    self.lane = lane
+    self.clip = clip
+    self.frameBytes = frameBytes
+    self.bytesPerMillisecond = Double(bytesPerSecond) / 1000
+    self.periodNanoseconds = loop.periodNanoseconds
+  }
+
+  // MARK: Driving
+
+  /// Opens the call and sends the init; the first frame is due at `firstDue`.
+  func start(
+    initMessage: RecognitionInitMessage,
+    metadata: GRPCMetadata,
+    now: UInt64,
+    firstDue: UInt64
+  ) {
+    initSentAt = now
+    self.firstDue = firstDue
+    nextDue = firstDue
+    loop.metrics.second.counters.sessionsStarted += 1
+    stream = lane.connection.makeStream(
+      path: "/nuance.asr.v1.Recognizer/Recognize",
+      metadata: metadata,
+      handler: self
+    )
+    var actions = loop.takeScratch()
+    do {
+      try machine.start(initMessage, into: &actions)
+    } catch {
+      // Cannot happen: a new machine always starts.
+    }
+    perform(&actions, now: now)
+    loop.returnScratch(actions)
+    if !ended { loop.wheel.schedule(self, at: firstDue) }
+  }
+
+  /// The wheel's call: the next frame is due.
+  func frameDue(now: UInt64) {
+    guard !ended else { return }
+    if let stream, !stream.isWritable {
+      // HTTP/2 flow control holds the call: the frame waits (and is late when it goes).
+      loop.wheel.schedule(self, at: now + loop.tickNanoseconds)
+      return
+    }
+    let length = min(frameBytes, clip.readableBytes - offset)
+    let frame = clip.getSlice(at: clip.readerIndex + offset, length: length)!
+    var actions = loop.takeScratch()
+    switch machine.audio(frame, into: &actions) {
+    case .taken:
+      let lateness = now &- nextDue
+      loop.metrics.frameLateness.record(nanoseconds: now >= nextDue ? lateness : 0)
+      if now >= nextDue && lateness > 20_000_000 { loop.metrics.second.counters.lateFrames += 1 }
+      sendTimes[frameIndex % Self.sendTimeHistory] = now
+      frameIndex += 1
+      offset += length
+      nextDue += periodNanoseconds
+      if offset >= clip.readableBytes {
+        machine.endOfAudio(into: &actions)
+      }
+      perform(&actions, now: now)
+      if !ended && offset < clip.readableBytes { loop.wheel.schedule(self, at: nextDue) }
+    case .wait:
+      // The prebuffer before the 100 is full: try again next tick.
+      perform(&actions, now: now)
+      loop.wheel.schedule(self, at: now + loop.tickNanoseconds)
+    case .stop:
+      perform(&actions, now: now)
+    }
+    loop.returnScratch(actions)
+  }
+
+  /// Cancels the call (the run is over).
+  func cancel(now: UInt64) {
+    guard !ended else { return }
+    cancelledByRun = true
+    var actions = loop.takeScratch()
+    machine.cancel(into: &actions)
+    perform(&actions, now: now)
+    loop.returnScratch(actions)
+  }
+
+  private func perform(_ actions: inout [ClientSessionStateMachine.Action], now: UInt64) {
+    var index = 0
+    while index < actions.count {
+      let action = actions[index]
+      index += 1
+      switch action {
+      case .send(let request):
+        if case .audio(let bytes)? = request.request {
+          loop.metrics.second.counters.audioMessages += 1
+          loop.metrics.second.counters.audioBytes += bytes.readableBytes
+          loop.metrics.second.counters.audioMilliseconds += Int(
+            (Double(bytes.readableBytes) / bytesPerMillisecond).rounded()
+          )
+        }
+        loop.metrics.second.counters.bytesSent += request.encodedSize + 5
+        stream?.send(request)
+      case .halfClose:
+        halfClosedAt = now
+        stream?.finish()
+      case .deliver(let event):
+        deliver(event, now: now)
+      case .finish(let outcome, let cancelCall):
+        if cancelCall { stream?.cancel() }
+        finish(outcome, now: now)
+      }
+    }
+    actions.removeAll(keepingCapacity: true)
+  }
+
+  private func deliver(_ event: RecognitionEvent, now: UInt64) {
+    let metrics = loop.metrics
+    switch event {
+    case .started:
+      metrics.second.counters.statuses["100", default: 0] += 1
+      metrics.handshake.record(nanoseconds: now - initSentAt)
+      metrics.second.handshake.record(nanoseconds: now - initSentAt)
+      if let after = loop.startTimersAfterMilliseconds {
+        timersTask = loop.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(after))) {
+          [self] in
+          var actions = loop.takeScratch()
+          machine.startTimers(into: &actions)
+          perform(&actions, now: LoadLoop.now())
+          loop.returnScratch(actions)
+        }
+      }
+    case .timersStarted, .informational:
+      metrics.second.counters.statuses["100", default: 0] += 1
+    case .startOfSpeech(let start):
+      onsetMilliseconds = start.firstAudioToStartOfSpeechMs
+      awaitingFirstPartial = true
+      if let sent = sendTime(ofAudioAt: Int(start.firstAudioToStartOfSpeechMs)) {
+        metrics.startOfSpeech.record(nanoseconds: now &- sent)
+      }
+    case .partialResult:
+      metrics.second.counters.partialResults += 1
+      if awaitingFirstPartial, let onsetMilliseconds,
+        let sent = sendTime(ofAudioAt: Int(onsetMilliseconds))
+      {
+        awaitingFirstPartial = false
+        metrics.firstPartial.record(nanoseconds: now &- sent)
+      }
+    case .finalResult(let result):
+      metrics.second.counters.finalResults += 1
+      awaitingFirstPartial = false
+      // The server decides that the utterance ended once it has the end silence after the
+      // speech: the latency runs from when that audio went out.
+      let end = Int(result.absEndMs) + loop.endSilenceMilliseconds
+      if let sent = sendTime(ofAudioAt: end) {
+        metrics.final.record(nanoseconds: now &- sent)
+        metrics.second.final.record(nanoseconds: now &- sent)
+      }
+    case .finished:
+      break
+    }
+  }
+
+  /// When the frame holding the audio at `milliseconds` went out (the last frame sent, if the
+  /// audio reaches past it); nil before any frame.
+  private func sendTime(ofAudioAt milliseconds: Int) -> UInt64? {
+    guard frameIndex > 0 else { return nil }
+    let frame = min(
+      max(Int(Double(milliseconds) * bytesPerMillisecond) / frameBytes, 0),
+      frameIndex - 1
+    )
+    if frameIndex - frame <= Self.sendTimeHistory { return sendTimes[frame % Self.sendTimeHistory] }
+    // Older than the history: when it was due.
+    return firstDue + UInt64(frame) * periodNanoseconds
+  }
+
+  private func finish(_ outcome: RecognitionOutcome, now: UInt64) {
+    guard !ended else { return }
+    ended = true
+    timersTask?.cancel()
+    timersTask = nil
+    let metrics = loop.metrics
+    metrics.session.record(nanoseconds: now - initSentAt)
+    if let halfClosedAt, outcome.status != nil {
+      metrics.end.record(nanoseconds: now - halfClosedAt)
+    }
+    if outcome.kind == .cancelled {
+      if cancelledByRun {
+        metrics.second.counters.sessionsCancelled += 1
+      } else {
+        failed = true
+        metrics.second.counters.sessionsFailed += 1
+        metrics.second.counters.transportErrors["CANCELLED", default: 0] += 1
+      }
+    } else if let status = outcome.status {
+      metrics.second.counters.sessionsCompleted += 1
+      metrics.second.counters.statuses["\(status.code)", default: 0] += 1
+      if status.code >= 400 {
+        failed = true
+        metrics.second.counters.sessionsFailed += 1
+      }
+    } else if let transport = outcome.transportStatus {
+      failed = true
+      metrics.second.counters.sessionsFailed += 1
+      metrics.second.counters.transportErrors["\(transport.code)", default: 0] += 1
+    }
+    loop.sessionEnded(self, now: now)
+  }
+
+  // MARK: GRPCClientStreamHandler
+
+  func receive(message: ByteBuffer) {
+    loop.metrics.second.counters.bytesReceived += message.readableBytes + 5
+    let now = LoadLoop.now()
+    var actions = loop.takeScratch()
+    do {
+      machine.receive(try RecognitionResponse(serializedBytes: message), into: &actions)
+    } catch {
+      stream?.cancel(
+        status: GRPCStatus(.internalError, "cannot decode a RecognitionResponse: \(error)")
+      )
+    }
+    perform(&actions, now: now)
+    loop.returnScratch(actions)
+  }
+
+  func finished(status: GRPCStatus, metadata: GRPCMetadata) {
+    var actions = loop.takeScratch()
+    machine.callEnded(status, into: &actions)
+    perform(&actions, now: LoadLoop.now())
+    loop.returnScratch(actions)
+  }
+}
