@@ -387,3 +387,65 @@ func freePort() throws -> Int {
   guard bound else { throw CLITestError("bind() failed") }
   return Int(UInt16(bigEndian: address.sin_port))
 }
+
+/// The committed samples (tools/make-samples).
+let samplesDirectory = URL(fileURLWithPath: #filePath)
+  .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+  .appendingPathComponent("Samples")
+
+@Suite("hark recognize with the embedded sphinx recognizer", .serialized, .timeLimit(.minutes(2)))
+struct EmbeddedSphinxTests {
+  @Test("the README's first command: dictation of a sample, with no server")
+  func dictation() async throws {
+    let result = try await hark([
+      "recognize", samplesDirectory.appendingPathComponent("account-16k.wav").path,
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    #expect(result.standardOutput == "i would like to check my account balance\n")
+  }
+
+  @Test("grammars: --builtin digits and --builtin yesno on the 8 kHz samples")
+  func builtins() async throws {
+    let digits = try await hark([
+      "recognize", samplesDirectory.appendingPathComponent("digits-8k.wav").path, "--builtin",
+      "digits",
+    ])
+    #expect(digits.status == 0, "\(digits.standardError)")
+    #expect(digits.standardOutput == "1234\n")
+    let yes = try await hark([
+      "recognize", samplesDirectory.appendingPathComponent("yes-8k.wav").path, "--builtin", "yesno",
+    ])
+    #expect(yes.status == 0, "\(yes.standardError)")
+    #expect(yes.standardOutput == "yes\n")
+  }
+
+  @Test("a wordset file: its literals are what can be heard")
+  func wordset() async throws {
+    let scratch = try Scratch()
+    let wordset = try scratch.write(
+      "departments.json",
+      Array(
+        #"{"DEPARTMENT": [{"literal": "operator"}, {"literal": "billing"}, {"literal": "sales"}]}"#
+          .utf8
+      )
+    )
+    let result = try await hark([
+      "recognize", samplesDirectory.appendingPathComponent("operator-8k.wav").path, "--wordset",
+      wordset, "--json",
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    #expect(result.standardOutput.contains(#""formatted_text":"operator""#))
+    #expect(result.standardOutput.contains(#""grammar_id":"wordset:DEPARTMENT""#))
+  }
+
+  @Test("a language the engine does not know is 400 naming it: exit 7")
+  func language() async throws {
+    let result = try await hark([
+      "recognize", samplesDirectory.appendingPathComponent("yes-8k.wav").path, "--language",
+      "fr-FR",
+    ])
+    #expect(result.status == 7)
+    #expect(result.standardError.contains("400"))
+    #expect(result.standardError.contains("language"))
+  }
+}
