@@ -105,7 +105,7 @@ public struct DTMFDetector: Sendable {
   /// The offset of the current block's first sample in the stream.
   private var blockStart = 0
   /// The powers of the last blocks before the current one, the nearest first.
-  private var recentPowers: [SIMD8<Float>] = []
+  private var recentPowers = RecentPowers()
   /// The tone sounding, if any.
   private var tone: Tone?
 
@@ -191,7 +191,7 @@ public struct DTMFDetector: Sendable {
           row: key.row,
           column: key.column,
           blockStart: blockStart,
-          leadPowers: recentPowers,
+          leadPowers: recentPowers.newestFirst,
           powers: powers
         )
       }
@@ -211,8 +211,7 @@ public struct DTMFDetector: Sendable {
         events.append(.began(candidate.symbol, startSample: start))
       }
     }
-    if recentPowers.count > Self.maximumDropoutBlocks { recentPowers.removeLast() }
-    recentPowers.insert(powers, at: 0)
+    recentPowers.push(powers)
     s1 = SIMD8()
     s2 = SIMD8()
     energy = 0
@@ -383,4 +382,22 @@ extension DTMFDetector {
       return lastBlockStart + Int((covered * Float(blockSize)).rounded())
     }
   }
+}
+
+/// The powers of the last blocks (at most `maximumDropoutBlocks + 1`), newest first, without an
+/// array to shift every block.
+private struct RecentPowers {
+  private var newest = SIMD8<Float>()
+  private var middle = SIMD8<Float>()
+  private var oldest = SIMD8<Float>()
+  private var count = 0
+
+  mutating func push(_ powers: SIMD8<Float>) {
+    oldest = middle
+    middle = newest
+    newest = powers
+    count = min(count + 1, 3)
+  }
+
+  var newestFirst: [SIMD8<Float>] { Array([newest, middle, oldest].prefix(count)) }
 }

@@ -54,6 +54,12 @@ struct Load: AsyncParsableCommand {
     @Option(help: "Seconds over which the sessions start (closed) or the rate rises (open).")
     var rampUp: Double = 0
 
+    @Option(
+      help:
+        "Seconds sessions in flight may go on after the load before they are cancelled (default: the longest audio + 10 s)."
+    )
+    var drainTimeout: Double?
+
     @Option(help: "HTTP/2 connections (default: one per 1,000 sessions, 1…16).")
     var connections: Int?
 
@@ -113,6 +119,9 @@ struct Load: AsyncParsableCommand {
       }
       if !(duration > 0) { throw ValidationError("--duration must be positive") }
       if !(rampUp >= 0) { throw ValidationError("--ramp-up must not be negative") }
+      if let drainTimeout, !(drainTimeout >= 0) {
+        throw ValidationError("--drain-timeout must not be negative")
+      }
       if let connections, connections < 1 {
         throw ValidationError("--connections must be at least 1")
       }
@@ -178,7 +187,8 @@ struct Load: AsyncParsableCommand {
         startTimersAfterMilliseconds: options.startTimersAfterMs,
         endSilenceMilliseconds: options.utteranceEndSilenceMs.flatMap { $0 > 0 ? $0 : nil } ?? 500,
         seed: seed,
-        shard: (shard.index, shard.count)
+        shard: (shard.index, shard.count),
+        drainTimeout: drainTimeout
       )
       let startedAt = ISO8601DateFormatter().string(from: Date())
       let quiet = self.quiet

@@ -78,7 +78,9 @@ public struct GRPCClientStreamStateMachine: Sendable {
   }
 
   /// Checks that a request message may be sent.
-  public func sendMessage() throws(InvalidTransition) -> OnSend {
+  /// (`mutating` though it changes nothing: called on a class's stored machine, a non-mutating
+  /// method would copy the whole machine, its deframer's buffer included, for every message.)
+  public mutating func sendMessage() throws(InvalidTransition) -> OnSend {
     switch state {
     case .idle: throw InvalidTransition(message: "the call has not started")
     case .requestOpen(false), .responseOpen(false): return .send

@@ -11,7 +11,10 @@ import NIOCore
 /// Lives on its loop's event loop; the transport calls it there directly. No task, no actor hop
 /// and no allocation per frame beyond the frame's encoding.
 final class LoadSession: GRPCClientStreamHandler {
-  unowned let loop: LoadLoop
+  /// The loop outlives its sessions (the generator holds it until every connection is closed),
+  /// and a safe unowned reference would cost an atomic retain at each of the many uses a frame
+  /// makes of it.
+  unowned(unsafe) let loop: LoadLoop
   let lane: LoadLoop.Lane
   private let clip: ByteBuffer
   private let frameBytes: Int

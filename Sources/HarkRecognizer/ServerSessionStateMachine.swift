@@ -61,8 +61,9 @@ public struct ServerSessionStateMachine: Sendable {
 
   enum State: Sendable {
     case awaitingInit
-    /// The init was valid; the driver is acquiring an engine.
-    case acquiring(RecognitionConfiguration)
+    /// The init was valid (its configuration is in `accepted`); the driver is acquiring an
+    /// engine.
+    case acquiring
     /// The recognition runs; its details are in `recognition` (kept outside the enum so that
     /// audio updates them in place, without copying them per message).
     case recognizing
@@ -109,6 +110,9 @@ public struct ServerSessionStateMachine: Sendable {
   private var state: State = .awaitingInit
   /// The running recognition (state `recognizing`).
   private var recognition: Recognition?
+  /// The configuration of an accepted init (state `acquiring`). Payloads live outside `state`,
+  /// so that asking which state the machine is in copies nothing.
+  private var accepted: RecognitionConfiguration?
   /// The status the recognition ended with, once it ended.
   public private(set) var finalStatus: RecognitionStatus?
 
@@ -117,22 +121,30 @@ public struct ServerSessionStateMachine: Sendable {
   /// The configuration of the recognition, once the init was accepted.
   public var configuration: RecognitionConfiguration? {
     switch state {
-    case .acquiring(let configuration): configuration
+    case .acquiring: accepted
     case .recognizing: recognition?.configuration
     case .awaitingInit, .finished: nil
     }
   }
 
+  // The two questions a driver asks for every message have `mutating` getters though they change
+  // nothing: a non-mutating getter called on a class's or actor's stored machine copies the whole
+  // machine (some 900 bytes) first.
+
   /// Whether the RPC has ended.
   public var isFinished: Bool {
-    if case .finished = state { return true }
-    return false
+    mutating get {
+      if case .finished = state { return true }
+      return false
+    }
   }
 
   /// Whether audio messages are being recognized (the driver decodes them only then).
   public var isRecognizing: Bool {
-    if case .recognizing = state { return true }
-    return false
+    mutating get {
+      if case .recognizing = state { return true }
+      return false
+    }
   }
 
   // MARK: Requests
@@ -172,7 +184,8 @@ public struct ServerSessionStateMachine: Sendable {
     switch state {
     case .awaitingInit:
       do {
-        state = .acquiring(try RecognitionConfiguration(validating: message))
+        accepted = try RecognitionConfiguration(validating: message)
+        state = .acquiring
         actions.append(.acquireEngine)
       } catch {
         end(400, "Bad request", "\(error.field): \(error.message)", into: &actions)
@@ -197,10 +210,11 @@ public struct ServerSessionStateMachine: Sendable {
 
   /// The engine is ready: the recognition starts (100 Continue).
   public mutating func engineReady(notices: [EngineNotice] = [], into actions: inout [Action]) {
-    guard case .acquiring(let configuration) = state else {
+    guard case .acquiring = state, let configuration = accepted else {
       assertionFailure("engineReady without acquireEngine")
       return
     }
+    accepted = nil
     var recognition = Recognition(
       configuration: configuration,
       endpointer: Endpointer(
@@ -560,6 +574,7 @@ public struct ServerSessionStateMachine: Sendable {
     }
     state = .finished
     recognition = nil
+    accepted = nil
     let status = RecognitionStatus(code: code, message: message, details: details)
     finalStatus = status
     actions.append(.send(RecognitionResponse(.status(status))))

@@ -53,6 +53,7 @@ struct GRPCClientStreamStateMachineTests {
     #expect(machine.isClosed == (machine.status != nil))
     if let status = machine.status { return .closed(status) }
     let requestClosed: Bool
+    var machine = machine
     do {
       #expect(try machine.sendMessage() == .send)
       requestClosed = false
@@ -233,7 +234,7 @@ struct GRPCClientStreamStateMachineTests {
 
   @Test("sendMessage()", arguments: sendMessageTable)
   func sendMessageInEachState(_ start: Start, expected: Outcome<Machine.OnSend>) throws {
-    let machine = try Self.machine(in: start)
+    var machine = try Self.machine(in: start)
     let outcome: Outcome<Machine.OnSend>
     do {
       outcome = .returned(try machine.sendMessage())

@@ -337,6 +337,7 @@ struct ServerSessionStateMachineTests {
 
   /// The state `machine` is in, found from its properties and, on copies, from what it would do.
   static func phase(of machine: Machine) -> Phase {
+    var machine = machine
     if machine.isFinished { return .finished(machine.finalStatus?.code) }
     guard machine.isRecognizing else {
       #expect(machine.finalStatus == nil)

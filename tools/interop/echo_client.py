@@ -29,7 +29,7 @@ CHAT = "/hark.testing.v1.Echo/Chat"
 MISSING = "/hark.testing.v1.Echo/Missing"
 # A scenario that has not finished by then has hung; the calls get this deadline unless the
 # scenario sets its own.
-CALL_TIMEOUT = 9.0
+CALL_TIMEOUT = 30.0
 
 
 class Failure(Exception):

@@ -1,5 +1,5 @@
 public import HarkGRPCCore
-public import NIOConcurrencyHelpers
+import NIOConcurrencyHelpers
 public import NIOCore
 
 /// The inbound messages of a call, with back-pressure: when the consumer falls behind, the

@@ -1,5 +1,5 @@
 public import HarkGRPCCore
-public import NIOConcurrencyHelpers
+import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
 

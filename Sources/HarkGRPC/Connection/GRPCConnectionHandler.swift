@@ -1,5 +1,5 @@
 public import HarkGRPCCore
-public import NIOCore
+import NIOCore
 
 /// A stream as the connection sees it: where it routes the events of its stream id.
 protocol ConnectionStream: AnyObject {
@@ -243,6 +243,11 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
       return
     }
     stream.io.unconsumedBytes += bytes.count
+    // A slice of the bytes read from the socket; a copy only if nghttp2 buffered them itself.
+    if let slice = session.inboundSlice(bytes) {
+      stream.receivedData(slice)
+      return
+    }
     var buffer = context!.channel.allocator.buffer(capacity: bytes.count)
     buffer.writeBytes(bytes)
     stream.receivedData(buffer)

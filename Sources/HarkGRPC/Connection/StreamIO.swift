@@ -1,5 +1,5 @@
-public import HarkGRPCCore
-public import NIOCore
+import HarkGRPCCore
+import NIOCore
 
 /// The HTTP/2 side of one stream, common to both roles: the body waiting for nghttp2, what
 /// follows it, and the inbound bytes not yet acknowledged.

@@ -1,6 +1,6 @@
 internal import CNGHTTP2
-public import HarkGRPCCore
-public import NIOCore
+import HarkGRPCCore
+import NIOCore
 
 /// A negative return of libnghttp2, with its name.
 struct NGHTTP2Error: Error, Hashable, Sendable, CustomStringConvertible {
@@ -174,11 +174,30 @@ final class NGHTTP2Session {
 
   /// Feeds bytes read from the socket; callbacks to the delegate happen during the call.
   func receive(_ bytes: ByteBuffer) throws(NGHTTP2Error) {
+    inbound = bytes
+    defer {
+      inbound = nil
+      inboundBase = nil
+    }
     let result = bytes.withUnsafeReadableBytes { raw -> Int in
       guard let base = raw.baseAddress else { return 0 }
+      inboundBase = base
       return nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), raw.count)
     }
     if result < 0 { throw NGHTTP2Error(code: Int32(truncatingIfNeeded: result)) }
+  }
+
+  /// The bytes `receive` is feeding, while it runs: DATA payloads point into them.
+  private var inbound: ByteBuffer?
+  private var inboundBase: UnsafeRawPointer?
+
+  /// `bytes` (a DATA payload nghttp2 passed to the delegate) as a slice of the buffer being
+  /// received — no allocation, no copy — or nil if they do not lie in it.
+  func inboundSlice(_ bytes: UnsafeRawBufferPointer) -> ByteBuffer? {
+    guard let inbound, let inboundBase, let start = bytes.baseAddress else { return nil }
+    let offset = inboundBase.distance(to: start)
+    guard offset >= 0, offset + bytes.count <= inbound.readableBytes else { return nil }
+    return inbound.getSlice(at: inbound.readerIndex + offset, length: bytes.count)
   }
 
   /// Appends every frame nghttp2 has ready to `buffer`; returns whether anything was added.
