@@ -171,7 +171,11 @@ public struct DTMFDetector: Sendable {
   }
 
   /// |X|² at each frequency for the samples of the current block.
-  private func powers() -> SIMD8<Float> {
+  ///
+  /// This and ``hit(_:)`` are `mutating` though they change nothing: called from a mutating
+  /// method, a non-mutating method of this large struct gets a copy of all of it (460 bytes,
+  /// twice a block).
+  private mutating func powers() -> SIMD8<Float> {
     s1 * s1 + s2 * s2 - coefficients * s1 * s2
   }
 
@@ -220,7 +224,7 @@ public struct DTMFDetector: Sendable {
   }
 
   /// The row and column of the key whose tones `powers` hold, if the block is a hit.
-  private func hit(_ powers: SIMD8<Float>) -> (row: Int, column: Int)? {
+  private mutating func hit(_ powers: SIMD8<Float>) -> (row: Int, column: Int)? {
     var row = 0
     for index in 1..<4 where powers[index] > powers[row] { row = index }
     var column = 4

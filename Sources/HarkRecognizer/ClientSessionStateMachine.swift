@@ -50,15 +50,18 @@ public struct ClientSessionStateMachine: Sendable {
   }
 
   /// What the driver does.
+  ///
+  /// The rare, large payloads are indirect, so that the actions of each audio frame stay small to
+  /// copy.
   public enum Action: Sendable, Equatable {
     /// Send this request.
     case send(RecognitionRequest)
     /// Half-close the request stream.
     case halfClose
     /// Hand this event to the application.
-    case deliver(RecognitionEvent)
+    indirect case deliver(RecognitionEvent)
     /// The recognition is over: stop the audio producer and end (or cancel) the call.
-    case finish(RecognitionOutcome, cancelCall: Bool)
+    indirect case finish(RecognitionOutcome, cancelCall: Bool)
   }
 
   /// What to do with an audio frame.

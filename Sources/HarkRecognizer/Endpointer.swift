@@ -100,27 +100,35 @@ public struct Endpointer: Sendable {
     _ samples: UnsafeBufferPointer<Int16>,
     onFrame: (inout Endpointer, Event?) -> Void
   ) {
-    // A frame's part at a time, in locals the compiler can vectorize: the sum of squares is
-    // exact in integers (a frame of full-scale samples needs under 2^40).
     var index = 0
     while index < samples.count {
-      let count = min(frameLength - frameFill, samples.count - index)
-      var squares: Int64 = 0
-      var clipped = 0
-      for sample in samples[index..<index + count] {
-        let value = Int64(sample)
-        squares &+= value &* value
-        if sample == .max || sample == .min { clipped += 1 }
-      }
-      frameEnergy += Double(squares)
-      frameClipped += clipped
-      frameFill += count
-      index += count
-      if frameFill == frameLength {
-        let event = finishFrame()
-        onFrame(&self, event)
-      }
+      let step = feedFrame(UnsafeBufferPointer(rebasing: samples[index...]))
+      index += step.taken
+      if step.completed { onFrame(&self, step.event) }
     }
+  }
+
+  /// Feeds samples up to the end of the current frame: how many it took, whether they completed
+  /// the frame, and that frame's event. For a caller that checks its timers frame by frame
+  /// without a closure (and so can keep the endpointer inside a larger value it changes).
+  public mutating func feedFrame(
+    _ samples: UnsafeBufferPointer<Int16>
+  ) -> (taken: Int, completed: Bool, event: Event?) {
+    // In locals the compiler can vectorize: the sum of squares is exact in integers (a frame of
+    // full-scale samples needs under 2^40).
+    let count = min(frameLength - frameFill, samples.count)
+    var squares: Int64 = 0
+    var clipped = 0
+    for sample in samples[samples.startIndex..<samples.startIndex + count] {
+      let value = Int64(sample)
+      squares &+= value &* value
+      if sample == .max || sample == .min { clipped += 1 }
+    }
+    frameEnergy += Double(squares)
+    frameClipped += clipped
+    frameFill += count
+    guard frameFill == frameLength else { return (count, false, nil) }
+    return (count, true, finishFrame())
   }
 
   /// Classifies the frame just completed and updates the utterance state.

@@ -269,15 +269,24 @@ public struct ServerSessionStateMachine: Sendable {
   public mutating func audio(_ samples: UnsafeBufferPointer<Int16>, into actions: inout [Action]) {
     guard case .recognizing = state else { return }
     actions.append(.restartIdleTimer)
-    if recognition!.awaitingFinal == .endOfRequests
-      || recognition!.awaitingFinal == .recognitionTimeout
+    // Only through an inout access: reading `recognition!.field` copies all of the recognition.
+    let ended = Self.audio(samples, recognition: &recognition!, into: &actions)
+    if let ended { end(ended.code, ended.message, ended.details, into: &actions) }
+  }
+
+  private static func audio(
+    _ samples: UnsafeBufferPointer<Int16>,
+    recognition: inout Recognition,
+    into actions: inout [Action]
+  ) -> (code: UInt32, message: String, details: String)? {
+    if recognition.awaitingFinal == .endOfRequests
+      || recognition.awaitingFinal == .recognitionTimeout
     {
       // The recognition is ending; audio no longer matters.
-      return
+      return nil
     }
-    actions.append(.engineAudio(position: recognition!.endpointer.position))
-    let ended = Self.endpoint(samples, recognition: &recognition!, into: &actions)
-    if let ended { end(ended.code, ended.message, ended.details, into: &actions) }
+    actions.append(.engineAudio(position: recognition.endpointer.position))
+    return endpoint(samples, recognition: &recognition, into: &actions)
   }
 
   /// Endpointing and the timers over `samples`, updating `recognition` in place; the status to
@@ -288,21 +297,22 @@ public struct ServerSessionStateMachine: Sendable {
     into actions: inout [Action]
   ) -> (code: UInt32, message: String, details: String)? {
     var ended: (code: UInt32, message: String, details: String)?
-    // The endpointer is plain values: a copy costs nothing, and the closure may then change
-    // the rest of the recognition.
-    var endpointer = recognition.endpointer
-    endpointer.process(samples) { endpointer, event in
-      guard ended == nil, recognition.awaitingFinal != .recognitionTimeout else { return }
-      Self.frame(&recognition, endpointer: endpointer, event: event, ended: &ended, into: &actions)
+    // Frame by frame, the endpointer changed in place (no copy of it, no closure).
+    var index = 0
+    while index < samples.count {
+      let step = recognition.endpointer.feedFrame(UnsafeBufferPointer(rebasing: samples[index...]))
+      index += step.taken
+      guard step.completed, ended == nil, recognition.awaitingFinal != .recognitionTimeout else {
+        continue
+      }
+      Self.frame(&recognition, event: step.event, ended: &ended, into: &actions)
     }
-    recognition.endpointer = endpointer
     return ended
   }
 
   /// One 10 ms frame of endpointing: utterance boundaries and the timers.
   private static func frame(
     _ recognition: inout Recognition,
-    endpointer: Endpointer,
     event: Endpointer.Event?,
     ended: inout (code: UInt32, message: String, details: String)?,
     into actions: inout [Action]
@@ -354,7 +364,7 @@ public struct ServerSessionStateMachine: Sendable {
     // no_input_timeout_ms: non-speech since the timers started, before the first speech.
     let noInputTimeoutMs = recognition.configuration.noInputTimeoutMs
     if noInputTimeoutMs > 0 && !recognition.heardSpeech
-      && endpointer.position - timersStart
+      && recognition.endpointer.position - timersStart
         >= recognition.configuration.samples(milliseconds: noInputTimeoutMs)
     {
       ended = (
@@ -365,18 +375,20 @@ public struct ServerSessionStateMachine: Sendable {
     }
     // recognition_timeout_ms: from the start of speech (or the timers) to the latest speech.
     let recognitionTimeoutMs = recognition.configuration.recognitionTimeoutMs
-    if recognitionTimeoutMs > 0, endpointer.inSpeech,
+    if recognitionTimeoutMs > 0, recognition.endpointer.inSpeech,
       recognition.awaitingFinal == nil || recognition.awaitingFinal == .utteranceEnded
     {
-      let start = max(endpointer.utteranceOnset, timersStart)
-      if endpointer.lastSpeechEnd - start
+      let start = max(recognition.endpointer.utteranceOnset, timersStart)
+      if recognition.endpointer.lastSpeechEnd - start
         >= recognition.configuration.samples(milliseconds: recognitionTimeoutMs)
       {
         recognition.awaitingFinal = .recognitionTimeout
-        recognition.endedOnsets.append(recognition.utteranceOnset ?? endpointer.utteranceOnset)
-        recognition.endedEnds.append(endpointer.lastSpeechEnd)
+        recognition.endedOnsets.append(
+          recognition.utteranceOnset ?? recognition.endpointer.utteranceOnset
+        )
+        recognition.endedEnds.append(recognition.endpointer.lastSpeechEnd)
         recognition.utteranceOnset = nil
-        actions.append(.engineEndUtterance(end: endpointer.lastSpeechEnd))
+        actions.append(.engineEndUtterance(end: recognition.endpointer.lastSpeechEnd))
       }
     }
   }
