@@ -37,9 +37,9 @@ public final class GRPCServerStream: @unchecked Sendable {
   private var machine: GRPCServerStreamStateMachine
   private unowned let connection: GRPCConnectionHandler
   var connectionHandler: GRPCConnectionHandler { connection }
-  private weak var handler: (any GRPCServerStreamHandler)?
-  /// Keeps the handler alive for as long as the stream lives.
-  private var retainedHandler: (any GRPCServerStreamHandler)?
+  /// The handler, until the call ends (answered, cancelled or closed): a strong reference, so
+  /// the handler needs no weak-reference side table, whose slow retains cost every message.
+  private var handler: (any GRPCServerStreamHandler)?
   private var deadline: Scheduled<Void>?
 
   init(
@@ -59,7 +59,6 @@ public final class GRPCServerStream: @unchecked Sendable {
 
   func attach(_ handler: any GRPCServerStreamHandler, requestEnded: Bool) {
     self.handler = handler
-    retainedHandler = handler
     requestEndedBeforeRegistration = requestEnded
     if let timeout = request.timeout {
       deadline = eventLoop.assumeIsolated().scheduleTask(in: timeout.amount) { [weak self] in
@@ -126,7 +125,7 @@ public final class GRPCServerStream: @unchecked Sendable {
     guard case .cancelled = machine.receiveReset() else { return }
     connection.session.resetStream(streamID, errorCode: .cancel)
     connection.scheduleFlush()
-    retainedHandler = nil
+    handler = nil
   }
 
   /// Sends the status as `onFinish` says; `reset` overrides the reset that follows it.
@@ -158,7 +157,7 @@ public final class GRPCServerStream: @unchecked Sendable {
       connection.scheduleFlush()
     }
     // The handler has answered; it needs no more events.
-    retainedHandler = nil
+    handler = nil
   }
 
   private func deadlinePassed() {
@@ -174,8 +173,7 @@ public final class GRPCServerStream: @unchecked Sendable {
   // MARK: Events
 
   func deliver(messages: [ByteBuffer], requestEnded: Bool) {
-    // The strong reference while the call runs: loading the weak one costs an atomic per message.
-    guard let handler = retainedHandler ?? self.handler else { return }
+    guard let handler else { return }
     for message in messages { handler.receive(message: message) }
     if requestEnded { handler.receiveEndOfRequests() }
   }
@@ -242,7 +240,7 @@ extension GRPCServerStream: ConnectionStream {
         : GRPCStatus(.cancelled, "client reset the stream (\(errorCode))")
       handler?.cancelled(status)
     }
-    retainedHandler = nil
+    handler = nil
   }
 
   func connectionLost(_ reason: String) {
@@ -251,7 +249,7 @@ extension GRPCServerStream: ConnectionStream {
     if case .cancelled = machine.receiveReset() {
       handler?.cancelled(GRPCStatus(.cancelled, reason))
     }
-    retainedHandler = nil
+    handler = nil
   }
 
   func writabilityChanged(_ isWritable: Bool) {
