@@ -162,7 +162,7 @@ public struct ProtoWriter {
   public mutating func writePresent(_ value: String, field: Int) {
     writeTag(field: field, .lengthDelimited)
     // Native strings (small ones too) give their UTF-8 without a copy of the string itself.
-    let written = value.utf8.withContiguousStorageIfAvailable { utf8 in
+    let written: Void? = value.utf8.withContiguousStorageIfAvailable { utf8 in
       writeVarint(UInt64(utf8.count))
       writeRaw(UnsafeRawBufferPointer(utf8))
     }
