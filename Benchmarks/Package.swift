@@ -14,6 +14,8 @@ let package = Package(
   name: "HarkBenchmarks",
   dependencies: [.package(path: "../")],
   targets: [
+    // Process CPU time, resident set, arguments and output for the executables below.
+    .target(name: "BenchmarkSupport", swiftSettings: [.swiftLanguageMode(.v6)]),
     // libprotobuf-c generated from proto/: the same target the tests use (a symlink).
     .target(
       name: "CHarkProtoOracle",
@@ -22,6 +24,7 @@ let package = Package(
     .executableTarget(
       name: "TransportBenchmark",
       dependencies: [
+        "BenchmarkSupport",
         .product(name: "HarkGRPC", package: hark),
         .product(name: "HarkGRPCCore", package: hark),
         .product(name: "HarkTesting", package: hark),
@@ -31,6 +34,7 @@ let package = Package(
     .executableTarget(
       name: "RecognizeBenchmark",
       dependencies: [
+        "BenchmarkSupport",
         .product(name: "HarkAudio", package: hark),
         .product(name: "HarkClient", package: hark),
         .product(name: "HarkProto", package: hark),
@@ -44,6 +48,7 @@ let package = Package(
     .executableTarget(
       name: "SphinxBenchmark",
       dependencies: [
+        "BenchmarkSupport",
         .product(name: "HarkAudio", package: hark),
         .product(name: "HarkProto", package: hark),
         .product(name: "HarkRecognizer", package: hark),

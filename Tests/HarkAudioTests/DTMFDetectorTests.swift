@@ -21,7 +21,7 @@ struct DTMFDetectorTests {
     seed: UInt64 = 1
   ) -> [DTMFEvent] {
     var detector = DTMFDetector(sampleRate: sampleRate)
-    var random = SeededGenerator(seed: seed)
+    var random = SplitMix64(seed: seed)
     var events: [DTMFEvent] = []
     var start = 0
     while start < samples.count {

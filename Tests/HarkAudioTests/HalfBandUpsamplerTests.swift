@@ -48,7 +48,7 @@ struct HalfBandUpsamplerTests {
 
   @Test("two outputs per input, and every even output is its input exactly")
   func evenOutputsAreTheInputs() {
-    var generator = SeededGenerator(seed: 11)
+    var generator = SplitMix64(seed: 11)
     let input = (0..<2000).map { _ in Int16.random(in: -20000...20000, using: &generator) }
     let output = Self.upsample(input)
     #expect(output.count == 2 * input.count)
@@ -57,7 +57,7 @@ struct HalfBandUpsamplerTests {
 
   @Test("the output does not depend on how the input is cut into chunks")
   func chunking() {
-    var generator = SeededGenerator(seed: 5)
+    var generator = SplitMix64(seed: 5)
     let input = (0..<4000).map { _ in Int16.random(in: -30000...30000, using: &generator) }
     var upsampler = HalfBandUpsampler()
     var output: [Int16] = []

@@ -58,7 +58,7 @@ struct PCMAssemblerTests {
 
   @Test("random splits give the samples of the whole", arguments: [1, 2, 3, 4, 5, 6, 7, 8])
   func randomSplits(seed: UInt64) {
-    var random = SeededGenerator(seed: seed)
+    var random = SplitMix64(seed: seed)
     let bytes = (0..<4001).map { _ in UInt8.random(in: 0...255, using: &random) }
     var sizes: [Int] = []
     var left = bytes.count

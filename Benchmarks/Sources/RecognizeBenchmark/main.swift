@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import HarkAudio
 import HarkClient
@@ -20,36 +21,6 @@ import NIOPosix
 // sessions over one second, writes ESTABLISHED to stderr when every one has its 100 Continue,
 // MEASURING and DONE around the measured window, then ends every session's audio, waits for
 // their final statuses, and writes one JSON line to stdout.
-
-func cpuSeconds() -> Double {
-  var usage = rusage()
-  getrusage(RUSAGE_SELF.rawValue, &usage)
-  return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-    + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1_000_000
-}
-
-/// The resident set, in bytes (/proc/self/statm).
-func residentBytes() -> Int {
-  guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else {
-    return 0
-  }
-  let fields = statm.split(separator: " ")
-  guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-  return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-}
-
-func option(_ name: String, _ arguments: [String]) -> String? {
-  guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
-  return arguments[index + 1]
-}
-
-func writeLine(_ line: String) {
-  FileHandle.standardOutput.write(Data((line + "\n").utf8))
-}
-
-func log(_ line: String) {
-  FileHandle.standardError.write(Data((line + "\n").utf8))
-}
 
 // MARK: Server
 

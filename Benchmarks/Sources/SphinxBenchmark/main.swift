@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import HarkAudio
 import HarkProto
@@ -12,23 +13,6 @@ import HarkSphinx
 //
 // Each scenario repeats its clip until at least S seconds of audio (default 60) are decoded.
 // Prints a Markdown table. Not a test: run it on an idle machine.
-
-func cpuSeconds() -> Double {
-  var usage = rusage()
-  getrusage(RUSAGE_SELF.rawValue, &usage)
-  return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-    + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1_000_000
-}
-
-/// The resident set, in bytes (/proc/self/statm).
-func residentBytes() -> Int {
-  guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else {
-    return 0
-  }
-  let fields = statm.split(separator: " ")
-  guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-  return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-}
 
 /// The 16-bit mono samples of the WAV file at `path`.
 func samples(ofWAV path: String) throws -> (samples: [Int16], sampleRate: Int) {

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import HarkGRPC
 import HarkGRPCCore
@@ -14,27 +15,6 @@ import NIOPosix
 //
 // The client writes MEASURING and DONE to stderr when its measured window starts and ends, and
 // one JSON line to stdout.
-
-func cpuSeconds() -> Double {
-  var usage = rusage()
-  getrusage(RUSAGE_SELF.rawValue, &usage)
-  return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-    + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1_000_000
-}
-
-func option(_ name: String, _ arguments: [String]) -> String? {
-  guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
-  return arguments[index + 1]
-}
-
-/// Writes a line to stdout at once (stdout may be a pipe, which print buffers).
-func writeLine(_ line: String) {
-  FileHandle.standardOutput.write(Data((line + "\n").utf8))
-}
-
-func log(_ line: String) {
-  FileHandle.standardError.write(Data((line + "\n").utf8))
-}
 
 // MARK: Server
 

@@ -1,3 +1,4 @@
+import HarkAudio
 import HarkLoad
 
 /// Sessions with made-up measurements, the same on every run, and the report a load run that
@@ -23,7 +24,7 @@ struct SyntheticRun {
   /// `count` sessions over `seconds` seconds: mostly 200s, some 404s and 500s, a few transport
   /// errors, latencies with long tails.
   init(count: Int, seconds: Int, seed: UInt64 = 7) {
-    var random = SeededGenerator(seed: seed)
+    var random = SplitMix64(seed: seed)
     func latency(_ range: ClosedRange<UInt64>, tail: UInt64) -> UInt64 {
       let value = UInt64.random(in: range, using: &random)
       return UInt64.random(in: 0..<100, using: &random) == 0 ? value * tail : value
