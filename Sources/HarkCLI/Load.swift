@@ -321,7 +321,7 @@ struct Load: AsyncParsableCommand {
       self.init(index: index, count: count)
     }
 
-    static var defaultValueDescription: String { "1/1" }
+    var defaultValueDescription: String { "\(index)/\(count)" }
   }
 }
 

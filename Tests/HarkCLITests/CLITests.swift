@@ -449,3 +449,22 @@ struct EmbeddedSphinxTests {
     #expect(result.standardError.contains("language"))
   }
 }
+
+@Suite("hark --help")
+struct HelpTests {
+  @Test(
+    "each command's help documents its options with readable defaults",
+    arguments: [["recognize"], ["serve"], ["load", "run"], ["load", "merge"]]
+  )
+  func help(command: [String]) async throws {
+    let result = try await hark(command + ["--help"])
+    #expect(result.status == 0, "\(result.standardError)")
+    #expect(result.standardOutput.contains("USAGE: hark \(command.joined(separator: " "))"))
+    // A default shown as a Swift value's description (`Shard(index: 1, count: 1)`) is unreadable.
+    let defaults = result.standardOutput.split(separator: "(default: ").dropFirst()
+    for text in defaults {
+      let value = text.prefix { $0 != ")" }
+      #expect(!value.contains(":"), "a default printed as a Swift value: \(value)")
+    }
+  }
+}
