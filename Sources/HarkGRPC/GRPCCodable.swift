@@ -59,7 +59,9 @@ extension ByteBuffer {
     GRPCMessageFramer.append(length: length, to: &self) { buffer in
       guard length > 0 else { return }
       buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
-        message.encode(into: raw)
+        let written = message.encode(into: raw)
+        assert(written == length, "encodedSize disagrees with encode(into:)")
+        return written
       }
     }
   }

@@ -88,14 +88,18 @@ extension ProtoMessage {
   /// Writes the encoded message at the start of `destination`, which must hold at least
   /// ``encodedSize`` bytes, and returns the number of bytes written. For writing straight into
   /// memory someone else owns, such as a frame buffer of the HTTP/2 library.
+  ///
+  /// It does not size the message first (a caller that framed it has done that already): the
+  /// writer checks every write against `destination`, and submessages patch their lengths in.
   @inlinable
   public func encode(into destination: UnsafeMutableRawBufferPointer) -> Int {
-    let size = encodedSize
-    precondition(destination.count >= size, "destination is smaller than the encoded message")
-    guard size > 0 else { return 0 }
-    var writer = ProtoWriter(base: destination.baseAddress!, capacity: size)
+    guard let base = destination.baseAddress, destination.count > 0 else {
+      precondition(encodedSize == 0, "the message does not fit in the memory given")
+      return 0
+    }
+    var writer = ProtoWriter(base: base, capacity: destination.count)
     encode(to: &writer)
-    return size
+    return writer.bytesWritten
   }
 
   /// The encoded message in a new buffer of exactly its size.

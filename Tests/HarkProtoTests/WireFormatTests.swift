@@ -84,6 +84,26 @@ struct WireFormatTests {
     )
   }
 
+  @Test("maps of two and three entries are written in key order whatever the hash order")
+  func smallMapsInKeyOrder() {
+    let keys = ["a", "b", "zz", "z", "", "x", "user", "company", "é", "e", "0", "A"]
+    for first in keys {
+      for second in keys where second != first {
+        for third in [nil, "m"] as [String?] where third != first && third != second {
+          var cookies = [first: "1", second: "2"]
+          if let third { cookies[third] = "3" }
+          let expected = cookies.keys.sorted().flatMap { key in
+            RecognitionResponse(nil, cookies: [key: cookies[key]!]).serializedByteArray()
+          }
+          #expect(
+            RecognitionResponse(nil, cookies: cookies).serializedByteArray() == expected,
+            "\(cookies)"
+          )
+        }
+      }
+    }
+  }
+
   @Test("RecognitionResource interleaves its two oneofs in field-number order")
   func resourceFieldOrder() {
     let resource = RecognitionResource(

@@ -1,9 +1,9 @@
 public import NIOCore
 
-/// A cursor that writes one message into memory reserved at its exact encoded size.
-///
-/// Messages compute their ``ProtoMessage/encodedSize`` first, so the writer needs no growth
-/// checks beyond a precondition that a size computation and its encoding agree.
+/// A cursor that writes one message into memory reserved for it (usually at its exact
+/// ``ProtoMessage/encodedSize``): it never grows, and every write is checked against the end,
+/// so memory too small for the message (or a size computation that disagrees with its
+/// encoding) traps instead of writing past it.
 ///
 /// The `write…(_:field:)` methods follow proto3 implicit presence: a default value (0, false,
 /// an empty string or buffer) writes nothing. The `write…Present` methods are for fields with
@@ -29,7 +29,7 @@ public struct ProtoWriter {
   @inlinable @inline(__always)
   mutating func reserve(_ count: Int) -> Int {
     let start = position
-    precondition(count <= capacity - start, "encodedSize disagrees with encode(to:)")
+    precondition(count <= capacity - start, "the message does not fit in the memory given")
     position = start + count
     return start
   }
@@ -205,7 +205,10 @@ public struct ProtoWriter {
       return
     }
     let lengthSize = Varint.encodedSize(of: UInt64(length))
-    precondition(position + lengthSize - 1 <= capacity, "encodedSize disagrees with encode(to:)")
+    precondition(
+      position + lengthSize - 1 <= capacity,
+      "the message does not fit in the memory given"
+    )
     (base + slot + lengthSize).copyMemory(from: base + slot + 1, byteCount: length)
     position = slot
     writeVarint(UInt64(length))
@@ -273,6 +276,20 @@ extension ProtoWriter {
   ) {
     if map.count == 1, let entry = map.first {
       body(entry.key, entry.value)
+      return
+    }
+    if map.count == 2 {
+      // The common case of a few client_data entries, without the sort's machinery.
+      let first = map.startIndex
+      let second = map.index(after: first)
+      let (a, b) = (map[first], map[second])
+      if a.key < b.key {
+        body(a.key, a.value)
+        body(b.key, b.value)
+      } else {
+        body(b.key, b.value)
+        body(a.key, a.value)
+      }
       return
     }
     withUnsafeTemporaryAllocation(of: Dictionary<String, Value>.Index.self, capacity: map.count) {
