@@ -1,0 +1,142 @@
+import Dispatch
+import Foundation
+import HarkClient
+import HarkGRPC
+import HarkGRPCCore
+import HarkProto
+import HarkRecognizer
+import HarkServer
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+/// An engine on a worker thread that falls behind: the server stops acknowledging the client's
+/// data, HTTP/2 flow control holds the client library's audio producer, and once the engine
+/// catches up every sample is recognized: nothing buffered without bound, nothing lost.
+@Suite("A slow engine on a worker thread")
+struct WorkerEngineTests {
+  /// A worker-thread engine whose `process` waits until the test opens its gate, and whose final
+  /// result is the number of samples it processed.
+  final class GatedEngine: SpeechEngine, @unchecked Sendable {
+    let opened = NIOLockedValueBox(false)
+    let gate = DispatchSemaphore(value: 0)
+    let processed = NIOLockedValueBox(0)
+    var runsOnWorkerThread: Bool { true }
+
+    func open() {
+      opened.withLockedValue { $0 = true }
+      gate.signal()
+    }
+
+    func prepare(_ configuration: RecognitionConfiguration) throws(EngineError) -> [EngineNotice] {
+      []
+    }
+
+    func process(
+      _ samples: UnsafeBufferPointer<Int16>,
+      at position: Int
+    ) throws(EngineError) -> EngineHypothesis? {
+      // Blocks the session's worker thread (a Dispatch queue's, not a cooperative one).
+      if !opened.withLockedValue({ $0 }) {
+        gate.wait()
+        gate.signal()
+      }
+      processed.withLockedValue { $0 += samples.count }
+      return nil
+    }
+
+    func beginUtterance(at onset: Int) throws(EngineError) {}
+
+    func endUtterance(at end: Int) throws(EngineError) -> [EngineHypothesis] {
+      let count = processed.withLockedValue { $0 }
+      return [EngineHypothesis(words: [], text: "\(count) samples", confidence: 1)]
+    }
+
+    func reset() {}
+  }
+
+  /// `total` 20 ms frames of 8 kHz L16 — a second of silence, then a 1 kHz tone — counting how
+  /// many the client library has pulled.
+  struct CountedFrames: AsyncSequence, Sendable {
+    let total: Int
+    let pulled: NIOLockedValueBox<Int>
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+      let total: Int
+      let pulled: NIOLockedValueBox<Int>
+      var index = 0
+
+      mutating func next() async -> ByteBuffer? {
+        guard index < total else { return nil }
+        var frame = ByteBuffer()
+        for sample in 0..<160 {
+          let value =
+            index < 50 ? 0 : Int16(6000 * sin(2 * Double.pi * 1000 * Double(sample) / 8000))
+          frame.writeInteger(value, endianness: .little)
+        }
+        index += 1
+        pulled.withLockedValue { $0 += 1 }
+        return frame
+      }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+      AsyncIterator(total: total, pulled: pulled)
+    }
+  }
+
+  @Test("the client is held while the engine is behind, and every sample is recognized after")
+  func backpressure() async throws {
+    let engine = GatedEngine()
+    var configuration = RecognizerServer.Configuration(
+      host: "127.0.0.1",
+      port: 0,
+      recognizers: 1,
+      connection: GRPCConnectionConfiguration(initialStreamWindowSize: 32 << 10)
+    )
+    configuration.idleTimeout = .seconds(30)
+    let server = RecognizerServer(configuration: configuration) { engine }
+    let port = try await server.start().port!
+    let client = RecognizerClient(host: "127.0.0.1", port: port)
+
+    // 100 s of audio, sent as fast as the client library may.
+    let total = 5_000
+    let pulled = NIOLockedValueBox(0)
+    let frames = CountedFrames(total: total, pulled: pulled)
+    async let ended = client.recognize(makeInit(mode: .disabled), audio: frames) {
+      recognition -> (RecognitionOutcome, [String]) in
+      var finals: [String] = []
+      for await event in recognition.events {
+        if case .finalResult(let result) = event {
+          finals.append(result.hypotheses.first?.formattedText ?? "")
+        }
+      }
+      return (await recognition.outcome, finals)
+    }
+
+    // With the engine stopped, the producer must stall: what it pulled is bounded by the
+    // server's backlog limit (50 jobs), the stream window (32 KiB, ≈ 100 frames) and the client's
+    // send queue (64 KiB, ≈ 200 frames), not by the 5,000 frames on offer.
+    var stalledAt = 0
+    for _ in 0..<100 {
+      try await Task.sleep(for: .milliseconds(20))
+      let now = pulled.withLockedValue { $0 }
+      if now == stalledAt && now > 0 { break }
+      stalledAt = now
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    let whileStalled = pulled.withLockedValue { $0 }
+    #expect(whileStalled == stalledAt, "the producer kept going while the engine was stopped")
+    #expect(whileStalled < 1_000, "\(whileStalled) frames pulled with the engine stopped")
+    #expect(engine.processed.withLockedValue { $0 } == 0)
+
+    engine.open()
+    let (outcome, finals) = try await ended
+    #expect(outcome.status?.code == 200, "\(outcome)")
+    #expect(pulled.withLockedValue { $0 } == total)
+    #expect(engine.processed.withLockedValue { $0 } == total * 160)
+    #expect(finals == ["\(total * 160) samples"])
+    await client.close()
+    await server.shutdown(gracePeriod: .milliseconds(200))
+  }
+}
