@@ -3,6 +3,7 @@ import Foundation
 import HarkAudio
 import HarkCLIKit
 import HarkClient
+import HarkGRPC
 import HarkLoad
 import HarkProto
 import NIOCore
@@ -215,7 +216,11 @@ struct Load: AsyncParsableCommand {
           )
         }
       } catch {
-        printError("hark: cannot run the load against \(server): \(error)")
+        if error is GRPCConnectError {
+          printError("hark: \(error)")
+        } else {
+          printError("hark: cannot run the load against \(server): \(error)")
+        }
         throw ExitCode(2)
       }
       report.parameters.server = server.description

@@ -150,7 +150,28 @@ struct CLITests {
     let port = try freePort()
     let result = try await hark(["recognize", path, "--server", "127.0.0.1:\(port)"])
     #expect(result.status == 9, "\(result.standardError)")
-    #expect(result.standardError.contains("hark:"))
+    // One line that says what failed, not SwiftNIO's error tree.
+    #expect(
+      result.standardError
+        == "hark: transport failure: UNAVAILABLE: cannot connect to 127.0.0.1:\(port): "
+        + "connection refused\n"
+    )
+  }
+
+  @Test("hark load with no server listening: one line naming the address, exit 2")
+  func loadNoServer() async throws {
+    let port = try freePort()
+    let result = try await hark([
+      "load", "--server", "127.0.0.1:\(port)", "--sessions", "1", "--duration", "1",
+      "--audio", samplesDirectory.appendingPathComponent("dtmf-8k.wav").path, "--quiet",
+    ])
+    #expect(result.status == 2, "\(result.standardError)")
+    #expect(
+      result.standardError.hasSuffix(
+        "hark: cannot connect to 127.0.0.1:\(port): connection refused\n"
+      ),
+      "\(result.standardError)"
+    )
   }
 
   @Test("SIGTERM: the server shuts down cleanly and exits 0")

@@ -102,11 +102,13 @@ struct WorkerEngineTests {
     // 100 s of audio, sent as fast as the client library may.
     let total = 5_000
     let pulled = NIOLockedValueBox(0)
+    let started = NIOLockedValueBox(false)
     let frames = CountedFrames(total: total, pulled: pulled)
     async let ended = client.recognize(makeInit(mode: .disabled), audio: frames) {
       recognition -> (RecognitionOutcome, [String]) in
       var finals: [String] = []
       for await event in recognition.events {
+        if case .started = event { started.withLockedValue { $0 = true } }
         if case .finalResult(let result) = event {
           finals.append(result.hypotheses.first?.formattedText ?? "")
         }
@@ -117,16 +119,25 @@ struct WorkerEngineTests {
     // With the engine stopped, the producer must stall: what it pulled is bounded by the
     // server's backlog limit (50 jobs), the stream window (32 KiB, ≈ 100 frames) and the client's
     // send queue (64 KiB, ≈ 200 frames), not by the 5,000 frames on offer.
-    var stalledAt = 0
-    for _ in 0..<100 {
+    // Waits for the 100 Continue (before it the client holds up to 1,000 frames by design), then
+    // until the count has not moved for half a second (20 s at most, for a busy machine).
+    let deadline = ContinuousClock.now + .seconds(20)
+    while !started.withLockedValue({ $0 }) && ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    var stalledAt = -1
+    var unchangedReadings = 0
+    while unchangedReadings < 25 && ContinuousClock.now < deadline {
       try await Task.sleep(for: .milliseconds(20))
       let now = pulled.withLockedValue { $0 }
-      if now == stalledAt && now > 0 { break }
+      unchangedReadings = now == stalledAt ? unchangedReadings + 1 : 0
       stalledAt = now
     }
-    try await Task.sleep(for: .milliseconds(300))
     let whileStalled = pulled.withLockedValue { $0 }
-    #expect(whileStalled == stalledAt, "the producer kept going while the engine was stopped")
+    #expect(unchangedReadings >= 25, "the producer kept going while the engine was stopped")
+    // More than the backlog limit went out (so the session had to hold the client back)…
+    #expect(whileStalled > 50, "\(whileStalled) frames pulled with the engine stopped")
+    // …but far fewer than were on offer.
     #expect(whileStalled < 1_000, "\(whileStalled) frames pulled with the engine stopped")
     #expect(engine.processed.withLockedValue { $0 } == 0)
 

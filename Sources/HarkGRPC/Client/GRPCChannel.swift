@@ -110,7 +110,10 @@ public final class GRPCChannel: Sendable {
           state.withLockedValue { state in
             if case .connecting = state.slots[index] { state.slots[index] = .idle }
           }
-          throw GRPCStatus(.unavailable, "cannot connect to \(host):\(port): \(error)")
+          let reason =
+            (error as? GRPCConnectError)?.description
+            ?? "cannot connect to \(host):\(port): \(error)"
+          throw GRPCStatus(.unavailable, reason)
         }
       }
     }

@@ -105,7 +105,12 @@ public final class GRPCClientConnection: Sendable {
           try channel.pipeline.syncOperations.addHandler(handler)
         }
       }
-    let channel = try await bootstrap.connect(host: host, port: port).get()
+    let channel: any Channel
+    do {
+      channel = try await bootstrap.connect(host: host, port: port).get()
+    } catch {
+      throw GRPCConnectError(host: host, port: port, underlying: error)
+    }
     let ready = channel.eventLoop.makePromise(of: GRPCClientConnection.self)
     channel.eventLoop.execute {
       do {
@@ -264,5 +269,38 @@ private final class CountingHandler: GRPCClientStreamHandler {
   func finished(status: GRPCStatus, metadata: GRPCMetadata) {
     connection.streamEnded()
     wrapped.finished(status: status, metadata: metadata)
+  }
+}
+
+/// A connection that could not be made: the address, and why in a few words (the socket's
+/// error, a name that does not resolve, a timeout), not the event loop's whole error tree.
+public struct GRPCConnectError: Error, CustomStringConvertible {
+  /// The host connected to.
+  public var host: String
+  /// The port connected to.
+  public var port: Int
+  /// The error of the connection attempt, as SwiftNIO reported it.
+  public var underlying: any Error
+
+  public var description: String {
+    "cannot connect to \(host):\(port): \(Self.reason(underlying))"
+  }
+
+  /// What went wrong, in a few words.
+  static func reason(_ error: any Error) -> String {
+    switch error {
+    case let error as NIOConnectionError:
+      if let first = error.connectionErrors.first { return reason(first.error) }
+      if error.dnsAError != nil || error.dnsAAAAError != nil {
+        return "the name does not resolve"
+      }
+      return "no address to connect to"
+    case let error as IOError:
+      return String(cString: strerror(error.errnoCode)).lowercased()
+    case ChannelError.connectTimeout(let timeout):
+      return "no answer within \(timeout.nanoseconds / 1_000_000) ms"
+    default:
+      return "\(error)"
+    }
   }
 }
