@@ -198,9 +198,17 @@ let targets: [Target] = [
     linkerSettings: [.linkedLibrary("protobuf-c")]
   ),
 
+  // Test-only: what several test targets share (the `.cpuBound` trait).
+  .target(
+    name: "HarkTestSupport",
+    path: "Tests/HarkTestSupport",
+    swiftSettings: defaultSwiftSettings
+  ),
+
   .testTarget(
     name: "HarkProtoTests",
     dependencies: [
+      "HarkTestSupport",
       "HarkProto",
       "CHarkProtoOracle",
       .product(name: "NIOCore", package: "swift-nio"),
@@ -217,12 +225,13 @@ let targets: [Target] = [
   ),
   .testTarget(
     name: "HarkAudioTests",
-    dependencies: ["HarkAudio", "HarkTesting"],
+    dependencies: ["HarkAudio", "HarkTesting", "HarkTestSupport"],
     swiftSettings: defaultSwiftSettings
   ),
   .testTarget(
     name: "HarkSphinxTests",
     dependencies: [
+      "HarkTestSupport",
       "HarkAudio",
       "HarkClient",
       "HarkProto",

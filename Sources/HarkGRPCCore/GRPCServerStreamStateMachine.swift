@@ -341,7 +341,8 @@ public struct GRPCServerStreamStateMachine: Sendable {
     }
   }
 
-  /// The deadline the client set passed: send DEADLINE_EXCEEDED, then reset with CANCEL (H30).
+  /// The deadline the client set passed: send DEADLINE_EXCEEDED (then, if the client is still
+  /// sending, RST_STREAM NO_ERROR as after any early status, H29).
   public mutating func deadlineExpired() -> OnFinish {
     failRequest(GRPCStatus(.deadlineExceeded, "deadline exceeded"))
   }

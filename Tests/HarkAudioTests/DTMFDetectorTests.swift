@@ -1,9 +1,10 @@
 import Foundation
 import HarkAudio
+import HarkTestSupport
 import HarkTesting
 import Testing
 
-@Suite("DTMF detector")
+@Suite("DTMF detector", .cpuBound)
 struct DTMFDetectorTests {
   /// A key press as the detector reported it: its key and its samples.
   struct Press: Equatable, CustomStringConvertible {

@@ -1,8 +1,9 @@
 import Foundation
 import HarkAudio
+import HarkTestSupport
 import Testing
 
-@Suite("Half-band upsampler")
+@Suite("Half-band upsampler", .cpuBound)
 struct HalfBandUpsamplerTests {
   /// `count` samples of a sine of `frequency` Hz at `sampleRate`, peak `amplitude`.
   static func sine(

@@ -1,10 +1,11 @@
 import HarkProto
+import HarkTestSupport
 import NIOCore
 import Testing
 
 /// Every class of malformed input decodes to a typed error that names the message and field;
 /// none traps and none allocates beyond the input.
-@Suite("Malformed input")
+@Suite("Malformed input", .cpuBound)
 struct MalformedInputTests {
   func decodeError<M: ProtoMessage>(
     _ type: M.Type,
@@ -183,7 +184,7 @@ struct MalformedInputTests {
   }
 }
 
-@Suite("UTF-8 validation")
+@Suite("UTF-8 validation", .cpuBound)
 struct UTF8ValidationTests {
   /// Whether a `string` field holding `bytes` decodes.
   static func decodes(_ bytes: [UInt8]) -> Bool {

@@ -361,13 +361,18 @@ struct StatusTests {
   @Test("409 while every recognizer is busy; the engine returns when its RPC ends")
   func conflict() async throws {
     let harness = try await RecognizerHarness.start(recognizers: 1)
+    let released = NIOLockedValueBox(false)
     let busy = Task {
-      // Long enough that the refused call below is surely answered while this one runs.
-      try await harness.rawCall([.initMessage(makeInit())], pause: .seconds(4))
+      // Holds the only recognizer until the refused call below has been answered.
+      try await harness.rawCall(
+        [.initMessage(makeInit())],
+        holdUntil: { released.withLockedValue { $0 } }
+      )
     }
     #expect(await eventually { harness.server.activeRecognitions == 1 })
     let refused = try await harness.recognize(makeInit(), audio: dtmfAudio(keys("1")))
     #expect(refused.map(\.summary) == ["409"])
+    released.withLockedValue { $0 = true }
     #expect(try await busy.value.map(\.summary) == ["100", "204"])
     let later = try await harness.recognize(makeInit(mode: .single), audio: dtmfAudio(keys("1")))
     #expect(later.map(\.summary) == ["100", "sos", "final:1", "200"])
@@ -425,7 +430,8 @@ struct StatusTests {
   func shutdown() async throws {
     let harness = try await RecognizerHarness.start()
     let inFlight = Task {
-      try await harness.rawCall([.initMessage(makeInit())], pause: .seconds(5))
+      // Until the shutdown ends it.
+      try await harness.rawCall([.initMessage(makeInit())], pause: .seconds(60))
     }
     #expect(await eventually { harness.server.activeRecognitions == 1 })
     await harness.server.shutdown(gracePeriod: .seconds(1))
@@ -540,7 +546,7 @@ extension RecognitionFlags {
 
 /// Polls `condition` every 10 ms until it holds or `seconds` pass.
 func eventually(
-  within seconds: Double = 5,
+  within seconds: Double = 30,
   _ condition: () async throws -> Bool
 ) async rethrows -> Bool {
   let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))

@@ -2,6 +2,7 @@ import HarkAudio
 import HarkProto
 import HarkRecognizer
 import HarkSphinx
+import HarkTestSupport
 import Testing
 
 /// The departments of the tests' wordset.
@@ -14,7 +15,7 @@ let departments = RecognitionResource(
 /// The engine driven directly, as the server's session drives it, on speech that espeak-ng
 /// synthesizes at test time (en-US voice, default speed, a little seeded noise). Each test loads an
 /// engine of its own, so tests also run decoders side by side.
-@Suite("sphinx engine", .serialized)
+@Suite("sphinx engine", .serialized, .cpuBound)
 struct SphinxEngineTests {
   static let rates = [8000, 16000]
 

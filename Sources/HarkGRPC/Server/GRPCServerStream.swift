@@ -165,8 +165,11 @@ public final class GRPCServerStream: @unchecked Sendable {
     let onFinish = machine.deadlineExpired()
     guard onFinish != .ignore else { return }
     let handler = self.handler
-    // H30: the status, then RST_STREAM CANCEL.
-    perform(onFinish, reset: .cancel)
+    // The status (DEADLINE_EXCEEDED), then, if the client is still sending, RST_STREAM NO_ERROR
+    // as after any early status (H29). Not CANCEL (H30's reset for a server that cancels
+    // without a status): a client whose own timer is a moment behind the server's (grpcio) takes
+    // that reset for CANCELLED and drops the status before it.
+    perform(onFinish)
     handler?.cancelled(GRPCStatus(.deadlineExceeded, "deadline exceeded"))
   }
 

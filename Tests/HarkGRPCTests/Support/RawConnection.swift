@@ -169,7 +169,7 @@ final class RawConnection: Sendable {
   /// Waits until `condition` holds of the frames received, or the peer closes, or `timeout`.
   @discardableResult
   func waitForFrames(
-    timeout: TimeAmount = .seconds(5),
+    timeout: TimeAmount = .seconds(30),
     until condition: ([RawFrame]) -> Bool
   ) async -> [RawFrame] {
     let deadline = NIODeadline.now() + timeout
@@ -182,7 +182,7 @@ final class RawConnection: Sendable {
   }
 
   /// Waits until the peer closes the connection (or `timeout`).
-  func waitForClose(timeout: TimeAmount = .seconds(5)) async -> Bool {
+  func waitForClose(timeout: TimeAmount = .seconds(30)) async -> Bool {
     let deadline = NIODeadline.now() + timeout
     while NIODeadline.now() < deadline {
       if isClosed { return true }

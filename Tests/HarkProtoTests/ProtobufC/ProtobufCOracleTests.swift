@@ -1,11 +1,12 @@
 import CHarkProtoOracle
 import Foundation
 import HarkProto
+import HarkTestSupport
 import NIOCore
 import Testing
 
 /// Hark's codec against libprotobuf-c, in both directions, for every message type.
-@Suite("libprotobuf-c oracle")
+@Suite("libprotobuf-c oracle", .cpuBound)
 struct ProtobufCOracleTests {
   /// Swift encode → C unpack → C pack → Swift decode, and C pack → Swift decode → Swift encode.
   ///

@@ -121,11 +121,13 @@ extension RecognitionEvent {
 }
 
 extension RecognizerHarness {
-  /// Sends `requests` as they are (no client rules), waits `pause` before half-closing (or
-  /// never half-closes when `halfClose` is false), and returns every response.
+  /// Sends `requests` as they are (no client rules), waits `pause` — or, with `holdUntil`, until
+  /// it returns true (a minute at most) — before half-closing (or never half-closes when
+  /// `halfClose` is false), and returns every response.
   func rawCall(
     _ requests: [RecognitionRequest],
     pause: Duration = .zero,
+    holdUntil release: (@Sendable () -> Bool)? = nil,
     halfClose: Bool = true,
     metadata: GRPCMetadata = GRPCMetadata()
   ) async throws -> [RecognitionResponse] {
@@ -145,9 +147,11 @@ extension RecognizerHarness {
         collected.withLockedValue { $0.done = true }
       }
       for request in requests { try? await call.send(request) }
-      // Wait out the pause, unless the call ends first.
-      let deadline = ContinuousClock.now + pause
-      while ContinuousClock.now < deadline, !collected.withLockedValue({ $0.done }) {
+      // Wait out the pause (or until released), unless the call ends first.
+      let deadline = ContinuousClock.now + (release == nil ? pause : .seconds(60))
+      while ContinuousClock.now < deadline, !collected.withLockedValue({ $0.done }),
+        !(release?() ?? false)
+      {
         try await Task.sleep(for: .milliseconds(10))
       }
       if halfClose { await call.finish() }
