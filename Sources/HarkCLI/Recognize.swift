@@ -65,6 +65,14 @@ struct Recognize: AsyncParsableCommand {
   @Flag(help: "Stream as fast as the recognizer takes the audio (the default for files).")
   var fast = false
 
+  @Option(
+    help: """
+      The longest the recognition may take, in seconds, once its call starts (sent as \
+      grpc-timeout): past it the call ends with DEADLINE_EXCEEDED (exit 9). Default: none.
+      """
+  )
+  var timeout: Double?
+
   @Flag(help: "Write one JSON object per response to stdout.")
   var json = false
 
@@ -76,6 +84,11 @@ struct Recognize: AsyncParsableCommand {
       throw ValidationError("--rate must be 8000 or 16000, not \(rate)")
     }
     if realtime && fast { throw ValidationError("--realtime and --fast exclude each other") }
+    if let timeout, !(timeout > 0 && timeout <= 8 * 3600) {
+      throw ValidationError(
+        "--timeout must be more than 0 and at most 28800 seconds, not \(timeout)"
+      )
+    }
     if server != nil, let engine {
       throw ValidationError(
         "--engine \(engine.rawValue) is for the embedded recognizer, not --server"
@@ -93,13 +106,14 @@ struct Recognize: AsyncParsableCommand {
       } else {
         .embedded(engine: (engine ?? .standard).rawValue, makeEngine: (engine ?? .standard).factory)
       }
-    let runner = RecognizeRunner(
+    var runner = RecognizeRunner(
       options: options,
       target: target,
       output: json ? .json : .text,
       verbose: verbose,
       display: display
     )
+    runner.timeout = timeout.map { .milliseconds(Int(($0 * 1000).rounded(.up))) }
     let cancellation = RecognizeRunner.Cancellation()
     let interrupts = Task {
       var count = 0

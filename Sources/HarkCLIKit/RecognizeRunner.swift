@@ -33,6 +33,8 @@ public struct RecognizeRunner: Sendable {
   /// Shows the protocol exchange on stderr.
   public var verbose: Bool
   public var display: TerminalDisplay
+  /// The longest the recognition may take once its call starts (`--timeout`); nil for none.
+  public var timeout: Duration?
 
   public init(
     options: RecognizeOptions,
@@ -151,6 +153,7 @@ public struct RecognizeRunner: Sendable {
       initMessage,
       audio: counted,
       metadata: metadata,
+      timeout: timeout,
       trace: trace
     ) { recognition in
       cancellation.attach(recognition)

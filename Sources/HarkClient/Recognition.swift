@@ -19,6 +19,7 @@ public final class Recognition: Sendable {
   init(
     connection: GRPCClientConnection,
     metadata: GRPCMetadata,
+    timeout: TimeAmount?,
     prebufferLimit: Int,
     trace: (@Sendable (RecognitionTrace) -> Void)?
   ) {
@@ -29,6 +30,7 @@ public final class Recognition: Sendable {
     session = RecognitionSession(
       connection: connection,
       metadata: metadata,
+      timeout: timeout,
       prebufferLimit: prebufferLimit,
       events: continuation,
       ended: ended,
@@ -100,6 +102,7 @@ actor RecognitionSession {
   private var actions: [ClientSessionStateMachine.Action] = []
   private let connection: GRPCClientConnection
   private let metadata: GRPCMetadata
+  private let timeout: TimeAmount?
   private let events: AsyncStream<RecognitionEvent>.Continuation
   private let ended: EventLoopPromise<RecognitionOutcome>
   private let trace: (@Sendable (RecognitionTrace) -> Void)?
@@ -110,6 +113,7 @@ actor RecognitionSession {
   init(
     connection: GRPCClientConnection,
     metadata: GRPCMetadata,
+    timeout: TimeAmount?,
     prebufferLimit: Int,
     events: AsyncStream<RecognitionEvent>.Continuation,
     ended: EventLoopPromise<RecognitionOutcome>,
@@ -119,6 +123,7 @@ actor RecognitionSession {
     self.eventLoop = connection.eventLoop
     self.connection = connection
     self.metadata = metadata
+    self.timeout = timeout
     self.machine = ClientSessionStateMachine(prebufferLimit: prebufferLimit)
     self.events = events
     self.ended = ended
@@ -130,6 +135,7 @@ actor RecognitionSession {
     stream = connection.makeStream(
       path: "/nuance.asr.v1.Recognizer/Recognize",
       metadata: metadata,
+      timeout: timeout,
       handler: handler
     )
     do {

@@ -48,6 +48,10 @@ public final class RecognizerClient: Sendable {
   ///   - audio: Audio frames in the init's format; empty frames are skipped. The end of the
   ///     sequence half-closes the request stream.
   ///   - metadata: Call metadata, e.g. `authorization: Bearer …`.
+  ///   - timeout: The longest the whole recognition may take (sent as `grpc-timeout` and
+  ///     enforced here too): past it the outcome is a DEADLINE_EXCEEDED transport failure. Nil
+  ///     (the default) for none; a live call's application should set one longer than any call,
+  ///     so that a server that stops answering cannot hold a recognition forever.
   ///   - prebufferLimit: The most audio, in bytes, held before the 100; beyond it the audio
   ///     sequence is not read until the recognition starts (nothing is dropped).
   ///   - trace: Called with each request sent and response received, on the event loop (keep it
@@ -56,6 +60,7 @@ public final class RecognizerClient: Sendable {
     _ initMessage: RecognitionInitMessage,
     audio: Audio,
     metadata: GRPCMetadata = GRPCMetadata(),
+    timeout: Duration? = nil,
     prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
     trace: (@Sendable (RecognitionTrace) -> Void)? = nil,
     _ body: (Recognition) async throws -> Result
@@ -67,6 +72,7 @@ public final class RecognizerClient: Sendable {
         Recognition(
           connection: connection,
           metadata: metadata,
+          timeout: timeout.map { TimeAmount($0) },
           prebufferLimit: prebufferLimit,
           trace: trace
         )
@@ -91,9 +97,11 @@ public final class RecognizerClient: Sendable {
     _ initMessage: RecognitionInitMessage,
     audio: Audio,
     metadata: GRPCMetadata = GRPCMetadata(),
+    timeout: Duration? = nil,
     onEvent: (RecognitionEvent) -> Void = { _ in }
   ) async throws -> RecognitionOutcome where Audio.Element == ByteBuffer {
-    try await recognize(initMessage, audio: audio, metadata: metadata) { recognition in
+    try await recognize(initMessage, audio: audio, metadata: metadata, timeout: timeout) {
+      recognition in
       for await event in recognition.events { onEvent(event) }
       return await recognition.outcome
     }

@@ -158,6 +158,22 @@ struct CLITests {
     )
   }
 
+  @Test("--timeout ends a recognition that runs longer: DEADLINE_EXCEEDED, exit 9")
+  func timeout() async throws {
+    let server = try await HarkServeProcess.start()
+    let scratch = try Scratch()
+    var generator = DTMFGenerator(sampleRate: 8000, seed: 5)
+    let samples = generator.generate([.silence(milliseconds: 5000)])
+    let path = try scratch.write("long.wav", wavBytes(samples, format: .linear16(sampleRate: 8000)))
+    // 5 s of audio at real time cannot end within half a second.
+    let result = try await hark([
+      "recognize", path, "--server", "127.0.0.1:\(server.port)", "--realtime", "--timeout", "0.5",
+    ])
+    #expect(result.status == 9, "\(result.standardError)")
+    #expect(result.standardError.contains("DEADLINE_EXCEEDED"), "\(result.standardError)")
+    await server.stop()
+  }
+
   @Test("hark load with no server listening: one line naming the address, exit 2")
   func loadNoServer() async throws {
     let port = try freePort()

@@ -191,6 +191,26 @@ struct ClientLibraryTests {
     await server.shutdown(gracePeriod: .milliseconds(100))
   }
 
+  @Test("a server that never answers: the timeout ends the recognition, DEADLINE_EXCEEDED")
+  func timeout() async throws {
+    let log = Log()
+    // The 100 would come after a minute.
+    let (server, port) = try await Self.scriptedServer(log: log, delay: .seconds(60))
+    let client = RecognizerClient(host: "127.0.0.1", port: port)
+    let start = ContinuousClock.now
+    let outcome = try await client.recognize(
+      makeInit(),
+      audio: Self.frames(count: 3).async,
+      timeout: .milliseconds(300)
+    )
+    #expect(outcome.kind == .transportFailure)
+    #expect(outcome.transportStatus?.code == .deadlineExceeded, "\(outcome)")
+    #expect(ContinuousClock.now - start < .seconds(20))  // a bound on hanging, not on speed
+    #expect(log.all.first == "init")
+    await client.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
   @Test("no server: the outcome is a transport failure, not a thrown error")
   func unreachable() async throws {
     let client = RecognizerClient(host: "127.0.0.1", port: 1)
