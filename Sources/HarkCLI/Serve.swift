@@ -1,4 +1,5 @@
 import ArgumentParser
+import HarkProto
 import HarkRecognizer
 import HarkServer
 import Logging
@@ -54,8 +55,21 @@ struct Serve: AsyncParsableCommand {
   )
   var maxSessionsPerSecond: Double?
 
-  @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+  @Option(
+    help: """
+      Log level: trace, debug, info, notice, warning, error, critical. Each recognition's end \
+      is logged at debug (at warning when its status is 5xx).
+      """
+  )
   var logLevel: Logger.Level = .info
+
+  @Option(
+    help: """
+      Seconds between statistics lines in the log (recognitions active and ended, statuses); \
+      0 for none.
+      """
+  )
+  var statisticsInterval: Double = 60
 
   func validate() throws {
     if let recognizers, recognizers < 1 {
@@ -64,6 +78,9 @@ struct Serve: AsyncParsableCommand {
     guard idleTimeoutMs >= 1 else { throw ValidationError("--idle-timeout-ms must be at least 1") }
     if let maxSessionsPerSecond, !(maxSessionsPerSecond > 0) {
       throw ValidationError("--max-sessions-per-second must be positive")
+    }
+    guard statisticsInterval >= 0, statisticsInterval.isFinite else {
+      throw ValidationError("--statistics-interval must be 0 or more seconds")
     }
   }
 
@@ -82,6 +99,14 @@ struct Serve: AsyncParsableCommand {
     )
     // Speech models take a while to load: every engine is made before the server listens.
     configuration.prewarmEngines = engine == .sphinx
+    configuration.onRecognitionEnded = { record in
+      let failed = (record.status?.code ?? 0) >= 500
+      logger.log(
+        level: failed ? .warning : .debug,
+        "Recognition ended",
+        metadata: Self.metadata(of: record)
+      )
+    }
     let server = RecognizerServer(
       configuration: configuration,
       makeEngine: engine.factory(sphinxModel: sphinxModel)
@@ -94,6 +119,20 @@ struct Serve: AsyncParsableCommand {
         "recognizers": "\(recognizers)",
       ]
     )
+    let statistics = Task {
+      guard statisticsInterval > 0 else { return }
+      var last = server.statistics
+      while !Task.isCancelled {
+        try? await Task.sleep(for: .milliseconds(Int(statisticsInterval * 1000)))
+        let now = server.statistics
+        let active = server.activeRecognitions
+        // Quiet while the server is idle.
+        guard now != last || active > 0 else { continue }
+        logger.info("Statistics", metadata: Self.metadata(of: now, since: last, active: active))
+        last = now
+      }
+    }
+    defer { statistics.cancel() }
     let signal = await waitForTerminationSignal()
     logger.info(
       "Shutting down",
@@ -101,5 +140,44 @@ struct Serve: AsyncParsableCommand {
     )
     await server.shutdown(gracePeriod: .seconds(5))
     logger.info("Stopped", metadata: ["recognitions.started": "\(server.startedRecognitions)"])
+  }
+
+  /// A recognition's end, for the log.
+  static func metadata(of record: RecognizerServer.RecognitionRecord) -> Logger.Metadata {
+    var metadata: Logger.Metadata = [
+      "audio_messages": "\(record.audioMessages)",
+      "duration_ms": "\(milliseconds(record.duration))",
+    ]
+    if let status = record.status {
+      metadata["status"] = "\(status.code)"
+      metadata["message"] = "\(status.message)"
+      if !status.details.isEmpty { metadata["details"] = "\(status.details)" }
+    } else {
+      metadata["status"] = "none (cancelled or connection lost)"
+    }
+    return metadata
+  }
+
+  static func milliseconds(_ duration: Duration) -> Int64 {
+    duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+  }
+
+  /// The recognitions that ended in an interval, by status, and those active.
+  static func metadata(
+    of now: RecognizerServer.Statistics,
+    since last: RecognizerServer.Statistics,
+    active: Int
+  ) -> Logger.Metadata {
+    let statuses = now.statuses.keys.sorted().compactMap { code -> String? in
+      let count = now.statuses[code, default: 0] - last.statuses[code, default: 0]
+      return count > 0 ? "\(code): \(count)" : nil
+    }
+    return [
+      "active": "\(active)",
+      "ended": "\(now.rpcs - last.rpcs)",
+      "statuses": "\(statuses.joined(separator: ", "))",
+      "cancelled": "\(now.cancelled - last.cancelled)",
+      "audio_messages": "\(now.audioMessages - last.audioMessages)",
+    ]
   }
 }

@@ -43,6 +43,9 @@ public final class RecognizerServer: Sendable {
     /// each when a recognition first needs it (on an event loop): for engines that take long to
     /// load, such as a speech model.
     public var prewarmEngines = false
+    /// Called once as each Recognize RPC ends, on its event loop (keep it short): for logs and
+    /// call records.
+    public var onRecognitionEnded: (@Sendable (RecognitionRecord) -> Void)?
 
     /// A configuration.
     public init(
@@ -74,11 +77,13 @@ public final class RecognizerServer: Sendable {
     private let sessions = NIOLockedValueBox<[ObjectIdentifier: RecognizerSession]>([:])
     private let started = NIOLockedValueBox(0)
     private let totals = NIOLockedValueBox(Statistics())
+    private let onRecognitionEnded: (@Sendable (RecognitionRecord) -> Void)?
 
     init(configuration: Configuration, makeEngine: @escaping @Sendable () -> any SpeechEngine) {
       engines = EnginePool(capacity: configuration.recognizers, makeEngine: makeEngine)
       idleTimeout = configuration.idleTimeout
       authorize = configuration.authorize
+      onRecognitionEnded = configuration.onRecognitionEnded
       limiter = NIOLockedValueBox(configuration.maxSessionsPerSecond.map { RateLimiter(rate: $0) })
     }
 
@@ -110,12 +115,17 @@ public final class RecognizerServer: Sendable {
     }
 
     /// A finished RPC's figures (sent once per RPC, when it ends).
-    func rpcEnded(status: UInt32?, audioMessages: Int) {
+    func rpcEnded(_ record: RecognitionRecord) {
       totals.withLockedValue { totals in
         totals.rpcs += 1
-        totals.audioMessages += audioMessages
-        if let status { totals.statuses[status, default: 0] += 1 } else { totals.cancelled += 1 }
+        totals.audioMessages += record.audioMessages
+        if let code = record.status?.code {
+          totals.statuses[code, default: 0] += 1
+        } else {
+          totals.cancelled += 1
+        }
       }
+      onRecognitionEnded?(record)
     }
 
     var statistics: Statistics { totals.withLockedValue { $0 } }
@@ -178,6 +188,23 @@ public final class RecognizerServer: Sendable {
     public var cancelled = 0
     /// Audio messages received by the RPCs that ended.
     public var audioMessages = 0
+  }
+
+  /// One Recognize RPC, as it ended.
+  public struct RecognitionRecord: Sendable, Hashable {
+    /// The final status; nil when the RPC ended without one (the client cancelled it, or the
+    /// connection was lost).
+    public var status: RecognitionStatus?
+    /// Audio messages received.
+    public var audioMessages: Int
+    /// From the RPC's start to its end.
+    public var duration: Duration
+
+    public init(status: RecognitionStatus?, audioMessages: Int, duration: Duration) {
+      self.status = status
+      self.audioMessages = audioMessages
+      self.duration = duration
+    }
   }
 
   /// What the recognizer has done: the RPCs that ended, their statuses and audio messages.

@@ -36,6 +36,7 @@ actor RecognizerSession {
   private var registered = false
   private var audioMessages = 0
   private var reported = false
+  private let startedAt = NIODeadline.now()
   /// The worker of an engine that runs off the loop, and its jobs not yet answered.
   private var worker: DispatchQueue?
   private var backlog = 0
@@ -192,7 +193,14 @@ actor RecognizerSession {
     }
     if machine.isFinished && !reported {
       reported = true
-      context.rpcEnded(status: machine.finalStatus?.code, audioMessages: audioMessages)
+      let nanoseconds = (NIODeadline.now() - startedAt).nanoseconds
+      context.rpcEnded(
+        RecognizerServer.RecognitionRecord(
+          status: machine.finalStatus,
+          audioMessages: audioMessages,
+          duration: .nanoseconds(nanoseconds)
+        )
+      )
     }
   }
 

@@ -111,6 +111,8 @@ struct CLITests {
       (["serve", "--max-sessions-per-second", "-1"], 64, "--max-sessions-per-second"),
       (["serve", "--engine", "whisper"], 64, "whisper"),
       (["serve", "--listen", "127.0.0.1"], 64, "HOST:PORT"),
+      (["serve", "--statistics-interval", "-1"], 64, "--statistics-interval"),
+      (["recognize", "x.raw", "--server", "127.0.0.1:1", "--timeout", "0"], 64, "--timeout"),
     ]
   )
   func badInput(arguments: [String], status: Int32, mention: String) async throws {
@@ -156,6 +158,38 @@ struct CLITests {
         == "hark: transport failure: UNAVAILABLE: cannot connect to 127.0.0.1:\(port): "
         + "connection refused\n"
     )
+  }
+
+  @Test("hark serve logs each recognition's end (debug) and statistics (each interval)")
+  func serveLogs() async throws {
+    let server = try await HarkServeProcess.start(
+      extra: ["--log-level", "debug", "--statistics-interval", "0.3"]
+    )
+    let scratch = try Scratch()
+    let path = try scratch.write(
+      "keys.wav",
+      wavBytes(keyPresses("7", sampleRate: 8000), format: .linear16(sampleRate: 8000))
+    )
+    let result = try await hark(["recognize", path, "--server", "127.0.0.1:\(server.port)"])
+    #expect(result.status == 0, "\(result.standardError)")
+    // The statistics line of the interval in which the recognition ended (an earlier one may
+    // show it active).
+    func endedLine() -> Substring? {
+      server.standardError.split(separator: "\n").first {
+        $0.contains("Statistics") && $0.contains("ended=1")
+      }
+    }
+    let deadline = ContinuousClock.now + .seconds(20)
+    while endedLine() == nil, ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(50))
+    }
+    let log = server.standardError
+    let ended = try #require(log.split(separator: "\n").first { $0.contains("Recognition ended") })
+    #expect(ended.contains("status=200"), "\(ended)")
+    #expect(ended.contains("audio_messages="), "\(ended)")
+    let statistics = try #require(endedLine(), "\(log)")
+    #expect(statistics.contains("statuses=200: 1"), "\(statistics)")
+    await server.stop()
   }
 
   @Test("--timeout ends a recognition that runs longer: DEADLINE_EXCEEDED, exit 9")
