@@ -1,7 +1,10 @@
+import Foundation
+
 extension LoadReport {
   /// One report of the runs of `reports` (the shards of a distributed run): histograms added
   /// bucket by bucket, so its percentiles are those of all the values (not averages), counters
-  /// summed, timelines added second by second.
+  /// summed, timelines added second by second — on the wall clock: when every report has its
+  /// start time, a shard that started k seconds after the first has its seconds shifted by k.
   ///
   /// The runs must have measured the same thing: the same server, mode, result type, speed and
   /// audio. Their shards are listed together and may not repeat; their sessions, rates and
@@ -18,13 +21,15 @@ extension LoadReport {
     var merged = LoadReport()
     merged.parameters = try LoadParameters.merged(reports.map(\.parameters))
     var timeline: [Int: LoadTimelinePoint] = [:]
-    for report in reports {
+    let offsets = Self.startOffsets(reports.map(\.parameters.startedAt))
+    for (report, offset) in zip(reports, offsets) {
       merged.counters.add(report.counters)
       for (metric, histogram) in report.histograms {
         merged[metric].add(histogram)
       }
       for point in report.timeline {
-        timeline[point.second, default: LoadTimelinePoint(second: point.second)].add(point)
+        let second = point.second + offset
+        timeline[second, default: LoadTimelinePoint(second: second)].add(point)
       }
       merged.generator.cpuSeconds += report.generator.cpuSeconds
       merged.generator.peakResidentBytes = max(
@@ -32,10 +37,21 @@ extension LoadReport {
         report.generator.peakResidentBytes
       )
       merged.generator.fellBehind = merged.generator.fellBehind || report.generator.fellBehind
-      merged.elapsedSeconds = max(merged.elapsedSeconds, report.elapsedSeconds)
+      merged.elapsedSeconds = max(merged.elapsedSeconds, Double(offset) + report.elapsedSeconds)
     }
     merged.timeline = timeline.values.sorted { $0.second < $1.second }
     return merged
+  }
+
+  /// Each run's start in whole seconds after the earliest, from their ISO 8601 start times; all
+  /// zero unless every run has one (a run without it cannot be placed).
+  static func startOffsets(_ startedAt: [String]) -> [Int] {
+    let parser = ISO8601DateFormatter()
+    let starts = startedAt.map { parser.date(from: $0) }
+    guard let earliest = starts.compactMap({ $0 }).min(), !starts.contains(nil) else {
+      return startedAt.map { _ in 0 }
+    }
+    return starts.map { Int($0!.timeIntervalSince(earliest).rounded()) }
   }
 }
 

@@ -122,7 +122,38 @@ struct LoadReportMergeTests {
     #expect(merged.parameters.version == "0.2.0, 0.1.0")
     #expect(merged.generator.peakResidentBytes == 7)
     #expect(merged.generator.fellBehind)
-    #expect(merged.elapsedSeconds == 70)
+    // The first shard started a second after the second one and ran 70 s.
+    #expect(merged.elapsedSeconds == 71)
+  }
+
+  @Test("timelines are placed by each shard's start time, when every shard has one")
+  func timelinesByStartTime() throws {
+    func shard(_ shard: String, startedAt: String, seconds: [Int]) -> LoadReport {
+      var report = LoadReport()
+      report.parameters.shards = [shard]
+      report.parameters.startedAt = startedAt
+      report.elapsedSeconds = Double(seconds.count)
+      for second in seconds {
+        var point = LoadTimelinePoint(second: second)
+        point.active = 1
+        report.timeline.append(point)
+      }
+      return report
+    }
+    // The second pod started 3 s after the first.
+    let first = shard("1/2", startedAt: "2025-01-02T03:04:05Z", seconds: [0, 1, 2, 3])
+    let second = shard("2/2", startedAt: "2025-01-02T03:04:08Z", seconds: [0, 1, 2, 3])
+    let merged = try LoadReport.merged([second, first])
+    #expect(merged.timeline.map(\.second) == [0, 1, 2, 3, 4, 5, 6])
+    #expect(merged.timeline.map(\.active) == [1, 1, 1, 2, 1, 1, 1])
+    #expect(merged.elapsedSeconds == 7)
+    #expect(merged.parameters.startedAt == "2025-01-02T03:04:05Z")
+
+    // A shard without a start time cannot be placed: every shard counts from its own start.
+    let unplaced = shard("2/2", startedAt: "", seconds: [0, 1, 2, 3])
+    let together = try LoadReport.merged([first, unplaced])
+    #expect(together.timeline.map(\.second) == [0, 1, 2, 3])
+    #expect(together.timeline.map(\.active) == [2, 2, 2, 2])
   }
 
   @Test(
