@@ -209,7 +209,7 @@ public struct GRPCClientStreamStateMachine: Sendable {
   /// What response DATA means.
   public enum OnResponseData: Sendable {
     /// Deliver these messages (possibly none).
-    case deliver([ByteBuffer])
+    case deliver(GRPCMessageBatch)
     /// The call failed (bad framing, an oversized message, or DATA before headers): report
     /// `status` and reset the stream with CANCEL.
     case fail(GRPCStatus)
@@ -222,7 +222,7 @@ public struct GRPCClientStreamStateMachine: Sendable {
     switch state {
     case .responseOpen:
       deframer.append(data)
-      var messages: [ByteBuffer] = []
+      var messages = GRPCMessageBatch()
       do {
         while let message = try deframer.next() { messages.append(message) }
       } catch {

@@ -166,7 +166,7 @@ public struct GRPCServerStreamStateMachine: Sendable {
   public enum OnRequestData: Sendable {
     /// Deliver these messages, in order (possibly none), then, if `requestEnded`, the end of the
     /// request stream.
-    case deliver(messages: [ByteBuffer], requestEnded: Bool)
+    case deliver(messages: GRPCMessageBatch, requestEnded: Bool)
     /// The bytes are not valid gRPC framing: the call ends with `status` (INTERNAL or
     /// RESOURCE_EXHAUSTED); send it as `onFinish` says and reset the stream, discarding the rest
     /// of the request.
@@ -182,7 +182,7 @@ public struct GRPCServerStreamStateMachine: Sendable {
       return .ignore
     }
     deframer.append(data)
-    var messages: [ByteBuffer] = []
+    var messages = GRPCMessageBatch()
     do {
       while let message = try deframer.next() { messages.append(message) }
     } catch {

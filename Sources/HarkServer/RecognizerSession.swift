@@ -5,6 +5,7 @@ import HarkGRPCCore
 import HarkProto
 import HarkRecognizer
 import NIOCore
+import NIOPosix
 
 /// One Recognize RPC on the server: carries out its ``ServerSessionStateMachine``.
 ///
@@ -29,7 +30,6 @@ actor RecognizerSession {
   private var actions: [ServerSessionStateMachine.Action] = []
   private var engine: (any SpeechEngine)?
   private var assembler: PCMAssembler?
-  private var samples: [Int16] = []
   private var pendingPartial: EngineHypothesis?
   private var idleTimer: Scheduled<Void>?
   private var lastAudio = NIODeadline.now()
@@ -49,7 +49,6 @@ actor RecognizerSession {
     self.stream = stream
     self.eventLoop = stream.eventLoop
     self.context = context
-    samples.reserveCapacity(640)
   }
 
   // MARK: Events from the transport
@@ -78,9 +77,31 @@ actor RecognizerSession {
 
   private func receiveAudio(_ bytes: ByteBuffer) {
     lastAudio = .now()
-    samples.removeAll(keepingCapacity: true)
-    bytes.withUnsafeReadableBytes { raw in assembler?.append(raw, into: &samples) }
-    samples.withUnsafeBufferPointer { machine.audio($0, into: &actions) }
+    let scratch = SampleScratch.current
+    scratch.samples.removeAll(keepingCapacity: true)
+    bytes.withUnsafeReadableBytes { raw in assembler?.append(raw, into: &scratch.samples) }
+    scratch.samples.withUnsafeBufferPointer { machine.audio($0, into: &actions) }
+  }
+
+  /// The samples of the audio message being handled (by `receiveAudio`, then the engine calls
+  /// of the `perform()` that follows it at once), in one buffer per thread: the thousands of
+  /// sessions of an event loop take turns on memory that stays in cache, rather than each
+  /// keeping a buffer of its own that a message has to fetch.
+  final class SampleScratch: @unchecked Sendable {  // each is used by its own thread only
+    var samples: [Int16] = []
+
+    init() {
+      samples.reserveCapacity(4096)
+    }
+
+    private static let perThread = ThreadSpecificVariable<SampleScratch>()
+
+    static var current: SampleScratch {
+      if let scratch = perThread.currentValue { return scratch }
+      let scratch = SampleScratch()
+      perThread.currentValue = scratch
+      return scratch
+    }
   }
 
   func endOfRequests() {
@@ -116,7 +137,7 @@ actor RecognizerSession {
         guard let engine else { break }
         if worker != nil {
           // The samples buffer is reused for the next message: the job takes a copy.
-          let samples = Array(self.samples)
+          let samples = Array(SampleScratch.current.samples)
           enqueue(engine) { engine throws(EngineError) in
             var result: Result<EngineHypothesis?, EngineError> = .success(nil)
             samples.withUnsafeBufferPointer { samples in
@@ -130,7 +151,7 @@ actor RecognizerSession {
           }
           break
         }
-        let result = samples.withUnsafeBufferPointer {
+        let result = SampleScratch.current.samples.withUnsafeBufferPointer {
           samples -> Result<EngineHypothesis?, EngineError> in
           do throws(EngineError) {
             return .success(try engine.process(samples, at: position))

@@ -175,7 +175,7 @@ public final class GRPCServerStream: @unchecked Sendable {
 
   // MARK: Events
 
-  func deliver(messages: [ByteBuffer], requestEnded: Bool) {
+  func deliver(messages: GRPCMessageBatch, requestEnded: Bool) {
     guard let handler else { return }
     for message in messages { handler.receive(message: message) }
     if requestEnded { handler.receiveEndOfRequests() }
@@ -197,7 +197,7 @@ extension GRPCServerStream: ConnectionStream {
   func receivedHeaders(_ headers: [HTTPHeaderField], endStream: Bool) {
     switch machine.receive(headers: headers, endStream: endStream) {
     case .requestEnded(.requestEnded):
-      deliver(messages: [], requestEnded: true)
+      deliver(messages: GRPCMessageBatch(), requestEnded: true)
     case .requestEnded(.fail(let status, let onFinish)):
       fail(onFinish, status: status)
     case .protocolViolation(let status):
