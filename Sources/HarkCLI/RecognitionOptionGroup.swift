@@ -137,8 +137,10 @@ struct RecognitionOptionGroup: ParsableArguments {
         options.wordsets.append(text)
       }
       if let tokenFile {
-        options.token = try readText(tokenFile, what: "token file")
-          .trimmingCharacters(in: "\n").trimmingCharacters(in: "\r")
+        options.token = try RecognizeOptions.token(
+          fromFile: readText(tokenFile, what: "token file"),
+          name: tokenFile
+        )
       } else {
         options.token = token
       }

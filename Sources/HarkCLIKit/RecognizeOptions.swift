@@ -89,6 +89,18 @@ public struct RecognizeOptions: Sendable, Hashable {
     }
   }
 
+  /// The token a `--token-file` holds: its text without the spaces and line breaks around it
+  /// (CR, LF or CRLF: as one `Character`, a CRLF ending is neither a CR nor an LF).
+  public static func token(fromFile text: String, name: String) throws(Problem) -> String {
+    let scalars = text.unicodeScalars
+    guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+      let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+    else {
+      throw Problem("the token file \(name) is empty")
+    }
+    return String(scalars[first...last])
+  }
+
   /// A `KEY=VALUE` pair of `--client-data`.
   public static func clientDataPair(_ text: String) throws(Problem) -> (String, String) {
     guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {

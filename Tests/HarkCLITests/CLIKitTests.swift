@@ -131,6 +131,19 @@ struct CLIKitTests {
     }
   }
 
+  @Test("a token file's token: without the spaces and line breaks around it, CRLF included")
+  func tokenFile() throws {
+    for text in ["abc.def", "abc.def\n", "abc.def\r\n", "  abc.def \r\n\r\n", "\nabc.def\r"] {
+      #expect(
+        try RecognizeOptions.token(fromFile: text, name: "t") == "abc.def",
+        "\(text.debugDescription)"
+      )
+    }
+    #expect(throws: RecognizeOptions.Problem("the token file t is empty")) {
+      try RecognizeOptions.token(fromFile: " \r\n", name: "t")
+    }
+  }
+
   @Test("every outcome kind has its documented exit status")
   func exitStatuses() {
     let expected: [(UInt32, Int32)] = [
