@@ -22,7 +22,8 @@ import Foundation
 //
 // where {counters} is {"audio_bytes", "audio_messages", "audio_milliseconds", "bytes_received",
 // "bytes_sent", "final_results", "late_frames", "partial_results", "sessions_cancelled",
-// "sessions_completed", "sessions_failed", "sessions_started", "statuses": {"200": n, …},
+// "sessions_completed", "sessions_failed", "sessions_skipped", "sessions_started",
+// "statuses": {"200": n, …},
 // "transport_errors": {"UNAVAILABLE": n, …}}. `sessions`, `rate` and `max_sessions` are left out
 // when not set. A reader rebuilds each histogram from its buckets alone: the other figures of a
 // histogram are for people and scripts.
@@ -254,6 +255,8 @@ private struct CountersDocument: Codable {
   var sessionsCompleted: Int
   var sessionsFailed: Int
   var sessionsCancelled: Int
+  /// Absent in reports written before it was kept (read as 0).
+  var sessionsSkipped: Int?
   var statuses: [String: Int]
   var transportErrors: [String: Int]
   var audioMessages: Int
@@ -271,6 +274,7 @@ private struct CountersDocument: Codable {
     case sessionsCompleted = "sessions_completed"
     case sessionsFailed = "sessions_failed"
     case sessionsCancelled = "sessions_cancelled"
+    case sessionsSkipped = "sessions_skipped"
     case transportErrors = "transport_errors"
     case audioMessages = "audio_messages"
     case audioBytes = "audio_bytes"
@@ -287,6 +291,7 @@ private struct CountersDocument: Codable {
     sessionsCompleted = counters.sessionsCompleted
     sessionsFailed = counters.sessionsFailed
     sessionsCancelled = counters.sessionsCancelled
+    sessionsSkipped = counters.sessionsSkipped
     statuses = counters.statuses
     transportErrors = counters.transportErrors
     audioMessages = counters.audioMessages
@@ -305,6 +310,7 @@ private struct CountersDocument: Codable {
     counters.sessionsCompleted = sessionsCompleted
     counters.sessionsFailed = sessionsFailed
     counters.sessionsCancelled = sessionsCancelled
+    counters.sessionsSkipped = sessionsSkipped ?? 0
     counters.statuses = statuses
     counters.transportErrors = transportErrors
     counters.audioMessages = audioMessages

@@ -87,6 +87,10 @@ extension LoadReport {
       ("sessions failed", "\(counters.sessionsFailed)"),
       ("sessions cancelled", "\(counters.sessionsCancelled)"),
     ]
+    if parameters.rate != nil {
+      // Open loop: arrivals that found --max-sessions sessions running.
+      figures.append(("sessions skipped", "\(counters.sessionsSkipped)"))
+    }
     for (code, count) in counters.statuses.sorted(by: { Self.statusOrder($0.key, $1.key) }) {
       figures.append(("status \(code)", "\(count)"))
     }

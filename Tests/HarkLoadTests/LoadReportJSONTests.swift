@@ -15,6 +15,21 @@ struct LoadReportJSONTests {
     #expect(read.jsonText() == text)
   }
 
+  @Test("skipped open-loop arrivals are kept in the JSON, read as 0 from older reports")
+  func sessionsSkipped() throws {
+    var open = report
+    open.parameters.sessions = nil
+    open.parameters.rate = 20
+    open.counters.sessionsSkipped = 7
+    let text = open.jsonText()
+    #expect(text.contains(#""sessions_skipped": 7"#))
+    #expect(try LoadReport(jsonText: text).counters.sessionsSkipped == 7)
+    #expect(open.summaryTable().contains("sessions skipped"))
+    let older = text.replacingOccurrences(of: #""sessions_skipped": 7,"#, with: "")
+    #expect(older != text)
+    #expect(try LoadReport(jsonText: older).counters.sessionsSkipped == 0)
+  }
+
   @Test("an empty report round-trips")
   func emptyRoundTrip() throws {
     let empty = LoadReport()
