@@ -54,7 +54,6 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   typealias OutboundOut = ByteBuffer
 
   let role: NGHTTP2Session.Role
-  let configuration: GRPCConnectionConfiguration
   let session: NGHTTP2Session
   private(set) var context: ChannelHandlerContext?
   var streams: [Int32: any ConnectionStream] = [:]
@@ -88,7 +87,6 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
 
   init(role: NGHTTP2Session.Role, configuration: GRPCConnectionConfiguration) throws {
     self.role = role
-    self.configuration = configuration
     self.session = try NGHTTP2Session(
       role: role,
       settings: NGHTTP2Session.Settings(
@@ -213,7 +211,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     scheduleFlush()
   }
 
-  /// Registers a stream this side opened.
+  /// Registers a stream this side opened, or one the peer opened that this side accepted.
   func register(_ stream: any ConnectionStream, id: Int32) {
     streams[id] = stream
     stream.registered()
@@ -231,8 +229,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     }
     guard role == .server, let acceptStream else { return }
     if let stream = acceptStream(self, streamID, headers, endStream) {
-      streams[streamID] = stream
-      stream.registered()
+      register(stream, id: streamID)
     }
   }
 

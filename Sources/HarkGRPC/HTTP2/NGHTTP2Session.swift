@@ -88,8 +88,8 @@ final class NGHTTP2Session {
 
     init(
       maxConcurrentStreams: Int,
-      initialStreamWindowSize: Int = 1 << 20,
-      connectionWindowSize: Int = 16 << 20,
+      initialStreamWindowSize: Int,
+      connectionWindowSize: Int,
       maxHeaderListSize: Int = 16 << 10
     ) {
       self.maxConcurrentStreams = maxConcurrentStreams
@@ -218,9 +218,6 @@ final class NGHTTP2Session {
     nghttp2_session_want_read(session) != 0 || nghttp2_session_want_write(session) != 0
   }
 
-  /// Whether frames are waiting to be sent.
-  var wantsToWrite: Bool { nghttp2_session_want_write(session) != 0 }
-
   // MARK: Streams
 
   /// Starts a request with `headers` and a body read from the delegate; returns the stream id.
@@ -313,16 +310,6 @@ final class NGHTTP2Session {
 
   /// The id of the last stream the peer opened that this side processed (for GOAWAY).
   var lastProcessedStreamID: Int32 { nghttp2_session_get_last_proc_stream_id(session) }
-
-  /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS (after its SETTINGS arrived).
-  var remoteMaxConcurrentStreams: Int {
-    Int(nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS))
-  }
-
-  /// How many bytes the peer currently allows on `streamID` (its window).
-  func remoteWindowSize(streamID: Int32) -> Int {
-    Int(nghttp2_session_get_stream_remote_window_size(session, streamID))
-  }
 
   /// Calls `body` with an `nghttp2_nv` array for `fields`; nghttp2 copies what it keeps.
   private static func withNameValues<R>(

@@ -150,7 +150,7 @@ public final class GRPCServer: Sendable {
         try? handler.session.goAway(
           lastStreamID: handler.session.lastProcessedStreamID,
           errorCode: .enhanceYourCalm,
-          debugData: "too_many_pings"
+          debugData: ServerPingPolicy.tooManyPingsDebugData
         )
         handler.close(reason: "client sent too many pings")
       }

@@ -128,11 +128,9 @@ public final class GRPCServerStream: @unchecked Sendable {
     handler = nil
   }
 
-  /// Sends the status as `onFinish` says; `reset` overrides the reset that follows it.
-  private func perform(
-    _ onFinish: GRPCServerStreamStateMachine.OnFinish,
-    reset: HTTP2ErrorCode? = nil
-  ) {
+  /// Sends the status as `onFinish` says, then RST_STREAM NO_ERROR if the client is still
+  /// sending (H29).
+  private func perform(_ onFinish: GRPCServerStreamStateMachine.OnFinish) {
     deadline?.cancel()
     deadline = nil
     switch onFinish {
@@ -141,9 +139,7 @@ public final class GRPCServerStream: @unchecked Sendable {
     case .sendTrailers(let trailers, let resetAfterward):
       io.trailers = trailers
       io.outboundEnded = true
-      if let errorCode = reset ?? (resetAfterward ? .noError : nil) {
-        connection.reset(streamID, afterEndOfStreamWith: errorCode)
-      }
+      if resetAfterward { connection.reset(streamID, afterEndOfStreamWith: .noError) }
       connection.queued(on: streamID, self)
     case .sendTrailersOnly(let fields, let resetAfterward):
       do {
@@ -151,9 +147,7 @@ public final class GRPCServerStream: @unchecked Sendable {
       } catch {
         connection.close(reason: "cannot send status: \(error)")
       }
-      if let errorCode = reset ?? (resetAfterward ? .noError : nil) {
-        connection.reset(streamID, afterEndOfStreamWith: errorCode)
-      }
+      if resetAfterward { connection.reset(streamID, afterEndOfStreamWith: .noError) }
       connection.scheduleFlush()
     }
     // The handler has answered; it needs no more events.
