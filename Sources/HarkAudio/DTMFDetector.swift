@@ -119,7 +119,7 @@ public struct DTMFDetector: Sendable {
       frequencies.map { Float(2 * cos(2 * Double.pi * $0 / Double(sampleRate))) }
     )
     // A sine of peak A has |X| = A·N/2 at its own frequency over N samples.
-    let minimumPeak = Double(Int16.max) * pow(10, Self.minimumLevel / 20)
+    let minimumPeak = DTMFGenerator.peak(level: Self.minimumLevel)
     minimumPower = Float(minimumPeak * Double(blockSize) / 2 * minimumPeak * Double(blockSize) / 2)
     forwardTwist = Float(pow(10, Self.maximumForwardTwist / 10))
     reverseTwist = Float(pow(10, Self.maximumReverseTwist / 10))

@@ -73,7 +73,7 @@ public struct HalfBandUpsampler: Sendable {
   public mutating func finish(into output: inout [Int16]) {
     pending.append(contentsOf: repeatElement(0, count: halfLength))
     emit(into: &output)
-    pending = Array(repeating: 0, count: halfLength - 1)
+    reset()
   }
 
   /// Forgets every input, ready for a new stream.

@@ -188,7 +188,7 @@ public struct ServerSessionStateMachine: Sendable {
         state = .acquiring
         actions.append(.acquireEngine)
       } catch {
-        end(400, "Bad request", "\(error.field): \(error.message)", into: &actions)
+        end(400, "Bad request", "\(error)", into: &actions)
       }
     case .acquiring, .recognizing:
       end(
