@@ -148,7 +148,6 @@ let targets: [Target] = [
       "HarkProto",
       "HarkRecognizer",
       .product(name: "Histogram", package: "hdrhistogram-swift"),
-      .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
     ],

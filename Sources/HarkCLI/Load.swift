@@ -6,6 +6,7 @@ import HarkClient
 import HarkGRPC
 import HarkLoad
 import HarkProto
+import HarkRecognizer
 import NIOCore
 
 /// `hark load`: many real-time recognitions against a server, measured.
@@ -186,7 +187,8 @@ struct Load: AsyncParsableCommand {
         initMessage: { format in options.initMessage(format: format) },
         metadata: try options.metadata(),
         startTimersAfterMilliseconds: options.startTimersAfterMs,
-        endSilenceMilliseconds: options.utteranceEndSilenceMs.flatMap { $0 > 0 ? $0 : nil } ?? 500,
+        endSilenceMilliseconds: options.utteranceEndSilenceMs.flatMap { $0 > 0 ? $0 : nil }
+          ?? RecognitionConfiguration.defaultUtteranceEndSilenceMs,
         seed: seed,
         shard: (shard.index, shard.count),
         drainTimeout: drainTimeout
@@ -223,7 +225,6 @@ struct Load: AsyncParsableCommand {
         }
         throw ExitCode(2)
       }
-      report.parameters.server = server.description
       report.parameters.startedAt = startedAt
       report.parameters.version = HarkVersion.current
       try finish(report, json: json, html: html, thresholds: thresholds)

@@ -66,8 +66,6 @@ public struct RecognizeRunner: Sendable {
       recognition?.cancel()
     }
 
-    public var isCancelled: Bool { state.withLockedValue { $0.cancelled } }
-
     func attach(_ recognition: Recognition) {
       let cancelled = state.withLockedValue { state in
         state.recognition = recognition

@@ -60,7 +60,7 @@ public final class Recognition: Sendable {
         }
       } catch {
         // The audio source failed: the recognition cannot go on.
-        await session.cancel()
+        await session.cancelNow()
         return
       }
       await session.endOfAudio()
@@ -185,10 +185,6 @@ actor RecognitionSession {
   func startTimers() {
     machine.startTimers(into: &actions)
     perform()
-  }
-
-  func cancel() {
-    cancelNow()
   }
 
   func cancelNow() {

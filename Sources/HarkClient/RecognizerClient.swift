@@ -82,14 +82,9 @@ public final class RecognizerClient: Sendable {
       recognition = Recognition(failed: status)
     }
     recognition.start(initMessage, audio: audio)
-    do {
-      let result = try await body(recognition)
-      recognition.cancel()
-      return result
-    } catch {
-      recognition.cancel()
-      throw error
-    }
+    // A recognition still running when `body` returns or throws is cancelled.
+    defer { recognition.cancel() }
+    return try await body(recognition)
   }
 
   /// Runs one recognition and returns its outcome, calling `onEvent` for each event.

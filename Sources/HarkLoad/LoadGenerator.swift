@@ -2,7 +2,6 @@ import HarkClient
 import HarkGRPC
 import HarkGRPCCore
 import HarkProto
-import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
 

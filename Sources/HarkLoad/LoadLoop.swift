@@ -141,7 +141,7 @@ final class LoadLoop {
       // The first sessions start evenly over the ramp-up (at once without one).
       let rampUp = UInt64(configuration.rampUp * 1e9)
       for index in 0..<count {
-        let offset = count > 0 ? rampUp * UInt64(index) / UInt64(count) : 0
+        let offset = rampUp * UInt64(index) / UInt64(count)
         // A random phase within a frame period, so lanes do not send in lockstep.
         let phase = random.next() % max(periodNanoseconds, 1)
         at(origin + offset + phase) { [self] in startSession(on: lane) }

@@ -94,8 +94,7 @@ extension LoadReport {
     for (code, count) in counters.statuses.sorted(by: { Self.statusOrder($0.key, $1.key) }) {
       figures.append(("status \(code)", "\(count)"))
     }
-    let transportErrors = counters.transportErrors.values.reduce(0, +)
-    figures.append(("transport errors", "\(transportErrors)"))
+    figures.append(("transport errors", "\(counters.transportErrorCount)"))
     for (name, count) in counters.transportErrors.sorted(by: { $0.key < $1.key }) {
       figures.append(("  \(name)", "\(count)"))
     }

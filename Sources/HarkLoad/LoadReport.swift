@@ -125,6 +125,8 @@ public struct LoadCounters: Codable, Sendable, Hashable {
   public var statuses: [String: Int] = [:]
   /// Sessions that failed below the protocol, by gRPC status name ("UNAVAILABLE", …).
   public var transportErrors: [String: Int] = [:]
+  /// Sessions that failed below the protocol, whatever the status.
+  public var transportErrorCount: Int { transportErrors.values.reduce(0, +) }
   /// Audio messages sent.
   public var audioMessages = 0
   /// Audio sent, in bytes.

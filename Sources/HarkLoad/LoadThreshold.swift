@@ -124,7 +124,7 @@ public enum LoadThreshold: Sendable, Hashable, CustomStringConvertible {
       return "\(Self.sessions(failed)) failed, more than the \(allowed) allowed (\(self))"
     case .transportErrors(let allowed):
       let errors = report.counters.transportErrors
-      let total = errors.values.reduce(0, +)
+      let total = report.counters.transportErrorCount
       guard total > allowed else { return nil }
       let names = errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
       return
@@ -216,7 +216,7 @@ extension LoadReport {
   /// sessions failed for transport errors beyond what an `errors=` limit allows (none without
   /// one), else `exitThresholdExceeded` (1) when a limit was exceeded, else `exitPassed` (0).
   public func exitStatus(thresholds: [LoadThreshold]) -> Int32 {
-    let transportErrors = counters.transportErrors.values.reduce(0, +)
+    let transportErrors = counters.transportErrorCount
     let allowed = thresholds.compactMap { threshold -> Int? in
       if case .transportErrors(let allowed) = threshold { return allowed }
       return nil

@@ -180,14 +180,6 @@ final class SphinxDecoder {
 
   // MARK: Results
 
-  /// The best hypothesis so far (partial during an utterance, final after it); nil when there is
-  /// none.
-  func hypothesis() -> String? {
-    var score: Int32 = 0
-    guard let text = ps_get_hyp(decoder, &score) else { return nil }
-    return String(cString: text)
-  }
-
   /// The words of the best hypothesis; `withPosteriors` after a dictation utterance (a
   /// grammar's segments have none: see ``latticeLinks(computingPosteriors:)``).
   func segments(withPosteriors: Bool = false) -> [SphinxSegment] {
