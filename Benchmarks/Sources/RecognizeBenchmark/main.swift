@@ -15,7 +15,7 @@ import NIOPosix
 //
 //   RecognizeBenchmark server --port 0 [--recognizers N]
 //   RecognizeBenchmark client --target HOST:PORT [--sessions N] [--duration S] [--warmup S]
-//                             [--connections C] [--rate HZ]
+//                             [--connections C] [--cycle-ms MS]
 //
 // The server prints LISTENING <port> and runs until stdin reaches EOF. The client opens its
 // sessions over one second, writes ESTABLISHED to stderr when every one has its 100 Continue,

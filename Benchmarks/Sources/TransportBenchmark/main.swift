@@ -66,7 +66,6 @@ final class PipelinedEcho: GRPCClientStreamHandler {
 
 final class PacedEcho: GRPCClientStreamHandler {
   let counters: Counters
-  var stream: GRPCClientStream?
 
   init(counters: Counters) {
     self.counters = counters
@@ -125,11 +124,10 @@ func runClient(_ arguments: [String]) async throws {
   let eventLoop = connection.eventLoop
   let request = EchoRequest(payload: ByteBuffer(repeating: 0x5A, count: 320))
 
-  // Loop-bound state is made on its loop.
-  let (counters, handlers, streamsBox) = try await eventLoop.submit {
+  // Loop-bound state is made on its loop. A stream holds its handler.
+  let (counters, streamsBox) = try await eventLoop.submit {
     (
       NIOLoopBound(Counters(), eventLoop: eventLoop),
-      NIOLoopBoundBox([any GRPCClientStreamHandler](), eventLoop: eventLoop),
       NIOLoopBoundBox([GRPCClientStream](), eventLoop: eventLoop)
     )
   }.get()
@@ -141,14 +139,13 @@ func runClient(_ arguments: [String]) async throws {
       let stream = connection.makeStream(path: EchoService.chatPath, handler: handler)
       handler.stream = stream
       for _ in 0..<window where stream.send(request) { counters.value.sent += 1 }
-      handlers.value.append(handler)
       streamsBox.value.append(stream)
     default:
       for _ in 0..<streams {
-        let handler = PacedEcho(counters: counters.value)
-        let stream = connection.makeStream(path: EchoService.chatPath, handler: handler)
-        handler.stream = stream
-        handlers.value.append(handler)
+        let stream = connection.makeStream(
+          path: EchoService.chatPath,
+          handler: PacedEcho(counters: counters.value)
+        )
         streamsBox.value.append(stream)
       }
       // One schedule drives every stream: each 1/rate period is cut into slots, and each slot
