@@ -120,14 +120,15 @@ struct WorkerEngineTests {
     // server's backlog limit (50 jobs), the stream window (32 KiB, ≈ 100 frames) and the client's
     // send queue (64 KiB, ≈ 200 frames), not by the 2,000 frames on offer (it stops at 350 here).
     // Waits for the 100 Continue (before it the client holds up to 1,000 frames by design), then
-    // until the count has not moved for half a second (a minute at most, for a busy machine).
+    // until the count is past the backlog limit and has not moved for half a second (a minute at
+    // most: on a busy machine the producer can pause for longer before it gets that far).
     let deadline = ContinuousClock.now + .seconds(60)
     while !started.withLockedValue({ $0 }) && ContinuousClock.now < deadline {
       try await Task.sleep(for: .milliseconds(20))
     }
     var stalledAt = -1
     var unchangedReadings = 0
-    while unchangedReadings < 25 && ContinuousClock.now < deadline {
+    while (unchangedReadings < 25 || stalledAt <= 50) && ContinuousClock.now < deadline {
       try await Task.sleep(for: .milliseconds(20))
       let now = pulled.withLockedValue { $0 }
       unchangedReadings = now == stalledAt ? unchangedReadings + 1 : 0
