@@ -206,7 +206,8 @@ struct ClientLibraryTests {
     #expect(outcome.kind == .transportFailure)
     #expect(outcome.transportStatus?.code == .deadlineExceeded, "\(outcome)")
     #expect(ContinuousClock.now - start < .seconds(20))  // a bound on hanging, not on speed
-    #expect(log.all.first == "init")
+    // The server got the call (on a busy machine its handler may run after the deadline).
+    #expect(await eventually { log.all.first == "init" })
     await client.close()
     await server.shutdown(gracePeriod: .milliseconds(100))
   }
