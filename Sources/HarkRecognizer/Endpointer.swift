@@ -56,7 +56,7 @@ public struct Endpointer: Sendable {
   /// Samples per frame (10 ms).
   public let frameLength: Int
 
-  /// Samples seen so far.
+  /// Samples of the whole frames classified so far: where the frame being filled starts.
   public private(set) var position = 0
   /// Whether an utterance is under way.
   public private(set) var inSpeech = false
@@ -79,6 +79,11 @@ public struct Endpointer: Sendable {
   private var energySum: Double = 0
   private var speechFrames = 0
   private var pendingStatistics = UtteranceStatistics()
+
+  /// Every sample fed so far, those of the frame still being filled included: where the next
+  /// samples start in the stream. (``position`` counts whole frames only, so it lags this by up
+  /// to a frame when messages are not a whole number of 10 ms.)
+  public var samplesSeen: Int { position + frameFill }
 
   /// Consecutive speech frames that start an utterance.
   static let onsetFrames = 3

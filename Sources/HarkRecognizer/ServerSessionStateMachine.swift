@@ -285,7 +285,9 @@ public struct ServerSessionStateMachine: Sendable {
       // The recognition is ending; audio no longer matters.
       return nil
     }
-    actions.append(.engineAudio(position: recognition.endpointer.position))
+    // The stream position of these samples: every sample before them, not just whole frames (a
+    // message need not be a whole number of 10 ms frames).
+    actions.append(.engineAudio(position: recognition.endpointer.samplesSeen))
     return endpoint(samples, recognition: &recognition, into: &actions)
   }
 
@@ -517,7 +519,7 @@ public struct ServerSessionStateMachine: Sendable {
         recognition.awaitingFinal = .endOfRequests
         let end =
           recognition.configuration.mode == .disabled
-          ? endpointer.position : endpointer.lastSpeechEnd
+          ? endpointer.samplesSeen : endpointer.lastSpeechEnd
         recognition.endedOnsets.append(onset)
         recognition.endedEnds.append(end)
         recognition.utteranceOnset = nil

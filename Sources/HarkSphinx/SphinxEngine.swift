@@ -169,10 +169,18 @@ public final class SphinxEngine: SpeechEngine {
     at position: Int
   ) throws(EngineError) -> EngineHypothesis? {
     if position != streamEnd {
-      // Not where the last samples ended: start the audio over from here.
+      // Not where the last samples ended (a caller's bug): start the audio over from here, and
+      // an utterance in progress with it, so that no index points outside the audio kept.
       audio.removeAll(keepingCapacity: true)
       audioStart = position * factor
       upsampler?.reset()
+      lastUtteranceEnd = min(lastUtteranceEnd, audioStart)
+      if var utterance {
+        utterance.start = audioStart
+        utterance.fed = audioStart
+        utterance.lastPartialCheck = audioStart
+        self.utterance = utterance
+      }
     }
     streamEnd = position + samples.count
     let appended = audio.count
@@ -237,7 +245,7 @@ public final class SphinxEngine: SpeechEngine {
     lastUtteranceEnd = audioEnd
     if utterance.live { try decoder.endUtterance() }
     if utterance.keepsAudio {
-      let range = (utterance.start - audioStart)..<audio.count
+      let range = min(max(utterance.start - audioStart, 0), audio.count)..<audio.count
       try audio[range].withUnsafeBufferPointer { samples throws(EngineError) in
         try decoder.decodeWholeUtterance(samples)
       }
@@ -265,7 +273,7 @@ public final class SphinxEngine: SpeechEngine {
   /// Gives the decoder the audio it has not had yet.
   private func feed(_ utterance: inout Utterance) throws(EngineError) {
     guard audioEnd > utterance.fed else { return }
-    let range = (utterance.fed - audioStart)..<audio.count
+    let range = max(utterance.fed - audioStart, 0)..<audio.count
     try audio[range].withUnsafeBufferPointer { samples throws(EngineError) in
       try decoder.process(samples)
     }
