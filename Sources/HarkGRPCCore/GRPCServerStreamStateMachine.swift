@@ -17,12 +17,16 @@ public import NIOCore
 /// ```
 ///
 /// Terminal transitions and the status each produces:
-/// - a request that is not gRPC: HTTP 415 (wrong content-type), or a Trailers-Only status:
-///   INTERNAL (not POST, no `:path`), UNIMPLEMENTED (compression the server does not speak);
+/// - a request that is not gRPC: HTTP 415 (a content-type other than `application/grpc…`), or
+///   a Trailers-Only status: INTERNAL (not POST, no `:path`, no `te: trailers`), UNIMPLEMENTED
+///   (a codec other than proto, compression the server does not speak);
 /// - a malformed message: INTERNAL; an oversized one: RESOURCE_EXHAUSTED (status sent, then the
 ///   stream reset with NO_ERROR since the request body is left unread, H29);
 /// - the request stream ending inside a message: INTERNAL;
-/// - the deadline of `grpc-timeout`: DEADLINE_EXCEEDED, then RST_STREAM CANCEL;
+/// - the deadline of `grpc-timeout`: DEADLINE_EXCEEDED, then RST_STREAM NO_ERROR if the client
+///   is still sending (as after any early status);
+/// - responses the client does not read for the write-stall timeout: RST_STREAM CANCEL
+///   (``writeStalled()``), the handler learns the call was cancelled;
 /// - RST_STREAM from the client: the call is cancelled (`.cancelled`), nothing is sent;
 /// - the handler's `finish(status:)`: its status, as trailers (or Trailers-Only).
 ///
@@ -111,6 +115,7 @@ public struct GRPCServerStreamStateMachine: Sendable {
     var authority: String?
     var timeoutValue: String?
     var encoding: String?
+    var te: String?
     for field in headers {
       switch field.name {
       case ":method": method = field.value
@@ -119,18 +124,41 @@ public struct GRPCServerStreamStateMachine: Sendable {
       case "content-type": contentType = field.value
       case "grpc-timeout": timeoutValue = field.value
       case "grpc-encoding": encoding = field.value
+      case "te": te = field.value
       default: break
       }
-    }
-    // H5: a content-type that is not application/grpc… is answered with HTTP 415.
-    guard let contentType, contentType.hasPrefix("application/grpc") else {
-      state = .closed
-      return .rejectHTTP(status: 415, headers: [])
     }
     func reject(_ status: GRPCStatus, extra: [HTTPHeaderField] = []) -> OnRequestHeaders {
       state = .closed
       let fields = Self.responseHeaders + Self.statusFields(status, GRPCMetadata()) + extra
       return .rejectTrailersOnly(status: status, fields: fields)
+    }
+    // H5: a content-type that is not application/grpc… is answered with HTTP 415; gRPC with a
+    // codec other than protobuf is UNIMPLEMENTED, naming it.
+    switch contentType.map(Self.codec(ofContentType:)) {
+    case .protobuf?:
+      break
+    case .other(let codec)?:
+      return reject(
+        GRPCStatus(
+          .unimplemented,
+          "content-type application/grpc+\(codec): only the proto codec is served"
+        )
+      )
+    case .notGRPC?, nil:
+      state = .closed
+      return .rejectHTTP(status: 415, headers: [])
+    }
+    // gRPC requires `te: trailers`: it tells the server that every proxy on the way carries
+    // trailers, without which no status could arrive.
+    guard te == "trailers" else {
+      return reject(
+        GRPCStatus(
+          .internalError,
+          te.map { "te: \($0): gRPC requires te: trailers" }
+            ?? "the request has no te: trailers header, which gRPC requires"
+        )
+      )
     }
     guard method == "POST" else {
       return reject(
@@ -160,6 +188,30 @@ public struct GRPCServerStreamStateMachine: Sendable {
     )
     state = .open(requestOpen: !endStream, responseHeadersSent: false)
     return .accept(Request(path: path, metadata: metadata, timeout: timeout, authority: authority))
+  }
+
+  /// What a request's content-type says about its messages.
+  public enum ContentTypeCodec: Hashable, Sendable {
+    /// `application/grpc` or `application/grpc+proto` (parameters after `;` ignored).
+    case protobuf
+    /// `application/grpc+NAME` with a codec other than proto, e.g. `json`.
+    case other(String)
+    /// Not gRPC at all.
+    case notGRPC
+  }
+
+  /// The codec `contentType` names.
+  public static func codec(ofContentType contentType: String) -> ContentTypeCodec {
+    let mediaType =
+      contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)
+      .first.map { $0.trimmingSpaces().lowercased() } ?? ""
+    let prefix = "application/grpc"
+    guard mediaType.hasPrefix(prefix) else { return .notGRPC }
+    let rest = mediaType.dropFirst(prefix.count)
+    if rest.isEmpty { return .protobuf }
+    guard rest.first == "+" else { return .notGRPC }
+    let codec = String(rest.dropFirst())
+    return codec == "proto" ? .protobuf : .other(codec)
   }
 
   /// What to do with request DATA.
@@ -341,6 +393,16 @@ public struct GRPCServerStreamStateMachine: Sendable {
     }
   }
 
+  /// The client took none of the stream's queued responses for the write-stall timeout (or
+  /// their queue outgrew its limit): the transport resets the stream with CANCEL, since no
+  /// status could reach a client that does not read (H30). `.cancelled` when the handler was
+  /// still answering and must learn that the call ended.
+  public mutating func writeStalled() -> OnReset {
+    let wasOpen = isResponseOpen
+    state = .closed
+    return wasOpen ? .cancelled : .ignore
+  }
+
   /// The deadline the client set passed: send DEADLINE_EXCEEDED (then, if the client is still
   /// sending, RST_STREAM NO_ERROR as after any early status, H29).
   public mutating func deadlineExpired() -> OnFinish {
@@ -376,4 +438,14 @@ public struct HTTPHeaderField: Hashable, Sendable, CustomStringConvertible {
   }
 
   public var description: String { "\(name): \(value)" }
+}
+
+extension Substring {
+  /// The substring without leading and trailing spaces and tabs.
+  fileprivate func trimmingSpaces() -> Substring {
+    var result = self
+    while let first = result.first, first == " " || first == "\t" { result.removeFirst() }
+    while let last = result.last, last == " " || last == "\t" { result.removeLast() }
+    return result
+  }
 }

@@ -512,21 +512,37 @@ struct GRPCServerStreamStateMachineTests {
     #expect(Self.phase(of: machine) == .open(requestOpen: true, responseHeadersSent: false))
   }
 
+  /// How a server answers a request's content-type.
+  enum ContentTypeOutcome: Sendable {
+    case accepted
+    /// gRPC with a codec the server does not serve: UNIMPLEMENTED naming it.
+    case unimplementedCodec(String)
+    /// Not gRPC: HTTP 415.
+    case unsupportedMediaType
+  }
+
   @Test(
-    "content-type decides whether the request is gRPC (H5)",
+    "content-type: proto is served, another gRPC codec is UNIMPLEMENTED, the rest HTTP 415 (H5)",
     arguments: [
-      (nil, false), ("text/html", false), ("application/json", false), ("application/grp", false),
-      ("application/grpc", true), ("application/grpc+proto", true), ("application/grpc+json", true),
-    ] as [(String?, Bool)]
+      (nil, .unsupportedMediaType), ("text/html", .unsupportedMediaType),
+      ("application/json", .unsupportedMediaType), ("application/grp", .unsupportedMediaType),
+      ("application/grpcx", .unsupportedMediaType), ("application/grpc-web", .unsupportedMediaType),
+      ("application/grpc", .accepted), ("application/grpc+proto", .accepted),
+      ("Application/GRPC+Proto", .accepted), ("application/grpc; charset=utf-8", .accepted),
+      ("application/grpc+proto;x=1", .accepted),
+      ("application/grpc+json", .unimplementedCodec("json")),
+      ("application/grpc+thrift", .unimplementedCodec("thrift")),
+    ] as [(String?, ContentTypeOutcome)]
   )
-  func contentType(_ contentType: String?, accepted: Bool) {
+  func contentType(_ contentType: String?, outcome: ContentTypeOutcome) {
     var headers = fields([
       ":method": "POST", ":scheme": "http", ":path": Self.path, "te": "trailers",
     ])
     if let contentType { headers.append(HTTPHeaderField("content-type", contentType)) }
     var machine = Machine()
     let action = HeadersAction(machine.receive(headers: headers, endStream: false))
-    if accepted {
+    switch outcome {
+    case .accepted:
       let expected = HeadersAction.accept(
         path: Self.path,
         authority: nil,
@@ -535,10 +551,39 @@ struct GRPCServerStreamStateMachineTests {
       )
       #expect(action == expected)
       #expect(Self.phase(of: machine) == .open(requestOpen: true, responseHeadersSent: false))
-    } else {
+    case .unimplementedCodec(let codec):
+      guard case .rejectTrailersOnly(let status, let fields) = action else {
+        Issue.record("expected a Trailers-Only UNIMPLEMENTED, got \(action)")
+        return
+      }
+      #expect(status.code == .unimplemented)
+      #expect(status.message.contains("application/grpc+\(codec)"), "\(status.message)")
+      #expect(fields.contains(HTTPHeaderField("grpc-status", "12")))
+      #expect(Self.phase(of: machine) == .closed)
+    case .unsupportedMediaType:
       #expect(action == .rejectHTTP(status: 415, headers: []))
       #expect(Self.phase(of: machine) == .closed)
     }
+  }
+
+  @Test(
+    "gRPC requires te: trailers: without it, or with another value, the call is INTERNAL",
+    arguments: [nil, "gzip", "trailers, deflate"] as [String?]
+  )
+  func requiresTETrailers(_ te: String?) {
+    var headers = fields([
+      ":method": "POST", ":scheme": "http", ":path": Self.path, "content-type": "application/grpc",
+    ])
+    if let te { headers.append(HTTPHeaderField("te", te)) }
+    var machine = Machine()
+    let action = HeadersAction(machine.receive(headers: headers, endStream: false))
+    guard case .rejectTrailersOnly(let status, _) = action else {
+      Issue.record("expected a Trailers-Only INTERNAL, got \(action)")
+      return
+    }
+    #expect(status.code == .internalError)
+    #expect(status.message.contains("te: trailers"), "\(status.message)")
+    #expect(Self.phase(of: machine) == .closed)
   }
 
   @Test("content-type is checked first: a GET of text/html is a 415, not a gRPC status")
