@@ -63,6 +63,7 @@ let targets: [Target] = [
       "CNGHTTP2",
       "HarkGRPCCore",
       "HarkProto",
+      .product(name: "Logging", package: "swift-log"),
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
     ],
@@ -200,6 +201,14 @@ let targets: [Target] = [
   // Test-only: what several test targets share (the `.cpuBound` trait).
   .target(
     name: "HarkTestSupport",
+    dependencies: [
+      "CNGHTTP2",
+      "HarkGRPCCore",
+      "HarkProto",
+      .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+      .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOPosix", package: "swift-nio"),
+    ],
     path: "Tests/HarkTestSupport",
     swiftSettings: defaultSwiftSettings
   ),
@@ -245,6 +254,7 @@ let targets: [Target] = [
   .testTarget(
     name: "HarkRecognizerTests",
     dependencies: [
+      "HarkTestSupport",
       "HarkAudio",
       "HarkClient",
       "HarkGRPC",
@@ -267,6 +277,7 @@ let targets: [Target] = [
       "HarkGRPCCore",
       "HarkProto",
       "HarkRecognizer",
+      "HarkTesting",
     ],
     swiftSettings: defaultSwiftSettings
   ),
@@ -286,6 +297,7 @@ let targets: [Target] = [
   .testTarget(
     name: "HarkGRPCTests",
     dependencies: [
+      "HarkTestSupport",
       "CNGHTTP2",
       "HarkGRPC",
       "HarkTesting",

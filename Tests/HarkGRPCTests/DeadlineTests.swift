@@ -1,5 +1,6 @@
 import HarkGRPC
 import HarkGRPCCore
+import HarkTestSupport
 import HarkTesting
 import NIOConcurrencyHelpers
 import NIOCore

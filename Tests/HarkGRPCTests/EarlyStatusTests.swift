@@ -1,6 +1,7 @@
 import HarkGRPC
 import HarkGRPCCore
 import HarkProto
+import HarkTestSupport
 import HarkTesting
 import NIOCore
 import Testing

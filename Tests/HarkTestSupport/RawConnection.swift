@@ -1,24 +1,24 @@
-import CNGHTTP2
+internal import CNGHTTP2
 import NIOConcurrencyHelpers
-import NIOCore
+public import NIOCore
 import NIOPosix
 
 /// One HTTP/2 frame as it appeared on the wire.
-struct RawFrame: Equatable {
-  var type: UInt8
-  var flags: UInt8
-  var streamID: UInt32
-  var payload: [UInt8]
+public struct RawFrame: Equatable {
+  public var type: UInt8
+  public var flags: UInt8
+  public var streamID: UInt32
+  public var payload: [UInt8]
 
-  static let data: UInt8 = 0
-  static let headers: UInt8 = 1
-  static let rstStream: UInt8 = 3
-  static let settings: UInt8 = 4
-  static let ping: UInt8 = 6
-  static let goAway: UInt8 = 7
+  public static let data: UInt8 = 0
+  public static let headers: UInt8 = 1
+  public static let rstStream: UInt8 = 3
+  public static let settings: UInt8 = 4
+  public static let ping: UInt8 = 6
+  public static let goAway: UInt8 = 7
 
   /// GOAWAY's error code.
-  var errorCode: UInt32? {
+  public var errorCode: UInt32? {
     switch type {
     case Self.goAway where payload.count >= 8:
       return payload[4..<8].reduce(0) { $0 << 8 | UInt32($1) }
@@ -30,12 +30,12 @@ struct RawFrame: Equatable {
   }
 
   /// GOAWAY's debug data.
-  var debugData: String {
+  public var debugData: String {
     type == Self.goAway && payload.count > 8 ? String(decoding: payload[8...], as: UTF8.self) : ""
   }
 
   /// The bytes of a frame.
-  static func encode(
+  public static func encode(
     type: UInt8,
     flags: UInt8 = 0,
     streamID: UInt32 = 0,
@@ -52,11 +52,11 @@ struct RawFrame: Equatable {
       + payload
   }
 
-  static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
-  static let emptySettings = encode(type: settings)
+  public static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+  public static let emptySettings = encode(type: settings)
 
   /// A HEADERS frame (END_HEADERS) with every field as an HPACK literal without indexing.
-  static func headersFrame(
+  public static func headersFrame(
     streamID: UInt32,
     fields: [(String, String)],
     endStream: Bool = false
@@ -81,8 +81,78 @@ struct RawFrame: Equatable {
     return [UInt8(bytes.count)] + bytes
   }
 
+  /// An HPACK integer with an `prefixBits`-bit prefix, the prefix's other bits set to `flags`
+  /// (RFC 7541 §5.1).
+  public static func hpackInteger(_ value: Int, prefixBits: Int, flags: UInt8 = 0) -> [UInt8] {
+    let limit = (1 << prefixBits) - 1
+    guard value >= limit else { return [flags | UInt8(value)] }
+    var bytes = [flags | UInt8(limit)]
+    var rest = value - limit
+    while rest >= 128 {
+      bytes.append(UInt8(rest & 0x7F) | 0x80)
+      rest >>= 7
+    }
+    bytes.append(UInt8(rest))
+    return bytes
+  }
+
+  /// An HPACK string literal of any length, not Huffman-coded.
+  public static func hpackLiteral(_ string: String) -> [UInt8] {
+    let bytes = Array(string.utf8)
+    return hpackInteger(bytes.count, prefixBits: 7) + bytes
+  }
+
+  /// A header field as an HPACK literal with incremental indexing: it enters the peer's
+  /// dynamic table (at index 62, the newest entry).
+  public static func hpackIndexedLiteral(_ name: String, _ value: String) -> [UInt8] {
+    [0x40] + hpackLiteral(name) + hpackLiteral(value)
+  }
+
+  /// A header field as an HPACK literal that is never indexed, any length.
+  public static func hpackLiteral(_ name: String, _ value: String) -> [UInt8] {
+    [0x00] + hpackLiteral(name) + hpackLiteral(value)
+  }
+
+  /// A header block split into a HEADERS frame and as many CONTINUATION frames as frames of
+  /// `maxFrameSize` bytes need.
+  public static func headerBlockFrames(
+    streamID: UInt32,
+    block: [UInt8],
+    endStream: Bool = false,
+    maxFrameSize: Int = 16384
+  ) -> [UInt8] {
+    var frames: [UInt8] = []
+    var offset = 0
+    var first = true
+    repeat {
+      let end = min(offset + maxFrameSize, block.count)
+      let last = end == block.count
+      frames += encode(
+        type: first ? headers : continuation,
+        flags: (last ? 0x4 : 0) | (first && endStream ? 0x1 : 0),
+        streamID: streamID,
+        payload: Array(block[offset..<end])
+      )
+      first = false
+      offset = end
+    } while offset < block.count
+    return frames
+  }
+
+  public static let continuation: UInt8 = 9
+  public static let windowUpdate: UInt8 = 8
+
+  /// The request header fields of a gRPC call to `path`.
+  public static func grpcRequestFields(path: String) -> [(String, String)] {
+    [
+      (":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "localhost"),
+      ("content-type", "application/grpc"), ("te", "trailers"),
+    ]
+  }
+
   /// The request headers of a gRPC call to `path`.
-  static func grpcRequest(streamID: UInt32, path: String, endStream: Bool = false) -> [UInt8] {
+  public static func grpcRequest(streamID: UInt32, path: String, endStream: Bool = false) -> [UInt8]
+  {
     headersFrame(
       streamID: streamID,
       fields: [
@@ -93,12 +163,16 @@ struct RawFrame: Equatable {
     )
   }
 
-  static func dataFrame(streamID: UInt32, _ bytes: [UInt8], endStream: Bool = false) -> [UInt8] {
+  public static func dataFrame(
+    streamID: UInt32,
+    _ bytes: [UInt8],
+    endStream: Bool = false
+  ) -> [UInt8] {
     encode(type: data, flags: endStream ? 0x1 : 0, streamID: streamID, payload: bytes)
   }
 
   /// Parses as many whole frames as `bytes` holds.
-  static func parse(_ bytes: [UInt8]) -> [RawFrame] {
+  public static func parse(_ bytes: [UInt8]) -> [RawFrame] {
     var frames: [RawFrame] = []
     var offset = 0
     while bytes.count - offset >= 9 {
@@ -120,7 +194,7 @@ struct RawFrame: Equatable {
 }
 
 /// A TCP connection that sends exactly the bytes a test gives it: a misbehaving peer.
-final class RawConnection: Sendable {
+public final class RawConnection: Sendable {
   private let channel: any Channel
   private let received: NIOLockedValueBox<[UInt8]>
 
@@ -141,7 +215,7 @@ final class RawConnection: Sendable {
 
   /// Connects to 127.0.0.1:`port`; with `reading` false the socket is never read, so the peer's
   /// writes back up.
-  static func connect(port: Int, reading: Bool = true) async throws -> RawConnection {
+  public static func connect(port: Int, reading: Bool = true) async throws -> RawConnection {
     let received = NIOLockedValueBox<[UInt8]>([])
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .channelOption(.autoRead, value: reading)
@@ -156,19 +230,19 @@ final class RawConnection: Sendable {
     return RawConnection(channel: channel, received: received)
   }
 
-  func send(_ bytes: [UInt8]) async throws {
+  public func send(_ bytes: [UInt8]) async throws {
     try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
   }
 
   /// The frames received so far.
-  var frames: [RawFrame] { RawFrame.parse(received.withLockedValue { $0 }) }
+  public var frames: [RawFrame] { RawFrame.parse(received.withLockedValue { $0 }) }
 
   /// Whether the peer closed the connection.
-  var isClosed: Bool { !channel.isActive }
+  public var isClosed: Bool { !channel.isActive }
 
   /// Waits until `condition` holds of the frames received, or the peer closes, or `timeout`.
   @discardableResult
-  func waitForFrames(
+  public func waitForFrames(
     timeout: TimeAmount = .seconds(30),
     until condition: ([RawFrame]) -> Bool
   ) async -> [RawFrame] {
@@ -182,7 +256,7 @@ final class RawConnection: Sendable {
   }
 
   /// Waits until the peer closes the connection (or `timeout`).
-  func waitForClose(timeout: TimeAmount = .seconds(30)) async -> Bool {
+  public func waitForClose(timeout: TimeAmount = .seconds(30)) async -> Bool {
     let deadline = NIODeadline.now() + timeout
     while NIODeadline.now() < deadline {
       if isClosed { return true }
@@ -191,17 +265,17 @@ final class RawConnection: Sendable {
     return isClosed
   }
 
-  func close() async {
+  public func close() async {
     try? await channel.close()
   }
 }
 
 /// Decodes HPACK header blocks with libnghttp2's inflater, keeping the dynamic table across
 /// the blocks of one connection.
-final class HPACKDecoder {
+public final class HPACKDecoder {
   private var inflater: OpaquePointer?
 
-  init() {
+  public init() {
     nghttp2_hd_inflate_new(&inflater)
   }
 
@@ -210,7 +284,7 @@ final class HPACKDecoder {
   }
 
   /// The header fields of one complete block.
-  func decode(_ block: [UInt8]) -> [(String, String)] {
+  public func decode(_ block: [UInt8]) -> [(String, String)] {
     var fields: [(String, String)] = []
     block.withUnsafeBufferPointer { buffer in
       var input = buffer.baseAddress!
@@ -247,7 +321,7 @@ final class HPACKDecoder {
   }
 
   /// The fields of every HEADERS frame among `frames`, decoded in order.
-  func headers(
+  public func headers(
     of frames: [RawFrame]
   ) -> [(streamID: UInt32, endStream: Bool, fields: [(String, String)])] {
     frames.filter { $0.type == RawFrame.headers }.map { frame in

@@ -100,7 +100,8 @@ public final class GRPCClientConnection: Sendable {
         channel.eventLoop.makeCompletedFuture {
           let handler = try GRPCConnectionHandler(
             role: .client,
-            configuration: configuration.connection
+            configuration: configuration.connection,
+            eventLoop: channel.eventLoop
           )
           try channel.pipeline.syncOperations.addHandler(handler)
         }

@@ -202,4 +202,13 @@ extension GRPCClientStream: ConnectionStream {
   func writabilityChanged(_ isWritable: Bool) {
     handler?.writabilityChanged(isWritable: isWritable)
   }
+
+  func receivedOversizedHeaderList(_ error: GRPCLimitExceeded) {
+    // The server's headers or trailers are over this side's limit: the call cannot be read.
+    terminate(.cancel(GRPCStatus(.resourceExhausted, "the server's \(error.message)")))
+  }
+
+  func outputStalled(_ error: GRPCLimitExceeded) {
+    terminate(.cancel(GRPCStatus(.resourceExhausted, error.message)))
+  }
 }

@@ -1,3 +1,4 @@
+internal import CNGHTTP2
 public import HarkGRPCCore
 import NIOCore
 
@@ -15,6 +16,12 @@ protocol ConnectionStream: AnyObject {
   func registered()
   /// The queue drained below its low watermark, or filled past its high one.
   func writabilityChanged(_ isWritable: Bool)
+  /// A header block on the stream (trailers, or a response's headers) went over the header
+  /// list limit; its fields were dropped.
+  func receivedOversizedHeaderList(_ error: GRPCLimitExceeded)
+  /// The peer took none of the stream's queued bytes for the write-stall timeout, or its queue
+  /// outgrew the per-stream limit: the stream must end.
+  func outputStalled(_ error: GRPCLimitExceeded)
 }
 
 /// Settings of a gRPC connection, for either role.
@@ -27,19 +34,51 @@ public struct GRPCConnectionConfiguration: Sendable {
   public var initialStreamWindowSize: Int
   /// The receive window of the connection, in bytes.
   public var connectionWindowSize: Int
+  /// SETTINGS_MAX_HEADER_LIST_SIZE this side advertises and enforces: the HPACK-decoded size of
+  /// a header block (names, values and 32 bytes a field, RFC 9113 §6.5.2), counted while it
+  /// decodes. A larger block refuses its stream with RESOURCE_EXHAUSTED.
+  public var maxHeaderListSize: Int
+  /// Response bytes a stream may have waiting for the peer when the server queues another
+  /// message; past this the stream is reset, so a handler that ignores writability cannot grow
+  /// memory without bound (any one message up to the size limit still passes).
+  public var maxQueuedBytesPerStream: Int
 
   /// A configuration; by default 10,000 concurrent streams (a recognizer carries thousands per
-  /// connection: the HTTP/2 habit of 100 would throttle it) and 4 MiB messages.
+  /// connection: the HTTP/2 habit of 100 would throttle it), 4 MiB messages, 16 KiB header
+  /// lists and 1 MiB queued per stream.
   public init(
     maxConcurrentStreams: Int = 10_000,
     maxReceiveMessageSize: Int = GRPCMessageDeframer.defaultMaxMessageSize,
     initialStreamWindowSize: Int = 1 << 20,
-    connectionWindowSize: Int = 32 << 20
+    connectionWindowSize: Int = 32 << 20,
+    maxHeaderListSize: Int = 16 << 10,
+    maxQueuedBytesPerStream: Int = 1 << 20
   ) {
     self.maxConcurrentStreams = maxConcurrentStreams
     self.maxReceiveMessageSize = maxReceiveMessageSize
     self.initialStreamWindowSize = initialStreamWindowSize
     self.connectionWindowSize = connectionWindowSize
+    self.maxHeaderListSize = maxHeaderListSize
+    self.maxQueuedBytesPerStream = maxQueuedBytesPerStream
+  }
+}
+
+/// What a server holds each of its connections to, beyond the HTTP/2 settings.
+struct ServerConnectionLimits {
+  /// Handshake, idle, reset-rate and header-list limits.
+  var policy: ServerConnectionPolicy.Limits
+  /// How long queued output may go untaken before its stream (or, if the socket itself is full
+  /// that long, the connection) ends; nil never.
+  var writeStallTimeout: TimeAmount?
+
+  /// How often the connection checks its timers: a quarter of the shortest timeout, between
+  /// 5 ms and 1 s.
+  var sweepInterval: TimeAmount? {
+    let timeouts = [policy.handshakeTimeout, policy.idleTimeout, writeStallTimeout].compactMap {
+      $0
+    }
+    guard let shortest = timeouts.min() else { return nil }
+    return .nanoseconds(min(max(shortest.nanoseconds / 4, 5_000_000), 1_000_000_000))
   }
 }
 
@@ -55,8 +94,22 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
 
   let role: NGHTTP2Session.Role
   let session: NGHTTP2Session
+  let configuration: GRPCConnectionConfiguration
   private(set) var context: ChannelHandlerContext?
   var streams: [Int32: any ConnectionStream] = [:]
+
+  /// A server's limits for this connection; nil for a client.
+  private let serverLimits: ServerConnectionLimits?
+  private var policy: ServerConnectionPolicy?
+  private var sweepTask: Scheduled<Void>?
+  /// Since when the socket has refused writes (the peer reads nothing); nil while it takes them.
+  private var unwritableSince: NIODeadline?
+  /// Called (server role) with every limit a peer exceeds, as it happens, whether or not the
+  /// connection closes for it: for logs and counters.
+  var onLimitExceeded: ((GRPCLimitExceeded) -> Void)?
+  /// Whether the reason the connection is closing was reported already (so that the GOAWAY
+  /// nghttp2 sends for the same reason is not reported twice).
+  private var closeReported = false
 
   /// Called (server role) with the headers of a stream the client opened; returns its handler,
   /// or nil after answering the stream itself.
@@ -85,26 +138,72 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   private var isClosed = false
   private var closeReason = "connection closed"
 
-  init(role: NGHTTP2Session.Role, configuration: GRPCConnectionConfiguration) throws {
+  init(
+    role: NGHTTP2Session.Role,
+    configuration: GRPCConnectionConfiguration,
+    eventLoop: any EventLoop,
+    serverLimits: ServerConnectionLimits? = nil,
+    liveObjects: LiveObjects? = nil
+  ) throws {
+    self.liveObjects = liveObjects
     self.role = role
+    self.eventLoop = eventLoop
+    self.configuration = configuration
+    self.serverLimits = serverLimits
+    let resets = serverLimits?.policy ?? ServerConnectionPolicy.Limits()
     self.session = try NGHTTP2Session(
       role: role,
       settings: NGHTTP2Session.Settings(
         maxConcurrentStreams: configuration.maxConcurrentStreams,
         initialStreamWindowSize: configuration.initialStreamWindowSize,
-        connectionWindowSize: configuration.connectionWindowSize
+        connectionWindowSize: configuration.connectionWindowSize,
+        maxHeaderListSize: configuration.maxHeaderListSize,
+        // libnghttp2's own limiter is only a backstop, looser than the connection's.
+        resetBurst: max(2 * resets.resetBurst, 1000),
+        resetsPerSecond: max(2 * resets.resetsPerSecond, 100)
       )
     )
     session.delegate = self
+    liveObjects?.connectionHandlers.add(1)
   }
 
-  var eventLoop: any EventLoop { context!.eventLoop }
+  deinit {
+    liveObjects?.connectionHandlers.add(-1)
+  }
+
+  /// The server's count of live objects, if it keeps one.
+  let liveObjects: LiveObjects?
+
+  /// The channel's event loop, where everything here runs (kept after the channel closes, for
+  /// streams that still ask).
+  let eventLoop: any EventLoop
 
   // MARK: Channel events
 
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
+    if let serverLimits {
+      policy = ServerConnectionPolicy(limits: serverLimits.policy, now: .now())
+      scheduleSweep()
+    }
     if context.channel.isActive { flush() }
+  }
+
+  func handlerRemoved(context: ChannelHandlerContext) {
+    // The pipeline holds the handler and the handler its context: let go of the context, the
+    // timer and the closures the owner set, so nothing keeps this connection alive once closed.
+    connectionGone()
+    sweepTask?.cancel()
+    sweepTask = nil
+    self.context = nil
+    acceptStream = nil
+    onGoAway = nil
+    onPing = nil
+    onRead = nil
+    onClose = nil
+    onSettings = nil
+    onSendingHeadersOrData = nil
+    onLimitExceeded = nil
   }
 
   func channelActive(context: ChannelHandlerContext) {
@@ -121,16 +220,52 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     do {
       try session.receive(bytes)
     } catch {
-      // Bytes that are not HTTP/2 at all (no client preface, e.g. HTTP/1.1): a connection
-      // error PROTOCOL_ERROR (RFC 9113 §3.4). nghttp2 queued GOAWAY for errors in frames itself.
+      // nghttp2 stopped: say why in GOAWAY, naming the last stream processed. (For errors in
+      // frames, nghttp2 queued a GOAWAY of its own already and does not stop.)
+      let (limit, code, reason) = Self.describeFatal(error, firstBytes: bytes)
+      let exceeded = GRPCLimitExceeded(limit, reason)
+      report(exceeded, closing: true)
       try? session.goAway(
-        lastStreamID: 0,
-        errorCode: .protocolError,
-        debugData: "not an HTTP/2 connection preface"
+        lastStreamID: session.lastProcessedStreamID,
+        errorCode: code,
+        debugData: reason
       )
-      closeReason = "HTTP/2 protocol error: \(error)"
+      closeReason = "HTTP/2 error: \(reason)"
       flush()
       context.close(promise: nil)
+    }
+  }
+
+  /// What a fatal error of nghttp2 means: the limit, the GOAWAY code and the words for both.
+  static func describeFatal(
+    _ error: NGHTTP2Error,
+    firstBytes: ByteBuffer
+  ) -> (GRPCLimitExceeded.Limit, HTTP2ErrorCode, String) {
+    switch error.code {
+    case NGHTTP2_ERR_BAD_CLIENT_MAGIC.rawValue:
+      let start =
+        firstBytes.getBytes(at: firstBytes.readerIndex, length: min(firstBytes.readableBytes, 8))
+        ?? []
+      let hint: String
+      if start.first == 0x16 {
+        hint = ": a TLS handshake, but this server speaks HTTP/2 without TLS (h2c)"
+      } else if let text = String(validating: start, as: UTF8.self),
+        ["GET ", "POST", "PUT ", "HEAD", "OPTI", "PRI "].contains(where: text.hasPrefix)
+      {
+        hint = text.hasPrefix("PRI ") ? ": a malformed preface" : ": an HTTP/1.x request"
+      } else {
+        hint = ""
+      }
+      return (.protocolError, .protocolError, "not an HTTP/2 connection preface\(hint)")
+    case NGHTTP2_ERR_FLOODED.rawValue:
+      return (
+        .flood, .enhanceYourCalm,
+        "flood: more than \(NGHTTP2Session.maxOutboundAcks) SETTINGS or PING frames awaiting acknowledgement"
+      )
+    case NGHTTP2_ERR_CALLBACK_FAILURE.rawValue, NGHTTP2_ERR_NOMEM.rawValue:
+      return (.protocolError, .internalError, "internal error: \(error)")
+    default:
+      return (.protocolError, .protocolError, "\(error)")
     }
   }
 
@@ -141,7 +276,12 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
     // While the socket is full, frames stay in nghttp2 and queues, which holds writers back.
-    if context.channel.isWritable { flush() }
+    if context.channel.isWritable {
+      unwritableSince = nil
+      flush()
+    } else if unwritableSince == nil {
+      unwritableSince = .now()
+    }
     context.fireChannelWritabilityChanged()
   }
 
@@ -158,10 +298,89 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   private func connectionGone() {
     guard !isClosed else { return }
     isClosed = true
+    sweepTask?.cancel()
+    sweepTask = nil
     let remaining = streams
     streams.removeAll()
     for (_, stream) in remaining { stream.connectionLost(closeReason) }
     onClose?()
+  }
+
+  // MARK: Limits
+
+  /// Tells the owner a limit was exceeded; `closing` when the connection closes for it.
+  private func report(_ error: GRPCLimitExceeded, closing: Bool) {
+    if closing {
+      guard !closeReported else { return }
+      closeReported = true
+    }
+    onLimitExceeded?(error)
+  }
+
+  /// Carries out a verdict of the policy: GOAWAY naming the reason, then close.
+  private func carryOut(_ verdict: ServerConnectionPolicy.Verdict) {
+    guard case .close(let error, let code) = verdict else { return }
+    report(error, closing: true)
+    try? session.goAway(
+      lastStreamID: session.lastProcessedStreamID,
+      errorCode: code,
+      debugData: error.message
+    )
+    close(reason: error.description)
+  }
+
+  private func scheduleSweep() {
+    guard let interval = serverLimits?.sweepInterval, let context else { return }
+    sweepTask = context.eventLoop.assumeIsolated().scheduleTask(in: interval) { [weak self] in
+      self?.sweep()
+    }
+  }
+
+  /// Checks the connection's timers and each stream's output.
+  private func sweep() {
+    guard !isClosed, let serverLimits else { return }
+    let now = NIODeadline.now()
+    if let verdict = policy?.tick(now: now), verdict != .proceed {
+      carryOut(verdict)
+      return
+    }
+    if let timeout = serverLimits.writeStallTimeout {
+      if let unwritableSince, now - unwritableSince >= timeout {
+        // The peer reads nothing at all: no frame, not even GOAWAY, can reach it.
+        report(
+          GRPCLimitExceeded(
+            .writeStall,
+            "the peer read nothing for \(ServerConnectionPolicy.describe(timeout))"
+          ),
+          closing: true
+        )
+        close(reason: "the peer stopped reading")
+        return
+      }
+      var stalled: [any ConnectionStream] = []
+      for stream in streams.values where stream.io.checkStall(timeout: timeout, now: now) {
+        stalled.append(stream)
+      }
+      for stream in stalled {
+        let error = GRPCLimitExceeded(
+          .writeStall,
+          "the peer took no response bytes for \(ServerConnectionPolicy.describe(timeout))"
+        )
+        report(error, closing: false)
+        stream.outputStalled(error)
+      }
+    }
+    scheduleSweep()
+  }
+
+  /// A stream's queue went over the per-stream limit: the stream ends.
+  func queueOverflowed(_ stream: any ConnectionStream) {
+    let error = GRPCLimitExceeded(
+      .outboundQueue,
+      "\(stream.io.outbound.readableBytes) bytes queued for the peer, over the limit of \(configuration.maxQueuedBytesPerStream)"
+    )
+    report(error, closing: false)
+    stream.outputStalled(error)
   }
 
   /// Closes the connection now; every open stream learns why.
@@ -195,8 +414,23 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
       if wrote { context.writeAndFlush(wrapOutboundOut(buffer), promise: nil) }
     } catch {
       closeReason = "HTTP/2 error: \(error)"
+      report(GRPCLimitExceeded(.protocolError, "cannot write frames: \(error)"), closing: true)
       context.close(promise: nil)
       return
+    }
+    if let sent = session.sentGoAway, sent.errorCode != .noError, !closeReported {
+      // nghttp2 ended the connection for an error in the peer's frames, in its own words.
+      let limit: GRPCLimitExceeded.Limit =
+        sent.errorCode == .enhanceYourCalm ? .flood : .protocolError
+      let reason = session.lastPeerError ?? sent.debugData
+      closeReason = "HTTP/2 error: \(reason)"
+      report(
+        GRPCLimitExceeded(
+          limit,
+          "GOAWAY \(sent.errorCode): \(reason.isEmpty ? "no reason" : reason)"
+        ),
+        closing: true
+      )
     }
     if !session.isActive {
       // Both sides sent GOAWAY and every stream ended: the connection is done.
@@ -229,8 +463,73 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     }
     guard role == .server, let acceptStream else { return }
     if let stream = acceptStream(self, streamID, headers, endStream) {
+      policy?.streamOpened()
       register(stream, id: streamID)
     }
+  }
+
+  func session(receivedOversizedHeaderList size: Int, endStream: Bool, streamID: Int32) {
+    let error = GRPCLimitExceeded(
+      .headerListSize,
+      "a header list of \(size) bytes on stream \(streamID), over the limit of \(configuration.maxHeaderListSize)"
+    )
+    report(error, closing: false)
+    if let stream = streams[streamID] {
+      stream.receivedOversizedHeaderList(error)
+    } else if role == .server {
+      respondTrailersOnly(
+        streamID: streamID,
+        status: GRPCStatus(
+          .resourceExhausted,
+          "request headers of \(size) bytes are over the server's limit of \(configuration.maxHeaderListSize)"
+        ),
+        requestEnded: endStream
+      )
+    }
+    if let verdict = policy?.receivedOversizedHeaderList(
+      size: size,
+      limit: configuration.maxHeaderListSize
+    ) {
+      carryOut(verdict)
+    }
+  }
+
+  func session(receivedResetForStream streamID: Int32, errorCode: HTTP2ErrorCode) {
+    guard let verdict = policy?.receivedReset(now: .now()) else { return }
+    carryOut(verdict)
+  }
+
+  func session(refusedStream streamID: Int32) {
+    report(
+      GRPCLimitExceeded(
+        .concurrentStreams,
+        "stream \(streamID) refused: over \(configuration.maxConcurrentStreams) concurrent streams"
+      ),
+      closing: false
+    )
+  }
+
+  /// Answers a stream this side did not accept with a Trailers-Only gRPC status; if the peer is
+  /// still sending, resets the stream with NO_ERROR after it (H29).
+  func respondTrailersOnly(streamID: Int32, status: GRPCStatus, requestEnded: Bool) {
+    respond(
+      streamID: streamID,
+      fields: GRPCServerStreamStateMachine.responseHeaders
+        + GRPCServerStreamStateMachine.statusFields(status, GRPCMetadata()),
+      reset: !requestEnded
+    )
+  }
+
+  /// Answers a stream with one HEADERS frame and END_STREAM; if the client is still sending,
+  /// resets the stream with NO_ERROR after it (H29).
+  func respond(streamID: Int32, fields: [HTTPHeaderField], reset: Bool) {
+    do {
+      try session.submitResponse(streamID: streamID, headers: fields, withBody: false)
+      if reset { self.reset(streamID, afterEndOfStreamWith: .noError) }
+    } catch {
+      session.resetStream(streamID, errorCode: .internalError)
+    }
+    scheduleFlush()
   }
 
   func session(receivedData bytes: UnsafeRawBufferPointer, streamID: Int32) {
@@ -257,6 +556,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   func session(closedStream streamID: Int32, errorCode: HTTP2ErrorCode) {
     resetAfterEndOfStream.removeValue(forKey: streamID)
     guard let stream = streams.removeValue(forKey: streamID) else { return }
+    policy?.streamClosed(now: .now())
     if stream.io.unconsumedBytes > 0 {
       session.consume(stream.io.unconsumedBytes, streamID: streamID)
       stream.io.unconsumedBytes = 0
@@ -293,10 +593,12 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
 
   func sessionReceivedSettings() {
     receivedSettings = true
+    policy?.receivedSettings(now: .now())
     onSettings?()
   }
 
   func session(sentEndOfStream streamID: Int32) {
+    streams[streamID]?.io.endWritten = true
     if let errorCode = resetAfterEndOfStream.removeValue(forKey: streamID) {
       session.resetStream(streamID, errorCode: errorCode)
     }

@@ -25,6 +25,12 @@ final class StreamIO {
   let lowWatermark: Int
   /// Whether the last writability reported was "writable".
   private(set) var isWritable = true
+  /// Body bytes nghttp2 has taken so far (for the write-stall check).
+  private(set) var bytesTaken = 0
+  /// This side's END_STREAM went out: nothing is left to send.
+  var endWritten = false
+  /// Watches for output the peer does not take; made at the first check.
+  private var stallDetector: WriteStallDetector?
 
   init(highWatermark: Int = 64 << 10, lowWatermark: Int = 16 << 10) {
     self.highWatermark = highWatermark
@@ -46,6 +52,7 @@ final class StreamIO {
   /// Moves `length` queued bytes into `buffer` (the DATA frame nghttp2 is writing); returns true
   /// when this made the stream writable again.
   func write(_ length: Int, into buffer: inout ByteBuffer) -> Bool {
+    bytesTaken &+= length
     if var slice = outbound.readSlice(length: length) {
       buffer.writeBuffer(&slice)
     }
@@ -67,6 +74,13 @@ final class StreamIO {
       return true
     }
     return false
+  }
+
+  /// Whether output has waited untaken for `timeout` (see ``WriteStallDetector``).
+  func checkStall(timeout: TimeAmount, now: NIODeadline) -> Bool {
+    if stallDetector == nil { stallDetector = WriteStallDetector(timeout: timeout) }
+    let pending = outbound.readableBytes > 0 || (outboundEnded && !endWritten)
+    return stallDetector!.check(pendingBytes: pending, bytesTaken: bytesTaken, now: now)
   }
 
   /// Whether nghttp2 must be told that data is ready.

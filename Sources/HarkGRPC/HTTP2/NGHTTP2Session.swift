@@ -36,6 +36,15 @@ enum NGHTTP2DataRead {
 protocol NGHTTP2SessionDelegate: AnyObject {
   /// A complete HEADERS block (request or response headers, or trailers) arrived.
   func session(receivedHeaders headers: [HTTPHeaderField], endStream: Bool, streamID: Int32)
+  /// A HEADERS block arrived whose decoded size (RFC 9113 §6.5.2: names, values and 32 bytes a
+  /// field) went over SETTINGS_MAX_HEADER_LIST_SIZE; its fields were dropped as they decoded.
+  func session(receivedOversizedHeaderList size: Int, endStream: Bool, streamID: Int32)
+  /// The peer reset a stream (RST_STREAM); `session(closedStream:errorCode:)` follows if the
+  /// stream was open.
+  func session(receivedResetForStream streamID: Int32, errorCode: HTTP2ErrorCode)
+  /// nghttp2 refused a stream the peer opened beyond SETTINGS_MAX_CONCURRENT_STREAMS
+  /// (RST_STREAM REFUSED_STREAM).
+  func session(refusedStream streamID: Int32)
   /// A chunk of DATA arrived; the bytes count against flow control until consumed.
   func session(receivedData bytes: UnsafeRawBufferPointer, streamID: Int32)
   /// A DATA frame ended the peer's side of the stream.
@@ -83,21 +92,37 @@ final class NGHTTP2Session {
     var initialStreamWindowSize: Int
     /// The connection-level receive window.
     var connectionWindowSize: Int
-    /// SETTINGS_MAX_HEADER_LIST_SIZE.
+    /// SETTINGS_MAX_HEADER_LIST_SIZE, which this side also enforces as header blocks decode.
     var maxHeaderListSize: Int
+    /// The RST_STREAM rate beyond which nghttp2 itself ends the connection (a server's
+    /// backstop; the connection's own, stricter limit acts first).
+    var resetBurst: Int
+    var resetsPerSecond: Int
 
     init(
       maxConcurrentStreams: Int,
       initialStreamWindowSize: Int,
       connectionWindowSize: Int,
-      maxHeaderListSize: Int = 16 << 10
+      maxHeaderListSize: Int = 16 << 10,
+      resetBurst: Int = 1000,
+      resetsPerSecond: Int = 100
     ) {
       self.maxConcurrentStreams = maxConcurrentStreams
       self.initialStreamWindowSize = initialStreamWindowSize
       self.connectionWindowSize = connectionWindowSize
       self.maxHeaderListSize = maxHeaderListSize
+      self.resetBurst = resetBurst
+      self.resetsPerSecond = resetsPerSecond
     }
   }
+
+  /// CONTINUATION frames a HEADERS frame may be followed by (libnghttp2's default, set here so
+  /// the limit does not depend on the library's version or patches).
+  static let maxContinuations = 8
+  /// SETTINGS and PING acknowledgements nghttp2 may queue before it calls the peer a flood.
+  static let maxOutboundAcks = 1000
+  /// Entries a SETTINGS frame may carry.
+  static let maxSettingsEntries = 32
 
   let role: Role
   private var session: OpaquePointer?
@@ -106,12 +131,21 @@ final class NGHTTP2Session {
   /// The header block being received (HEADERS and CONTINUATION frames of one stream are never
   /// interleaved with another stream's, so one buffer suffices).
   fileprivate var headerBlock: [HTTPHeaderField] = []
+  /// The decoded size of the header block so far (RFC 9113 §6.5.2).
+  fileprivate var headerBlockSize = 0
+  /// The largest decoded header block accepted.
+  fileprivate let maxHeaderListSize: Int
+  /// The last error nghttp2 reported about the peer's frames (its own words), for logs.
+  fileprivate(set) var lastPeerError: String?
+  /// The GOAWAY this side sent, once it did: its error code and debug data.
+  fileprivate(set) var sentGoAway: (errorCode: HTTP2ErrorCode, debugData: String)?
   /// Where `send(into:)` collects frames while nghttp2 produces them.
   fileprivate var sendBuffer = ByteBuffer()
 
   /// A session for `role` that sends `settings` first.
   init(role: Role, settings: Settings) throws(NGHTTP2Error) {
     self.role = role
+    self.maxHeaderListSize = settings.maxHeaderListSize
     var callbacks: OpaquePointer?
     try check(nghttp2_session_callbacks_new(&callbacks))
     defer { nghttp2_session_callbacks_del(callbacks) }
@@ -123,6 +157,8 @@ final class NGHTTP2Session {
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunk)
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
     nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSent)
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks, onInvalidFrame)
+    nghttp2_session_callbacks_set_error_callback2(callbacks, onError)
 
     var options: OpaquePointer?
     try check(nghttp2_option_new(&options))
@@ -132,6 +168,15 @@ final class NGHTTP2Session {
     // Until the peer's SETTINGS arrive, nghttp2 assumes 100 concurrent streams; a recognizer
     // serves thousands per connection, and the peer's real limit applies once it arrives.
     nghttp2_option_set_peer_max_concurrent_streams(options, 1 << 20)
+    // Flood limits set here rather than left to the library's version and patches.
+    nghttp2_option_set_max_continuations(options, Self.maxContinuations)
+    nghttp2_option_set_max_outbound_ack(options, Self.maxOutboundAcks)
+    nghttp2_option_set_max_settings(options, Self.maxSettingsEntries)
+    nghttp2_option_set_stream_reset_rate_limit(
+      options,
+      UInt64(clamping: settings.resetBurst),
+      UInt64(clamping: settings.resetsPerSecond)
+    )
 
     let userData = Unmanaged.passUnretained(self).toOpaque()
     switch role {
@@ -398,7 +443,9 @@ private func onBeginHeaders(
   _ frame: UnsafePointer<nghttp2_frame>?,
   _ userData: UnsafeMutableRawPointer?
 ) -> Int32 {
-  owner(userData).headerBlock.removeAll(keepingCapacity: true)
+  let owner = owner(userData)
+  owner.headerBlock.removeAll(keepingCapacity: true)
+  owner.headerBlockSize = 0
   return 0
 }
 
@@ -412,9 +459,17 @@ private func onHeader(
   _ flags: UInt8,
   _ userData: UnsafeMutableRawPointer?
 ) -> Int32 {
+  let owner = owner(userData)
+  // Counted as the fields decode, so a small block that expands (references to a large entry of
+  // the HPACK table) costs no more than the limit: past it, fields are counted, never kept.
+  owner.headerBlockSize += nameLength + valueLength + 32
+  guard owner.headerBlockSize <= owner.maxHeaderListSize else {
+    if !owner.headerBlock.isEmpty { owner.headerBlock = [] }
+    return 0
+  }
   let name = String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self)
   let value = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)
-  owner(userData).headerBlock.append(HTTPHeaderField(name, value))
+  owner.headerBlock.append(HTTPHeaderField(name, value))
   return 0
 }
 
@@ -430,9 +485,24 @@ private func onFrameReceived(
   let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
   switch UInt32(header.type) {
   case NGHTTP2_HEADERS.rawValue:
+    if owner.headerBlockSize > owner.maxHeaderListSize {
+      let size = owner.headerBlockSize
+      owner.headerBlockSize = 0
+      delegate.session(
+        receivedOversizedHeaderList: size,
+        endStream: endStream,
+        streamID: header.stream_id
+      )
+      return 0
+    }
     let headers = owner.headerBlock
     owner.headerBlock.removeAll(keepingCapacity: true)
     delegate.session(receivedHeaders: headers, endStream: endStream, streamID: header.stream_id)
+  case NGHTTP2_RST_STREAM.rawValue:
+    delegate.session(
+      receivedResetForStream: header.stream_id,
+      errorCode: HTTP2ErrorCode(rawValue: frame.pointee.rst_stream.error_code)
+    )
   case NGHTTP2_DATA.rawValue:
     if endStream { delegate.session(receivedEndOfDataForStream: header.stream_id) }
   case NGHTTP2_GOAWAY.rawValue:
@@ -469,9 +539,54 @@ private func onFrameSent(
 ) -> Int32 {
   guard let frame else { return 0 }
   let header = frame.pointee.hd
+  if UInt32(header.type) == NGHTTP2_GOAWAY.rawValue {
+    let goAway = frame.pointee.goaway
+    var debugData = ""
+    if let bytes = goAway.opaque_data, goAway.opaque_data_len > 0 {
+      debugData = String(
+        decoding: UnsafeBufferPointer(start: bytes, count: goAway.opaque_data_len),
+        as: UTF8.self
+      )
+    }
+    owner(userData).sentGoAway = (HTTP2ErrorCode(rawValue: goAway.error_code), debugData)
+    return 0
+  }
   if header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
     owner(userData).delegate?.session(sentEndOfStream: header.stream_id)
   }
+  return 0
+}
+
+private func onInvalidFrame(
+  _ session: OpaquePointer?,
+  _ frame: UnsafePointer<nghttp2_frame>?,
+  _ libraryErrorCode: Int32,
+  _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+  guard let frame else { return 0 }
+  let owner = owner(userData)
+  if libraryErrorCode == NGHTTP2_ERR_REFUSED_STREAM.rawValue,
+    UInt32(frame.pointee.hd.type) == NGHTTP2_HEADERS.rawValue
+  {
+    owner.delegate?.session(refusedStream: frame.pointee.hd.stream_id)
+    return 0
+  }
+  owner.lastPeerError = String(cString: nghttp2_strerror(libraryErrorCode))
+  return 0
+}
+
+private func onError(
+  _ session: OpaquePointer?,
+  _ libraryErrorCode: Int32,
+  _ message: UnsafePointer<CChar>?,
+  _ length: Int,
+  _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+  guard let message else { return 0 }
+  owner(userData).lastPeerError = String(
+    decoding: UnsafeRawBufferPointer(start: message, count: length),
+    as: UTF8.self
+  )
   return 0
 }
 

@@ -1,7 +1,16 @@
 public import HarkGRPCCore
+public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// A gRPC server over HTTP/2 (h2c with prior knowledge) on nghttp2 and SwiftNIO sockets.
 ///
@@ -27,6 +36,23 @@ public final class GRPCServer: Sendable {
     public var pingPolicy: ServerPingPolicy
     /// The listen backlog.
     public var backlog: Int32
+    /// Handshake and idle timeouts, and the reset and header-list limits of each connection.
+    public var connectionLimits: ServerConnectionPolicy.Limits
+    /// Connections open at once; one more is closed as soon as it is accepted. Nil: 90 % of the
+    /// process's file-descriptor limit (`RLIMIT_NOFILE`), so that the server never runs out of
+    /// descriptors and can always accept, log and refuse.
+    public var maxConnections: Int?
+    /// Connections open at once from one IP address; nil for no limit (the default, since a
+    /// proxy such as nginx opens one upstream connection per stream).
+    public var maxConnectionsPerPeer: Int?
+    /// How long a stream's responses may wait untaken by the client before the stream is reset
+    /// (and, if the socket itself takes nothing that long, the connection closed); nil never.
+    public var writeStallTimeout: TimeAmount?
+    /// Where the server logs: a warning for each connection closed abnormally and each limit a
+    /// peer exceeds, at most ``warningsPerSecond`` a second (the rest are counted and summed up).
+    public var logger: Logger
+    /// The most warnings logged a second, so that an attack cannot flood the log.
+    public var warningsPerSecond: Int
 
     /// A configuration for `host` and `port`.
     public init(
@@ -34,13 +60,25 @@ public final class GRPCServer: Sendable {
       port: Int,
       connection: GRPCConnectionConfiguration = GRPCConnectionConfiguration(),
       pingPolicy: ServerPingPolicy = ServerPingPolicy(),
-      backlog: Int32 = 4096
+      backlog: Int32 = 4096,
+      connectionLimits: ServerConnectionPolicy.Limits = ServerConnectionPolicy.Limits(),
+      maxConnections: Int? = nil,
+      maxConnectionsPerPeer: Int? = nil,
+      writeStallTimeout: TimeAmount? = .seconds(30),
+      logger: Logger = Logger(label: "hark.grpc"),
+      warningsPerSecond: Int = 10
     ) {
       self.host = host
       self.port = port
       self.connection = connection
       self.pingPolicy = pingPolicy
       self.backlog = backlog
+      self.connectionLimits = connectionLimits
+      self.maxConnections = maxConnections
+      self.maxConnectionsPerPeer = maxConnectionsPerPeer
+      self.writeStallTimeout = writeStallTimeout
+      self.logger = logger
+      self.warningsPerSecond = warningsPerSecond
     }
   }
 
@@ -71,8 +109,15 @@ public final class GRPCServer: Sendable {
   private struct State {
     var listener: (any Channel)?
     var connections: [ObjectIdentifier: ServerConnection] = [:]
+    /// Open connections by peer IP address (only while a per-peer limit is set).
+    var connectionsPerPeer: [String: Int] = [:]
     var shuttingDown = false
+    var limitCounts = GRPCServerLimitCounts()
   }
+
+  /// The effective connection limit.
+  private let maxConnections: Int
+  private let warnings: RateLimitedLogger
 
   /// A server of `methods`, on `group` (by default NIO's shared multi-threaded group).
   public init(
@@ -84,7 +129,33 @@ public final class GRPCServer: Sendable {
     self.methods = Dictionary(methods.map { ($0.path, $0) }, uniquingKeysWith: { _, last in last })
     self.group = group
     self.stopped = group.next().makePromise()
+    self.maxConnections = configuration.maxConnections ?? Self.defaultMaxConnections()
+    self.warnings = RateLimitedLogger(
+      logger: configuration.logger,
+      perSecond: configuration.warningsPerSecond
+    )
   }
+
+  /// 90 % of the soft file-descriptor limit: descriptors stay for the listener, the engines and
+  /// whatever else the process opens.
+  static func defaultMaxConnections() -> Int {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+    let soft = min(Int(clamping: limit.rlim_cur), 1 << 20)  // RLIM_INFINITY is the largest value
+    return max(soft - max(soft / 10, 16), 16)
+  }
+
+  /// How often each limit was exceeded since the server started.
+  public var limitCounts: GRPCServerLimitCounts {
+    state.withLockedValue { $0.limitCounts }
+  }
+
+  /// The server's connection handlers and streams alive in the process (freed ones are not
+  /// counted): once every client has gone, both are zero, else something holds them.
+  public let liveObjects = LiveObjects()
+
+  /// The connection limit in force (``Configuration/maxConnections`` or its default).
+  public var connectionLimit: Int { maxConnections }
 
   /// Starts the server if it is not started, then runs until ``shutdown(gracePeriod:)``
   /// finishes. Cancelling the calling task shuts the server down gracefully.
@@ -125,8 +196,52 @@ public final class GRPCServer: Sendable {
     state.withLockedValue { $0.connections.count }
   }
 
+  /// Counts, and logs at most ``Configuration/warningsPerSecond`` a second, a limit a peer
+  /// exceeded.
+  private func exceeded(_ error: GRPCLimitExceeded, peer: String) {
+    state.withLockedValue { $0.limitCounts.record(error.limit) }
+    warnings.warning(
+      "Connection limit exceeded",
+      metadata: ["peer": "\(peer)", "limit": "\(error.limit)", "reason": "\(error.message)"]
+    )
+  }
+
   private func setUp(_ channel: any Channel) throws {
-    let handler = try GRPCConnectionHandler(role: .server, configuration: configuration.connection)
+    let peer = Self.describe(channel.remoteAddress)
+    let peerIP = channel.remoteAddress?.ipAddress ?? peer
+    let perPeerLimit = configuration.maxConnectionsPerPeer
+    let admission: GRPCLimitExceeded? = state.withLockedValue { state in
+      if state.connections.count >= maxConnections {
+        return GRPCLimitExceeded(
+          .connections,
+          "\(state.connections.count) connections open, the server's limit"
+        )
+      }
+      if let perPeerLimit, state.connectionsPerPeer[peerIP, default: 0] >= perPeerLimit {
+        return GRPCLimitExceeded(
+          .connectionsPerPeer,
+          "\(perPeerLimit) connections open from \(peerIP), the limit per address"
+        )
+      }
+      return nil
+    }
+    if let admission {
+      // Accepted only to be closed at once: the descriptor goes back, the client sees a reset.
+      exceeded(admission, peer: peer)
+      channel.close(promise: nil)
+      return
+    }
+    let handler = try GRPCConnectionHandler(
+      role: .server,
+      configuration: configuration.connection,
+      eventLoop: channel.eventLoop,
+      serverLimits: ServerConnectionLimits(
+        policy: configuration.connectionLimits,
+        writeStallTimeout: configuration.writeStallTimeout
+      ),
+      liveObjects: liveObjects
+    )
+    handler.onLimitExceeded = { [weak self] error in self?.exceeded(error, peer: peer) }
     let connection = ServerConnection(channel: channel, handler: handler)
     let methods = self.methods
     let maxReceiveMessageSize = configuration.connection.maxReceiveMessageSize
@@ -147,6 +262,9 @@ public final class GRPCServer: Sendable {
       let verdict = pingPolicy.receivedPing(at: .now(), activeStreams: handler.streams.count)
       if verdict == .tooManyPings {
         // gRPC's keepalive enforcement (A8): GOAWAY ENHANCE_YOUR_CALM "too_many_pings", close.
+        handler.onLimitExceeded?(
+          GRPCLimitExceeded(.flood, "too many pings (gRPC keepalive enforcement)")
+        )
         try? handler.session.goAway(
           lastStreamID: handler.session.lastProcessedStreamID,
           errorCode: .enhanceYourCalm,
@@ -156,15 +274,30 @@ public final class GRPCServer: Sendable {
       }
     }
     let id = ObjectIdentifier(connection)
+    let countsPeer = perPeerLimit != nil
     handler.onClose = { [weak self] in
-      _ = self?.state.withLockedValue { $0.connections.removeValue(forKey: id) }
+      self?.state.withLockedValue { state in
+        state.connections.removeValue(forKey: id)
+        if countsPeer {
+          let left = state.connectionsPerPeer[peerIP, default: 1] - 1
+          state.connectionsPerPeer[peerIP] = left > 0 ? left : nil
+        }
+      }
     }
     let shuttingDown = state.withLockedValue { state in
       state.connections[id] = connection
+      if countsPeer { state.connectionsPerPeer[peerIP, default: 0] += 1 }
       return state.shuttingDown
     }
     try channel.pipeline.syncOperations.addHandler(handler)
     if shuttingDown { connection.goAway() }
+  }
+
+  /// `127.0.0.1:50312`, `[::1]:50312`: a peer for logs.
+  static func describe(_ address: SocketAddress?) -> String {
+    guard let address, let ip = address.ipAddress else { return "unknown peer" }
+    guard let port = address.port else { return ip }
+    return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
   }
 
   private static func accept(
@@ -182,7 +315,7 @@ public final class GRPCServer: Sendable {
         // H36: a method the server does not know is UNIMPLEMENTED.
         let status = GRPCStatus(.unimplemented, "method \(request.path) is not implemented")
         if case .sendTrailersOnly(let fields, let reset) = machine.finish(status: status) {
-          respond(streamID: streamID, fields: fields, connection: connection, reset: reset)
+          connection.respond(streamID: streamID, fields: fields, reset: reset)
         }
         return nil
       }
@@ -195,37 +328,19 @@ public final class GRPCServer: Sendable {
       stream.attach(method.makeHandler(stream), requestEnded: endStream)
       return stream
     case .rejectHTTP(let status, let extra):
-      respond(
+      connection.respond(
         streamID: streamID,
         fields: [HTTPHeaderField(":status", String(status))] + extra,
-        connection: connection,
         reset: !endStream
       )
       return nil
     case .rejectTrailersOnly(_, let fields):
-      respond(streamID: streamID, fields: fields, connection: connection, reset: !endStream)
+      connection.respond(streamID: streamID, fields: fields, reset: !endStream)
       return nil
     case .protocolViolation, .requestEnded, .ignore:
       connection.session.resetStream(streamID, errorCode: .protocolError)
       return nil
     }
-  }
-
-  /// Answers a stream with one HEADERS frame and END_STREAM; if the client is still sending,
-  /// resets the stream with NO_ERROR after it (H29).
-  private static func respond(
-    streamID: Int32,
-    fields: [HTTPHeaderField],
-    connection: GRPCConnectionHandler,
-    reset: Bool
-  ) {
-    do {
-      try connection.session.submitResponse(streamID: streamID, headers: fields, withBody: false)
-      if reset { connection.reset(streamID, afterEndOfStreamWith: .noError) }
-    } catch {
-      connection.session.resetStream(streamID, errorCode: .internalError)
-    }
-    connection.scheduleFlush()
   }
 
   /// Sends GOAWAY on every open connection and keeps accepting new ones: clients finish their

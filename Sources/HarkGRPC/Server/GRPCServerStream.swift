@@ -53,7 +53,15 @@ public final class GRPCServerStream: @unchecked Sendable {
     self.machine = machine
     self.connection = connection
     self.eventLoop = connection.eventLoop
+    self.liveObjects = connection.liveObjects
+    liveObjects?.serverStreams.add(1)
   }
+
+  deinit {
+    liveObjects?.serverStreams.add(-1)
+  }
+
+  private let liveObjects: LiveObjects?
 
   private var requestEndedBeforeRegistration = false
 
@@ -97,6 +105,12 @@ public final class GRPCServerStream: @unchecked Sendable {
     }
     if case .sendHeadersThenMessage(let headers) = onSend { submitHeaders(headers) }
     connection.onSendingHeadersOrData?()
+    if io.outbound.readableBytes > connection.configuration.maxQueuedBytesPerStream {
+      // A handler that does not wait for writability: the stream ends rather than grow. (The
+      // limit is on what waits already, so any one message up to the largest allowed passes.)
+      connection.queueOverflowed(self)
+      return false
+    }
     io.outbound.writeGRPCMessage(message)
     connection.queued(on: streamID, self)
     return true
@@ -251,5 +265,24 @@ extension GRPCServerStream: ConnectionStream {
 
   func writabilityChanged(_ isWritable: Bool) {
     handler?.writabilityChanged(isWritable: isWritable)
+  }
+
+  func receivedOversizedHeaderList(_ error: GRPCLimitExceeded) {
+    // Request trailers over the limit: the request cannot be trusted to have ended cleanly.
+    let status = GRPCStatus(.resourceExhausted, error.message)
+    fail(machine.finish(status: status), status: status)
+  }
+
+  func outputStalled(_ error: GRPCLimitExceeded) {
+    deadline?.cancel()
+    deadline = nil
+    let handler = self.handler
+    self.handler = nil
+    io.outbound.clear()
+    connection.session.resetStream(streamID, errorCode: .cancel)
+    connection.scheduleFlush()
+    if case .cancelled = machine.writeStalled() {
+      handler?.cancelled(GRPCStatus(.resourceExhausted, error.message))
+    }
   }
 }
