@@ -1,4 +1,6 @@
 import ArgumentParser
+import HarkGRPC
+import HarkGRPCCore
 import HarkProto
 import HarkRecognizer
 import HarkServer
@@ -16,6 +18,12 @@ struct Serve: AsyncParsableCommand {
     discussion: """
       Serves /nuance.asr.v1.Recognizer/Recognize over HTTP/2 without TLS (h2c). SIGTERM or \
       SIGINT ends every recognition in flight with status 512, sends GOAWAY and exits.
+
+      Every limit a client can reach (connections, streams, header size, resets, timeouts, \
+      queued responses, buffered audio) has a default that protects the server from hostile \
+      or broken clients; each time one is exceeded the server logs a warning naming the peer \
+      (at most 10 a second) and counts it in the Statistics line. Durations take a unit \
+      (500ms, 10s, 2m); a bare number is seconds; 0 turns a timeout off.
       """
   )
 
@@ -50,6 +58,92 @@ struct Serve: AsyncParsableCommand {
   var idleTimeoutMs: Int = 10_000
 
   @Option(
+    name: .customLong("init-timeout-ms"),
+    help: "No init message for this long after a Recognize stream opens is 408; 0 for none."
+  )
+  var initTimeoutMs: Int = 10_000
+
+  @Option(
+    name: .customLong("max-buffered-audio-ms"),
+    help: ArgumentHelp(
+      "Audio a recognition may queue for a decoding engine before flow control stops its client.",
+      discussion: "At most this plus the stream window (1 MiB) is buffered per recognition."
+    )
+  )
+  var maxBufferedAudioMs: Int = 1000
+
+  @Option(
+    help: ArgumentHelp(
+      "A client's HTTP/2 preface and SETTINGS must arrive within this; 0 for no limit.",
+      valueName: "duration"
+    )
+  )
+  var handshakeTimeout: DurationArgument = .seconds(10)
+
+  @Option(
+    help: ArgumentHelp(
+      "A connection with no stream open for this long is closed (GOAWAY NO_ERROR); 0 never.",
+      valueName: "duration"
+    )
+  )
+  var connectionIdleTimeout: DurationArgument = .minutes(5)
+
+  @Option(
+    help: ArgumentHelp(
+      "A stream whose responses the client leaves unread this long is reset, its recognizer "
+        + "freed; a connection that reads nothing this long is closed. 0 never.",
+      valueName: "duration"
+    )
+  )
+  var writeStallTimeout: DurationArgument = .seconds(30)
+
+  @Option(
+    help: ArgumentHelp(
+      "Connections open at once; one more is closed on accept.",
+      discussion: "Default: 90 % of the file-descriptor limit (raised to its hard limit first)."
+    )
+  )
+  var maxConnections: Int?
+
+  @Option(
+    help: ArgumentHelp(
+      "Connections open at once from one IP address. Default: no limit.",
+      discussion: "Leave it off behind a proxy such as nginx, which opens a connection per stream."
+    )
+  )
+  var maxConnectionsPerPeer: Int?
+
+  @Option(help: "Streams one connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS).")
+  var maxConcurrentStreams: Int = 10_000
+
+  @Option(
+    help: ArgumentHelp(
+      "The largest request header list, in bytes, as decoded (SETTINGS_MAX_HEADER_LIST_SIZE).",
+      discussion: "A larger one is refused with RESOURCE_EXHAUSTED; a client that keeps sending "
+        + "them gets GOAWAY ENHANCE_YOUR_CALM.",
+      valueName: "bytes"
+    )
+  )
+  var maxHeaderListSize: Int = 16 << 10
+
+  @Option(
+    help: ArgumentHelp(
+      "RST_STREAM frames a client may send per second, sustained (bursts of 10 times as many); "
+        + "more is GOAWAY ENHANCE_YOUR_CALM.",
+      valueName: "count"
+    )
+  )
+  var maxResetsPerSecond: Int = 50
+
+  @Option(
+    help: ArgumentHelp(
+      "Response bytes a stream may have queued for its client; past it the stream is reset.",
+      valueName: "bytes"
+    )
+  )
+  var maxQueuedBytesPerStream: Int = 1 << 20
+
+  @Option(
     name: .customLong("max-sessions-per-second"),
     help: "New recognitions per second; more are 429. No limit by default."
   )
@@ -76,6 +170,25 @@ struct Serve: AsyncParsableCommand {
       throw ValidationError("--recognizers must be at least 1")
     }
     guard idleTimeoutMs >= 1 else { throw ValidationError("--idle-timeout-ms must be at least 1") }
+    guard initTimeoutMs >= 0 else {
+      throw ValidationError("--init-timeout-ms must not be negative")
+    }
+    guard maxBufferedAudioMs >= 20 else {
+      throw ValidationError("--max-buffered-audio-ms must be at least 20")
+    }
+    for (flag, value) in [
+      ("--max-connections", maxConnections), ("--max-connections-per-peer", maxConnectionsPerPeer),
+      ("--max-concurrent-streams", maxConcurrentStreams),
+      ("--max-resets-per-second", maxResetsPerSecond),
+    ] {
+      if let value, value < 1 { throw ValidationError("\(flag) must be at least 1") }
+    }
+    guard maxHeaderListSize >= 1024 else {
+      throw ValidationError("--max-header-list-size must be at least 1024 bytes")
+    }
+    guard maxQueuedBytesPerStream >= 64 << 10 else {
+      throw ValidationError("--max-queued-bytes-per-stream must be at least 65536 bytes")
+    }
     if let maxSessionsPerSecond, !(maxSessionsPerSecond > 0) {
       throw ValidationError("--max-sessions-per-second must be positive")
     }
@@ -90,13 +203,31 @@ struct Serve: AsyncParsableCommand {
     // A missing model fails here, not at the first recognition.
     try engine.check(sphinxModel: sphinxModel)
     let recognizers = self.recognizers ?? engine.defaultRecognizers
+    raiseFileDescriptorLimit()
     var configuration = RecognizerServer.Configuration(
       host: listen.host,
       port: listen.port,
       recognizers: recognizers,
       idleTimeout: .milliseconds(Int64(idleTimeoutMs)),
-      maxSessionsPerSecond: maxSessionsPerSecond
+      maxSessionsPerSecond: maxSessionsPerSecond,
+      connection: GRPCConnectionConfiguration(
+        maxConcurrentStreams: maxConcurrentStreams,
+        maxHeaderListSize: maxHeaderListSize,
+        maxQueuedBytesPerStream: maxQueuedBytesPerStream
+      )
     )
+    configuration.initTimeout = initTimeoutMs > 0 ? .milliseconds(Int64(initTimeoutMs)) : nil
+    configuration.maxBufferedAudio = .milliseconds(Int64(maxBufferedAudioMs))
+    configuration.connectionLimits = ServerConnectionPolicy.Limits(
+      handshakeTimeout: Self.timeout(handshakeTimeout),
+      idleTimeout: Self.timeout(connectionIdleTimeout),
+      resetBurst: 10 * maxResetsPerSecond,
+      resetsPerSecond: maxResetsPerSecond
+    )
+    configuration.writeStallTimeout = Self.timeout(writeStallTimeout)
+    configuration.maxConnections = maxConnections
+    configuration.maxConnectionsPerPeer = maxConnectionsPerPeer
+    configuration.logger = Logger(label: "hark.grpc")
     // Speech models take a while to load: every engine is made before the server listens.
     configuration.prewarmEngines = engine == .sphinx
     configuration.onRecognitionEnded = { record in
@@ -116,20 +247,32 @@ struct Serve: AsyncParsableCommand {
       "Listening",
       metadata: [
         "address": "\(listen.host):\(address.port ?? listen.port)", "engine": "\(engine.rawValue)",
-        "recognizers": "\(recognizers)",
+        "recognizers": "\(recognizers)", "max_connections": "\(server.connectionLimit)",
       ]
     )
     let statistics = Task {
       guard statisticsInterval > 0 else { return }
       var last = server.statistics
+      var lastLimits = server.limitCounts
+      var lastConnections = -1
       while !Task.isCancelled {
         try? await Task.sleep(for: .milliseconds(Int(statisticsInterval * 1000)))
         let now = server.statistics
+        let limits = server.limitCounts
         let active = server.activeRecognitions
+        let connections = server.connectionCount
         // Quiet while the server is idle.
-        guard now != last || active > 0 else { continue }
-        logger.info("Statistics", metadata: Self.metadata(of: now, since: last, active: active))
+        guard now != last || limits != lastLimits || active > 0 || connections != lastConnections
+        else { continue }
+        var metadata = Self.metadata(of: now, since: last, active: active)
+        metadata["recognizers_idle"] = "\(server.idleRecognizers)"
+        metadata["recognizers_busy"] = "\(recognizers - server.idleRecognizers)"
+        metadata["connections"] = "\(connections)"
+        metadata["limits_exceeded"] = "\(Self.describe(limits, since: lastLimits))"
+        logger.info("Statistics", metadata: metadata)
         last = now
+        lastLimits = limits
+        lastConnections = connections
       }
     }
     defer { statistics.cancel() }
@@ -153,9 +296,33 @@ struct Serve: AsyncParsableCommand {
       metadata["message"] = "\(status.message)"
       if !status.details.isEmpty { metadata["details"] = "\(status.details)" }
     } else {
-      metadata["status"] = "none (cancelled or connection lost)"
+      metadata["status"] = "none"
+      metadata["reason"] = "\(record.cancelReason ?? "cancelled or connection lost")"
     }
     return metadata
+  }
+
+  /// A timeout of `duration`, or none for 0.
+  static func timeout(_ duration: DurationArgument) -> TimeAmount? {
+    duration.isZero ? nil : .nanoseconds(duration.nanoseconds)
+  }
+
+  /// `headerListSize:2,writeStall:1`: the limits exceeded in an interval, or `none`.
+  static func describe(_ now: GRPCServerLimitCounts, since last: GRPCServerLimitCounts) -> String {
+    let parts = GRPCLimitExceeded.Limit.allCases.compactMap { limit -> String? in
+      let count = now[limit] - last[limit]
+      return count > 0 ? "\(limit):\(count)" : nil
+    }
+    return parts.isEmpty ? "none" : parts.joined(separator: ",")
+  }
+
+  /// Raises the soft file-descriptor limit to the hard one: every connection takes one.
+  func raiseFileDescriptorLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max
+    else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
   }
 
   static func milliseconds(_ duration: Duration) -> Int64 {
@@ -178,6 +345,7 @@ struct Serve: AsyncParsableCommand {
       "statuses": "\(statuses.joined(separator: ", "))",
       "cancelled": "\(now.cancelled - last.cancelled)",
       "audio_messages": "\(now.audioMessages - last.audioMessages)",
+      "backpressure_holds": "\(now.backpressureHolds - last.backpressureHolds)",
     ]
   }
 }

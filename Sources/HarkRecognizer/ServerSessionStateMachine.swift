@@ -10,6 +10,7 @@ public import HarkProto
 ///     │  audio first ─────────► 400 recognition_init_message   │ timers: stalled ─start_timers─► running (100)
 ///     │  start_timers first ──► 410                            │ per utterance: waiting → inSpeech → trailing silence
 ///     │  end of requests ─────► 400                            │
+///     │  no init in time ─────► 408                            │
 ///     │  bad init ────────────► 400 <field>                    │ second init ─────────────────► 400
 ///     │  pool busy / rate / auth ► 409 / 429 / 401·403         │ no speech for no_input_timeout ► 404
 ///     │  resource failed ─────► 502                            │ speech past recognition_timeout ► final, 413
@@ -537,6 +538,19 @@ public struct ServerSessionStateMachine: Sendable {
     case .finished:
       break
     }
+  }
+
+  /// No init message arrived within the server's pre-init timeout of the stream's start: 408
+  /// (seed 004: "excessive stall in sending audio data"), so a client that opens a stream and
+  /// sends nothing cannot hold it.
+  public mutating func initTimeout(milliseconds: Int, into actions: inout [Action]) {
+    guard case .awaitingInit = state else { return }
+    end(
+      408,
+      "Audio timeout",
+      "recognition_init_message: none arrived within \(milliseconds) ms of the stream's start",
+      into: &actions
+    )
   }
 
   /// No audio message arrived for the server's idle timeout: 408.

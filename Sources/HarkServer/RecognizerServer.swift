@@ -2,6 +2,7 @@ public import HarkGRPC
 public import HarkGRPCCore
 public import HarkProto
 public import HarkRecognizer
+public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
@@ -29,16 +30,36 @@ public final class RecognizerServer: Sendable {
     public var port: Int
     /// Engine instances: recognitions at once; one more is 409.
     public var recognizers: Int
-    /// No audio message for this long during a recognition is 408.
+    /// No audio message for this long during a recognition is 408. The clock stops while the
+    /// server itself withholds the client's flow-control window (its engine is behind, or the
+    /// client does not read its responses).
     public var idleTimeout: TimeAmount
+    /// No init message for this long after a Recognize stream opens is 408; nil waits forever.
+    public var initTimeout: TimeAmount? = .seconds(10)
+    /// Audio a recognition may have queued for an engine that runs on a worker thread (sphinx)
+    /// before the server stops acknowledging the client's data; it acknowledges again once half
+    /// is decoded. At most this plus the stream's flow-control window
+    /// (``GRPCConnectionConfiguration/initialStreamWindowSize``) is ever buffered.
+    public var maxBufferedAudio: TimeAmount = .seconds(1)
     /// New recognitions per second; more are 429. Nil means no limit.
     public var maxSessionsPerSecond: Double?
     /// Decides whether a recognition may start (the `authorization` metadata, the topic): a
     /// status to refuse it with (401, 403), or nil to let it start.
     public var authorize:
       (@Sendable (GRPCMetadata, RecognitionConfiguration) -> RecognitionStatus?)?
-    /// The HTTP/2 connections' settings.
+    /// The HTTP/2 connections' settings (streams, windows, header list size, queued bytes).
     public var connection: GRPCConnectionConfiguration
+    /// Handshake and idle-connection timeouts, stream-reset rate and repeated oversized headers.
+    public var connectionLimits = ServerConnectionPolicy.Limits()
+    /// Connections open at once; nil for 90 % of the file-descriptor limit.
+    public var maxConnections: Int?
+    /// Connections open at once from one IP address; nil for no limit.
+    public var maxConnectionsPerPeer: Int?
+    /// How long responses may wait untaken by the client before its stream is reset (and its
+    /// recognizer freed); nil never.
+    public var writeStallTimeout: TimeAmount? = .seconds(30)
+    /// Where the transport logs connections closed abnormally and limits exceeded.
+    public var logger = Logger(label: "hark.grpc")
     /// Makes every engine of the pool when the server starts (on worker threads), rather than
     /// each when a recognition first needs it (on an event loop): for engines that take long to
     /// load, such as a speech model.
@@ -71,6 +92,9 @@ public final class RecognizerServer: Sendable {
   final class Context: Sendable {
     let engines: EnginePool
     let idleTimeout: TimeAmount
+    let initTimeout: TimeAmount?
+    let liveSessionObjects = LiveObjects.Counter()
+    let maxBufferedAudio: TimeAmount
     private let authorize:
       (@Sendable (GRPCMetadata, RecognitionConfiguration) -> RecognitionStatus?)?
     private let limiter: NIOLockedValueBox<RateLimiter?>
@@ -82,6 +106,8 @@ public final class RecognizerServer: Sendable {
     init(configuration: Configuration, makeEngine: @escaping @Sendable () -> any SpeechEngine) {
       engines = EnginePool(capacity: configuration.recognizers, makeEngine: makeEngine)
       idleTimeout = configuration.idleTimeout
+      initTimeout = configuration.initTimeout
+      maxBufferedAudio = configuration.maxBufferedAudio
       authorize = configuration.authorize
       onRecognitionEnded = configuration.onRecognitionEnded
       limiter = NIOLockedValueBox(configuration.maxSessionsPerSecond.map { RateLimiter(rate: $0) })
@@ -128,6 +154,12 @@ public final class RecognizerServer: Sendable {
       onRecognitionEnded?(record)
     }
 
+    /// A session stopped acknowledging its client's data (its engine behind, or its responses
+    /// unread).
+    func recordBackpressure() {
+      totals.withLockedValue { $0.backpressureHolds += 1 }
+    }
+
     var statistics: Statistics { totals.withLockedValue { $0 } }
 
     var liveSessions: [RecognizerSession] { sessions.withLockedValue { Array($0.values) } }
@@ -148,13 +180,20 @@ public final class RecognizerServer: Sendable {
     let context = Context(configuration: configuration, makeEngine: makeEngine)
     self.context = context
     let recognize = GRPCServer.Method(path: Self.recognizePath) { stream in
-      RecognizerStreamHandler(session: RecognizerSession(stream: stream, context: context))
+      let session = RecognizerSession(stream: stream, context: context)
+      session.assumeIsolated { $0.started() }
+      return RecognizerStreamHandler(session: session)
     }
     server = GRPCServer(
       configuration: .init(
         host: configuration.host,
         port: configuration.port,
-        connection: configuration.connection
+        connection: configuration.connection,
+        connectionLimits: configuration.connectionLimits,
+        maxConnections: configuration.maxConnections,
+        maxConnectionsPerPeer: configuration.maxConnectionsPerPeer,
+        writeStallTimeout: configuration.writeStallTimeout,
+        logger: configuration.logger
       ),
       methods: [recognize],
       group: group
@@ -188,6 +227,9 @@ public final class RecognizerServer: Sendable {
     public var cancelled = 0
     /// Audio messages received by the RPCs that ended.
     public var audioMessages = 0
+    /// Times a recognition stopped acknowledging its client's audio because its engine fell
+    /// behind or its client did not read the responses (flow control as backpressure).
+    public var backpressureHolds = 0
   }
 
   /// One Recognize RPC, as it ended.
@@ -199,11 +241,20 @@ public final class RecognizerServer: Sendable {
     public var audioMessages: Int
     /// From the RPC's start to its end.
     public var duration: Duration
+    /// Why an RPC without a status ended: the client reset it, the connection was lost, the
+    /// client left its responses unread.
+    public var cancelReason: String?
 
-    public init(status: RecognitionStatus?, audioMessages: Int, duration: Duration) {
+    public init(
+      status: RecognitionStatus?,
+      audioMessages: Int,
+      duration: Duration,
+      cancelReason: String? = nil
+    ) {
       self.status = status
       self.audioMessages = audioMessages
       self.duration = duration
+      self.cancelReason = cancelReason
     }
   }
 
@@ -212,6 +263,22 @@ public final class RecognizerServer: Sendable {
 
   /// Engines idle in the pool.
   public var idleRecognizers: Int { context.engines.idleCount }
+
+  /// HTTP/2 connections open.
+  public var connectionCount: Int { server.connectionCount }
+
+  /// How often peers exceeded each of the transport's limits.
+  public var limitCounts: GRPCServerLimitCounts { server.limitCounts }
+
+  /// The connection limit in force.
+  public var connectionLimit: Int { server.connectionLimit }
+
+  /// The server's connection handlers and streams alive in the process.
+  public var liveObjects: LiveObjects { server.liveObjects }
+
+  /// Recognize sessions alive in the process (freed ones are not counted): once every RPC has
+  /// ended, zero, else something holds a session.
+  public var liveSessions: Int { context.liveSessionObjects.value }
 
   /// Runs until ``shutdown(gracePeriod:)`` finishes (or the calling task is cancelled).
   public func serve() async throws {

@@ -16,8 +16,14 @@ import NIOPosix
 /// An engine that ``SpeechEngine/runsOnWorkerThread`` (speech decoding: milliseconds a message)
 /// is driven on a serial queue of its own instead, so it never stalls the loop's other
 /// connections; its answers come back to the loop as events of the state machine. When it falls
-/// more than a second of audio behind, the session stops acknowledging the client's data, and
-/// HTTP/2 flow control slows the client down.
+/// more than ``RecognizerServer/Configuration/maxBufferedAudio`` behind, the session stops
+/// acknowledging the client's data, and HTTP/2 flow control slows the client down. It does the
+/// same while the client does not read its responses (the stream's queue is full).
+///
+/// Timers: the init must arrive within ``RecognizerServer/Configuration/initTimeout`` (else 408);
+/// during the recognition, an audio message within the idle timeout of the last (else 408). The
+/// idle clock stops while the session itself withholds the client's flow-control window, so only
+/// a client that really stops sending gets 408.
 actor RecognizerSession {
   nonisolated let eventLoop: any EventLoop
   nonisolated var unownedExecutor: UnownedSerialExecutor {
@@ -32,23 +38,50 @@ actor RecognizerSession {
   private var assembler: PCMAssembler?
   private var pendingPartial: EngineHypothesis?
   private var idleTimer: Scheduled<Void>?
+  private var initTimer: Scheduled<Void>?
   private var lastAudio = NIODeadline.now()
   private var registered = false
   private var audioMessages = 0
   private var reported = false
   private let startedAt = NIODeadline.now()
-  /// The worker of an engine that runs off the loop, and its jobs not yet answered.
+  /// The worker of an engine that runs off the loop, and the samples of its jobs not yet done.
   private var worker: DispatchQueue?
-  private var backlog = 0
+  private var bufferedSamples = 0
+  /// Samples queued for the worker beyond which the client's data is no longer acknowledged;
+  /// it is again once half of them are done.
+  private var bufferLimit = Int.max
+  /// Why the client's data is not acknowledged: the engine is behind, or the client does not
+  /// read its responses.
+  private var engineBehind = false
+  private var responsesBlocked = false
   private var holdingConsumption = false
-  /// Jobs behind beyond which the client's data is no longer acknowledged (a second of audio in
-  /// 20 ms messages), and below which it is again.
-  static let backlogLimit = 50
+  /// Why the RPC ended without a status, if it did (for the log).
+  private var cancelReason: String?
 
   init(stream: GRPCServerStream, context: RecognizerServer.Context) {
     self.stream = stream
     self.eventLoop = stream.eventLoop
     self.context = context
+    context.liveSessionObjects.add(1)
+  }
+
+  deinit {
+    context.liveSessionObjects.add(-1)
+  }
+
+  /// The stream opened: the init must come within the pre-init timeout.
+  func started() {
+    guard let timeout = context.initTimeout else { return }
+    initTimer = eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+      self.assumeIsolated { session in session.initTimedOut() }
+    }
+  }
+
+  private func initTimedOut() {
+    initTimer = nil
+    guard let timeout = context.initTimeout else { return }
+    machine.initTimeout(milliseconds: Int(timeout.nanoseconds / 1_000_000), into: &actions)
+    perform()
   }
 
   // MARK: Events from the transport
@@ -109,9 +142,30 @@ actor RecognizerSession {
     perform()
   }
 
-  func cancelled() {
+  func cancelled(_ status: GRPCStatus) {
+    cancelReason = status.message
     machine.cancel(into: &actions)
     perform()
+  }
+
+  /// The stream's response queue filled (or drained): while the client does not read, its audio
+  /// is not acknowledged either.
+  func writabilityChanged(isWritable: Bool) {
+    responsesBlocked = !isWritable
+    updateConsumptionHold()
+  }
+
+  private func updateConsumptionHold() {
+    let hold = (engineBehind || responsesBlocked) && !machine.isFinished
+    guard hold != holdingConsumption else { return }
+    holdingConsumption = hold
+    stream.holdConsumption(hold)
+    if hold {
+      context.recordBackpressure()
+    } else {
+      // The window opens again: the client may send, and the idle clock starts over.
+      lastAudio = .now()
+    }
   }
 
   func shutdown() {
@@ -138,7 +192,7 @@ actor RecognizerSession {
         if worker != nil {
           // The samples buffer is reused for the next message: the job takes a copy.
           let samples = Array(SampleScratch.current.samples)
-          enqueue(engine) { engine throws(EngineError) in
+          enqueue(engine, samples: samples.count) { engine throws(EngineError) in
             var result: Result<EngineHypothesis?, EngineError> = .success(nil)
             samples.withUnsafeBufferPointer { samples in
               do throws(EngineError) {
@@ -208,6 +262,14 @@ actor RecognizerSession {
       }
     }
     actions.removeAll(keepingCapacity: true)
+    if initTimer != nil && (machine.configuration != nil || machine.isFinished) {
+      initTimer?.cancel()
+      initTimer = nil
+    }
+    if machine.isFinished && holdingConsumption {
+      // Nothing more is read: whatever the client still sends is acknowledged and dropped.
+      updateConsumptionHold()
+    }
     if machine.isFinished && registered {
       registered = false
       context.sessionEnded(self)
@@ -219,7 +281,8 @@ actor RecognizerSession {
         RecognizerServer.RecognitionRecord(
           status: machine.finalStatus,
           audioMessages: audioMessages,
-          duration: .nanoseconds(nanoseconds)
+          duration: .nanoseconds(nanoseconds),
+          cancelReason: machine.finalStatus == nil ? cancelReason : nil
         )
       )
     }
@@ -239,16 +302,18 @@ actor RecognizerSession {
     let engine: any SpeechEngine
   }
 
-  /// Runs `job` on the worker, after the jobs before it; its answer comes back to the loop.
+  /// Runs `job` (on `samples` samples of audio, or none) on the worker, after the jobs before
+  /// it; its answer comes back to the loop.
   private func enqueue(
     _ engine: any SpeechEngine,
+    samples: Int = 0,
     _ job: @escaping @Sendable (any SpeechEngine) throws(EngineError) -> EngineAnswer
   ) {
     guard let worker else { return }
-    backlog += 1
-    if backlog > Self.backlogLimit && !holdingConsumption {
-      holdingConsumption = true
-      stream.holdConsumption(true)
+    bufferedSamples += samples
+    if bufferedSamples > bufferLimit && !engineBehind {
+      engineBehind = true
+      updateConsumptionHold()
     }
     let handed = WorkerEngine(engine: engine)
     let eventLoop = self.eventLoop
@@ -259,15 +324,15 @@ actor RecognizerSession {
       } catch {
         answer = .failure(error)
       }
-      eventLoop.execute { self.assumeIsolated { $0.engineAnswered(answer) } }
+      eventLoop.execute { self.assumeIsolated { $0.engineAnswered(answer, samples: samples) } }
     }
   }
 
-  private func engineAnswered(_ answer: Result<EngineAnswer, EngineError>) {
-    backlog -= 1
-    if holdingConsumption && backlog <= Self.backlogLimit / 2 {
-      holdingConsumption = false
-      stream.holdConsumption(false)
+  private func engineAnswered(_ answer: Result<EngineAnswer, EngineError>, samples: Int) {
+    bufferedSamples -= samples
+    if engineBehind && bufferedSamples <= bufferLimit / 2 {
+      engineBehind = false
+      updateConsumptionHold()
     }
     switch answer {
     case .success(.partial(let partial?)): machine.enginePartial(partial, into: &actions)
@@ -301,6 +366,10 @@ actor RecognizerSession {
       self.engine = engine
       if engine.runsOnWorkerThread {
         worker = DispatchQueue(label: "hark.engine")
+        bufferLimit = max(
+          Int(context.maxBufferedAudio.nanoseconds / 1_000_000) * configuration.sampleRate / 1000,
+          1
+        )
       }
       assembler = PCMAssembler(encoding: configuration.audioFormat.encoding)
       registered = true
@@ -368,6 +437,12 @@ actor RecognizerSession {
   private func idleCheck() {
     idleTimer = nil
     guard machine.isRecognizing else { return }
+    if holdingConsumption {
+      // The server withholds the client's window: its silence is the server's doing. The clock
+      // starts over when the window opens.
+      scheduleIdleCheck(at: .now() + context.idleTimeout)
+      return
+    }
     let due = lastAudio + context.idleTimeout
     if due > .now() {
       scheduleIdleCheck(at: due)
@@ -398,6 +473,10 @@ final class RecognizerStreamHandler: GRPCServerStreamHandler {
   }
 
   func cancelled(_ status: GRPCStatus) {
-    session.assumeIsolated { $0.cancelled() }
+    session.assumeIsolated { $0.cancelled(status) }
+  }
+
+  func writabilityChanged(isWritable: Bool) {
+    session.assumeIsolated { $0.writabilityChanged(isWritable: isWritable) }
   }
 }

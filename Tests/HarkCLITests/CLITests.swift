@@ -365,11 +365,12 @@ final class HarkServeProcess: @unchecked Sendable {
   var standardError: String { log.text }
 
   /// Starts the server and waits for its "Listening" log line.
-  static func start(extra: [String] = []) async throws -> HarkServeProcess {
+  static func start(engine: String = "dtmf", extra: [String] = []) async throws -> HarkServeProcess
+  {
     try await offloaded {
       let process = Process()
       process.executableURL = harkExecutable
-      process.arguments = ["serve", "--listen", "127.0.0.1:0", "--engine", "dtmf"] + extra
+      process.arguments = ["serve", "--listen", "127.0.0.1:0", "--engine", engine] + extra
       let errors = Pipe()
       process.standardError = errors
       process.standardOutput = FileHandle.nullDevice

@@ -151,4 +151,63 @@ struct WorkerEngineTests {
     await client.close()
     await server.shutdown(gracePeriod: .milliseconds(200))
   }
+  @Test("the idle clock stops while the server holds the client back: no 408 for its own delay")
+  func idleClockPausesWhileHeld() async throws {
+    let engine = GatedEngine()
+    var configuration = RecognizerServer.Configuration(
+      host: "127.0.0.1",
+      port: 0,
+      recognizers: 1,
+      connection: GRPCConnectionConfiguration(initialStreamWindowSize: 32 << 10)
+    )
+    // Far shorter than the engine's stop: a clock that ran while the server held the client's
+    // window would end the recognition with 408.
+    configuration.idleTimeout = .milliseconds(300)
+    let server = RecognizerServer(configuration: configuration) { engine }
+    let port = try await server.start().port!
+    let client = RecognizerClient(host: "127.0.0.1", port: port)
+    let total = 1_000
+    let pulled = NIOLockedValueBox(0)
+    async let outcome = client.recognize(
+      makeInit(mode: .disabled),
+      audio: CountedFrames(total: total, pulled: pulled)
+    )
+    // The producer stalls (the session holds its window), and stays stalled for four idle
+    // timeouts while the engine is stopped.
+    #expect(await eventually { server.statistics.backpressureHolds >= 1 })
+    try await Task.sleep(for: .milliseconds(1200))
+    engine.open()
+    let ended = try await outcome
+    #expect(ended.status?.code == 200, "\(ended)")
+    #expect(engine.processed.withLockedValue { $0 } == total * 160)
+    await client.close()
+    await server.shutdown(gracePeriod: .milliseconds(200))
+  }
+
+  @Test("a client that stops sending still gets 408 once the server has caught up")
+  func idleClientStillTimesOut() async throws {
+    let engine = GatedEngine()
+    engine.open()
+    var configuration = RecognizerServer.Configuration(host: "127.0.0.1", port: 0, recognizers: 1)
+    configuration.idleTimeout = .milliseconds(300)
+    let server = RecognizerServer(configuration: configuration) { engine }
+    let port = try await server.start().port!
+    let channel = GRPCChannel(host: "127.0.0.1", port: port)
+    let codes = try await channel.withCall(
+      path: RecognizerServer.recognizePath,
+      request: RecognitionRequest.self,
+      response: RecognitionResponse.self
+    ) { call in
+      try await call.send(.initMessage(makeInit(mode: .disabled)))
+      try await call.send(.audio(ByteBuffer(repeating: 0, count: 320)))
+      var codes: [UInt32] = []
+      for try await response in call.responses {
+        if case .status(let status)? = response.response { codes.append(status.code) }
+      }
+      return codes
+    }
+    #expect(codes == [100, 408])
+    await channel.close()
+    await server.shutdown(gracePeriod: .milliseconds(200))
+  }
 }

@@ -19,19 +19,19 @@ struct RecognizerHarness {
     idleTimeout: TimeAmount = .seconds(10),
     maxSessionsPerSecond: Double? = nil,
     authorize: (@Sendable (GRPCMetadata, RecognitionConfiguration) -> RecognitionStatus?)? = nil,
+    configure: (inout RecognizerServer.Configuration) -> Void = { _ in },
     makeEngine: @escaping @Sendable () -> any SpeechEngine = { DTMFEngine() }
   ) async throws -> RecognizerHarness {
-    let server = RecognizerServer(
-      configuration: .init(
-        host: "127.0.0.1",
-        port: 0,
-        recognizers: recognizers,
-        idleTimeout: idleTimeout,
-        maxSessionsPerSecond: maxSessionsPerSecond,
-        authorize: authorize
-      ),
-      makeEngine: makeEngine
+    var configuration = RecognizerServer.Configuration(
+      host: "127.0.0.1",
+      port: 0,
+      recognizers: recognizers,
+      idleTimeout: idleTimeout,
+      maxSessionsPerSecond: maxSessionsPerSecond,
+      authorize: authorize
     )
+    configure(&configuration)
+    let server = RecognizerServer(configuration: configuration, makeEngine: makeEngine)
     let port = try await server.start().port!
     return RecognizerHarness(
       server: server,
