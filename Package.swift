@@ -278,6 +278,7 @@ let targets: [Target] = [
       "HarkProto",
       "HarkRecognizer",
       "HarkTesting",
+      "HarkTestSupport",
     ],
     swiftSettings: defaultSwiftSettings
   ),

@@ -1,5 +1,6 @@
 import Foundation
 import HarkAudio
+import HarkTestSupport
 import Testing
 
 /// `hark serve` and `hark recognize` as external checks drive them: the built binary, real
@@ -113,6 +114,13 @@ struct CLITests {
       (["serve", "--listen", "127.0.0.1"], 64, "HOST:PORT"),
       (["serve", "--statistics-interval", "-1"], 64, "--statistics-interval"),
       (["recognize", "x.raw", "--server", "127.0.0.1:1", "--timeout", "0"], 64, "--timeout"),
+      (["serve", "--handshake-timeout", "ten"], 64, "--handshake-timeout"),
+      (["serve", "--write-stall-timeout", "5x"], 64, "--write-stall-timeout"),
+      (["serve", "--max-header-list-size", "100"], 64, "--max-header-list-size"),
+      (["serve", "--max-connections", "0"], 64, "--max-connections"),
+      (["serve", "--max-resets-per-second", "0"], 64, "--max-resets-per-second"),
+      (["serve", "--max-buffered-audio-ms", "5"], 64, "--max-buffered-audio-ms"),
+      (["serve", "--max-queued-bytes-per-stream", "1000"], 64, "--max-queued-bytes-per-stream"),
     ]
   )
   func badInput(arguments: [String], status: Int32, mention: String) async throws {
@@ -189,6 +197,34 @@ struct CLITests {
     #expect(ended.contains("audio_messages="), "\(ended)")
     let statistics = try #require(endedLine(), "\(log)")
     #expect(statistics.contains("statuses=200: 1"), "\(statistics)")
+    await server.stop()
+  }
+
+  @Test("hark serve's limits: a silent peer is closed after --handshake-timeout, and counted")
+  func serveLimits() async throws {
+    let server = try await HarkServeProcess.start(
+      extra: ["--handshake-timeout", "300ms", "--statistics-interval", "0.3"]
+    )
+    let peer = try await RawConnection.connect(port: server.port)
+    #expect(await peer.waitForClose())
+    let goAway = peer.frames.first { $0.type == RawFrame.goAway }
+    #expect(goAway?.debugData.contains("within 300 ms") == true, "\(peer.frames)")
+    func limitsLine() -> Substring? {
+      server.standardError.split(separator: "\n").first {
+        $0.contains("Statistics") && $0.contains("limits_exceeded=handshakeTimeout:1")
+      }
+    }
+    let deadline = ContinuousClock.now + .seconds(20)
+    while limitsLine() == nil, ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(50))
+    }
+    let line = try #require(limitsLine(), "\(server.standardError)")
+    #expect(line.contains("recognizers_idle=100"), "\(line)")
+    #expect(line.contains("connections=0"), "\(line)")
+    let warning = server.standardError.split(separator: "\n").first {
+      $0.contains("warning") && $0.contains("limit=handshakeTimeout")
+    }
+    #expect(warning?.contains("peer=127.0.0.1:") == true, "\(server.standardError)")
     await server.stop()
   }
 

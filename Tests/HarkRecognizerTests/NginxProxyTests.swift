@@ -1,0 +1,134 @@
+import Foundation
+import HarkAudio
+import HarkClient
+import HarkGRPCCore
+import HarkProto
+import HarkRecognizer
+import HarkServer
+import NIOCore
+import NIOPosix
+import Testing
+
+/// nginx (Debian's nginx-light, installed by tools/bootstrap) in front of a recognizer with
+/// `grpc_pass`: a real HTTP/2 proxy that nobody here wrote, which opens an upstream connection
+/// per stream and must pass the requests (te: trailers, content-type) Hark's server insists on.
+@Suite("Through nginx", .timeLimit(.minutes(2)))
+struct NginxProxyTests {
+  /// An nginx process on a free loopback port, proxying gRPC to `upstreamPort`.
+  final class Nginx: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    let directory: URL
+
+    init(upstreamPort: Int) throws {
+      directory = FileManager.default.temporaryDirectory
+        .appendingPathComponent("hark-nginx-\(UUID().uuidString)")
+      try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+      port = try Self.freePort()
+      let configuration = """
+        daemon off;
+        master_process off;
+        worker_processes 1;
+        pid \(directory.path)/nginx.pid;
+        error_log \(directory.path)/error.log warn;
+        events { worker_connections 256; }
+        http {
+          access_log off;
+          client_body_temp_path \(directory.path)/body;
+          proxy_temp_path \(directory.path)/proxy;
+          fastcgi_temp_path \(directory.path)/fastcgi;
+          uwsgi_temp_path \(directory.path)/uwsgi;
+          scgi_temp_path \(directory.path)/scgi;
+          server {
+            listen 127.0.0.1:\(port) http2;
+            location / { grpc_pass grpc://127.0.0.1:\(upstreamPort); }
+          }
+        }
+        """
+      let path = directory.appendingPathComponent("nginx.conf").path
+      try configuration.write(toFile: path, atomically: true, encoding: .utf8)
+      process.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
+      process.arguments = ["-p", directory.path, "-c", path, "-e", "\(directory.path)/error.log"]
+      process.standardOutput = FileHandle.nullDevice
+      process.standardError = FileHandle.nullDevice
+      try process.run()
+    }
+
+    var errorLog: String {
+      (try? String(contentsOf: directory.appendingPathComponent("error.log"), encoding: .utf8))
+        ?? ""
+    }
+
+    func stop() {
+      // SIGKILL: a child of the test process inherits its blocked signals, SIGTERM among them.
+      kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+      try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// A port nothing listens on now (bound to port 0, then released).
+    static func freePort() throws -> Int {
+      let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: 0).wait()
+      let port = channel.localAddress!.port!
+      try channel.close().wait()
+      return port
+    }
+  }
+
+  @Test("recognitions through nginx's grpc_pass: statuses, partials and finals arrive intact")
+  func recognizeThroughNginx() async throws {
+    let harness = try await RecognizerHarness.start(recognizers: 8)
+    let nginx = try Nginx(upstreamPort: harness.port)
+    defer { nginx.stop() }
+    let client = RecognizerClient(host: "127.0.0.1", port: nginx.port)
+    // nginx takes a moment to listen.
+    var events: [RecognitionEvent] = []
+    for attempt in 0..<50 {
+      do {
+        events = try await Self.recognize(client, keys: "123")
+        if events.last?.summary == "200" { break }
+      } catch  where attempt < 49 {
+        // Not listening yet.
+      }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    #expect(
+      events.map(\.summary) == [
+        "100", "sos", "partial:1", "partial:12", "partial:123", "final:123", "200",
+      ],
+      "\(events.map(\.summary)) \(nginx.errorLog)"
+    )
+    // Several at once: nginx opens an upstream connection per stream.
+    let summaries = try await withThrowingTaskGroup(of: String?.self) { group in
+      for keys in ["4", "56", "789", "0#", "*1"] {
+        group.addTask { try await Self.recognize(client, keys: keys).map(\.summary).last }
+      }
+      var all: [String?] = []
+      for try await summary in group { all.append(summary) }
+      return all
+    }
+    #expect(summaries == Array(repeating: "200", count: 5), "\(nginx.errorLog)")
+    #expect(harness.server.limitCounts.counts.isEmpty, "\(harness.server.limitCounts)")
+    await client.close()
+    await harness.stop()
+  }
+
+  static func recognize(
+    _ client: RecognizerClient,
+    keys pressed: String
+  ) async throws
+    -> [RecognitionEvent]
+  {
+    let frames = AudioClip(format: .linear16(sampleRate: 8000), bytes: dtmfAudio(keys(pressed)))
+      .frames()
+    return try await client.recognize(
+      makeInit(mode: .single, resultType: .partial),
+      audio: frames
+    ) { recognition in
+      var events: [RecognitionEvent] = []
+      for await event in recognition.events { events.append(event) }
+      return events
+    }
+  }
+}
