@@ -1,5 +1,6 @@
 // swift-tools-version: 6.1
-// libFuzzer entry points for Hark's decoders. Built and run by tools/fuzz, not by CI:
+// libFuzzer entry points for Hark's decoders and its recognizer sessions. Built and run by
+// tools/fuzz, not by CI:
 //   swift build -c release --package-path Fuzz -Xswiftc -sanitize=fuzzer,address
 
 import Foundation
@@ -33,6 +34,36 @@ let package = Package(
         "CFuzzDriver",
         .product(name: "HarkProto", package: hark),
         .product(name: "HarkGRPCCore", package: hark),
+      ],
+      swiftSettings: settings
+    ),
+    // Whole Recognize sessions: programs of requests driven through the server's state machine
+    // and a real engine, with the protocol's invariants checked after every event.
+    .target(
+      name: "SessionFuzzing",
+      dependencies: [
+        .product(name: "HarkAudio", package: hark),
+        .product(name: "HarkProto", package: hark),
+        .product(name: "HarkRecognizer", package: hark),
+      ],
+      swiftSettings: settings
+    ),
+    .executableTarget(
+      name: "FuzzSessionDTMF",
+      dependencies: [
+        "CFuzzDriver",
+        "SessionFuzzing",
+        .product(name: "HarkRecognizer", package: hark),
+      ],
+      swiftSettings: settings
+    ),
+    .executableTarget(
+      name: "FuzzSessionSphinx",
+      dependencies: [
+        "CFuzzDriver",
+        "SessionFuzzing",
+        .product(name: "HarkRecognizer", package: hark),
+        .product(name: "HarkSphinx", package: hark),
       ],
       swiftSettings: settings
     ),

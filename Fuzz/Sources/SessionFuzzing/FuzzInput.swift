@@ -1,0 +1,42 @@
+/// A fuzzer's input read as a stream of choices.
+///
+/// Past the end every read gives zero, so any input is a whole program, and a choice's first
+/// entry is what a cut-off input chooses: tables list their most ordinary value first.
+struct FuzzInput {
+  private let bytes: UnsafeBufferPointer<UInt8>
+  private var index = 0
+
+  init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    self.bytes = bytes
+  }
+
+  /// Whether every byte was read.
+  var isAtEnd: Bool { index >= bytes.count }
+
+  mutating func byte() -> UInt8 {
+    guard index < bytes.count else { return 0 }
+    defer { index += 1 }
+    return bytes[index]
+  }
+
+  mutating func uint16() -> UInt16 {
+    UInt16(byte()) | UInt16(byte()) << 8
+  }
+
+  /// The next `count` bytes, fewer at the end.
+  mutating func bytes(_ count: Int) -> [UInt8] {
+    let taken = min(count, bytes.count - min(index, bytes.count))
+    defer { index += taken }
+    return Array(bytes[index..<index + taken])
+  }
+
+  /// A string of up to `limit` bytes (a length byte, then the bytes, as lossy UTF-8).
+  mutating func string(limit: Int) -> String {
+    String(decoding: bytes(Int(byte()) % (limit + 1)), as: UTF8.self)
+  }
+
+  /// One of `choices`.
+  mutating func pick<T>(_ choices: [T]) -> T {
+    choices[Int(byte()) % choices.count]
+  }
+}
