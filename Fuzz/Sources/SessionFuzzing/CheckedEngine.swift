@@ -25,7 +25,7 @@ final class CheckedEngine: SpeechEngine {
   var runsOnWorkerThread: Bool { base.runsOnWorkerThread }
 
   private func call(_ name: String) throws(EngineError) {
-    precondition(!isIdle, "engine contract: \(name) on an engine that is back in the pool")
+    check(!isIdle, "engine contract: \(name) on an engine that is back in the pool")
     if let fault {
       self.fault = nil
       throw fault
@@ -33,7 +33,7 @@ final class CheckedEngine: SpeechEngine {
   }
 
   func prepare(_ configuration: RecognitionConfiguration) throws(EngineError) -> [EngineNotice] {
-    precondition(!prepared, "engine contract: prepare twice without a reset")
+    check(!prepared, "engine contract: prepare twice without a reset")
     try call("prepare")
     prepared = true
     return try base.prepare(configuration)
@@ -43,9 +43,9 @@ final class CheckedEngine: SpeechEngine {
     _ samples: UnsafeBufferPointer<Int16>,
     at position: Int
   ) throws(EngineError) -> EngineHypothesis? {
-    precondition(prepared, "engine contract: process before prepare")
+    check(prepared, "engine contract: process before prepare")
     if checksPositions {
-      precondition(
+      check(
         position == streamEnd,
         "engine contract: audio at sample \(position), but the samples before ended at \(streamEnd)"
       )
@@ -56,9 +56,9 @@ final class CheckedEngine: SpeechEngine {
   }
 
   func beginUtterance(at onset: Int) throws(EngineError) {
-    precondition(prepared, "engine contract: beginUtterance before prepare")
+    check(prepared, "engine contract: beginUtterance before prepare")
     if checksPositions {
-      precondition(
+      check(
         onset >= 0 && onset <= streamEnd,
         "engine contract: an utterance begins at \(onset), outside the \(streamEnd) samples given"
       )
@@ -68,9 +68,9 @@ final class CheckedEngine: SpeechEngine {
   }
 
   func endUtterance(at end: Int) throws(EngineError) -> [EngineHypothesis] {
-    precondition(prepared, "engine contract: endUtterance before prepare")
+    check(prepared, "engine contract: endUtterance before prepare")
     if checksPositions {
-      precondition(
+      check(
         end >= 0 && end <= streamEnd,
         "engine contract: an utterance ends at \(end), outside the \(streamEnd) samples given"
       )
@@ -80,7 +80,7 @@ final class CheckedEngine: SpeechEngine {
   }
 
   func reset() {
-    precondition(!isIdle, "engine contract: reset on an engine that is back in the pool")
+    check(!isIdle, "engine contract: reset on an engine that is back in the pool")
     prepared = false
     streamEnd = 0
     fault = nil
@@ -106,8 +106,8 @@ final class EnginePool {
   }
 
   func release(_ engine: CheckedEngine) {
-    precondition(idle == nil, "engine pool: an engine went back to the pool twice")
-    precondition(engine === self.engine, "engine pool: an engine that is not the pool's came back")
+    check(idle == nil, "engine pool: an engine went back to the pool twice")
+    check(engine === self.engine, "engine pool: an engine that is not the pool's came back")
     engine.isIdle = true
     idle = engine
   }

@@ -40,3 +40,14 @@ struct FuzzInput {
     choices[Int(byte()) % choices.count]
   }
 }
+
+/// Traps with `message` unless `condition` holds: libFuzzer reports it as a crash, and unlike
+/// `precondition` the message is printed in release builds too.
+func check(
+  _ condition: @autoclosure () -> Bool,
+  _ message: @autoclosure () -> String,
+  file: StaticString = #fileID,
+  line: UInt = #line
+) {
+  if !condition() { fatalError(message(), file: file, line: line) }
+}

@@ -166,8 +166,8 @@ final class RPCDriver {
       case .send(let response):
         sent(response)
       case .finishCall:
-        precondition(terminal != nil, "\(name): the call finished without a terminal status")
-        precondition(finishCalls == 0, "\(name): the call finished twice")
+        check(terminal != nil, "\(name): the call finished without a terminal status")
+        check(finishCalls == 0, "\(name): the call finished twice")
         finishCalls += 1
       case .engineAudio(let position):
         guard let engine = engineForCall("engineAudio") else { break }
@@ -225,13 +225,13 @@ final class RPCDriver {
   }
 
   private func engineForCall(_ action: String) -> CheckedEngine? {
-    precondition(engine != nil, "\(name): \(action) while the RPC holds no engine")
+    check(engine != nil, "\(name): \(action) while the RPC holds no engine")
     return engine
   }
 
   private func acquireEngine() {
     guard let configuration = machine.configuration else {
-      preconditionFailure("\(name): acquireEngine without an accepted configuration")
+      fatalError("\(name): acquireEngine without an accepted configuration")
     }
     if !refusals.isEmpty {
       machine.rejectInit(refusals.removeFirst(), into: &actions)
@@ -271,7 +271,7 @@ final class RPCDriver {
   }
 
   private func releaseEngine() {
-    precondition(engine != nil, "\(name): releaseEngine while the RPC holds no engine")
+    check(engine != nil, "\(name): releaseEngine while the RPC holds no engine")
     guard let engine else { return }
     self.engine = nil
     if onWorker {
@@ -290,24 +290,24 @@ final class RPCDriver {
   /// A response went out: it must be one the protocol allows here.
   private func sent(_ response: RecognitionResponse) {
     log("→ \(Self.describe(response))")
-    precondition(finishCalls == 0, "\(name): a response after the call finished: \(response)")
-    precondition(terminal == nil, "\(name): a response after the terminal status: \(response)")
-    precondition(!cancelled, "\(name): a response after the client cancelled: \(response)")
+    check(finishCalls == 0, "\(name): a response after the call finished: \(response)")
+    check(terminal == nil, "\(name): a response after the terminal status: \(response)")
+    check(!cancelled, "\(name): a response after the client cancelled: \(response)")
     defer { responses += 1 }
     guard case .status(let status)? = response.response else {
-      precondition(responses > 0, "\(name): the first response is not a status: \(response)")
-      precondition(configuration != nil, "\(name): \(response) before the 100 Continue")
+      check(responses > 0, "\(name): the first response is not a status: \(response)")
+      check(configuration != nil, "\(name): \(response) before the 100 Continue")
       switch response.response {
       case .startOfSpeech?:
         startsOfSpeech += 1
       case .result(let result)?:
         checkResult(result)
       default:
-        preconditionFailure("\(name): an empty response")
+        fatalError("\(name): an empty response")
       }
       return
     }
-    precondition(
+    check(
       Self.documentedCodes.contains(status.code),
       "\(name): status \(status.code) is not in DESIGN.md's table: \(status)"
     )
@@ -315,28 +315,28 @@ final class RPCDriver {
       terminal = status
       switch status.code {
       case 200:
-        precondition(finals > 0, "\(name): 200 without a final result")
+        check(finals > 0, "\(name): 200 without a final result")
       case 400:
-        precondition(!status.details.isEmpty, "\(name): a 400 that names no field")
+        check(!status.details.isEmpty, "\(name): a 400 that names no field")
       case 404:
-        precondition(startsOfSpeech == 0, "\(name): 404 No speech after a StartOfSpeech")
+        check(startsOfSpeech == 0, "\(name): 404 No speech after a StartOfSpeech")
       default:
         break
       }
       return
     }
     guard let configuration else {
-      preconditionFailure("\(name): 100 Continue without an accepted init: \(status)")
+      fatalError("\(name): 100 Continue without an accepted init: \(status)")
     }
     if responses == 0 {
-      precondition(
+      check(
         status.details == ServerSessionStateMachine.continueDetails(configuration),
         "\(name): the 100 Continue names another stream: \(status.details)"
       )
     } else {
       // A start_timers_message that starts stalled timers: once, and only when they stalled.
       timersContinues += 1
-      precondition(
+      check(
         configuration.stallTimers && timersContinues == 1,
         "\(name): a second 100 Continue, for timers that were not stalled or already started"
       )
@@ -347,46 +347,46 @@ final class RPCDriver {
     guard let configuration else { return }
     results += 1
     let final = result.resultType == .final
-    precondition(
+    check(
       final || configuration.resultType != .final,
       "\(name): a partial result when the client asked for FINAL only"
     )
-    precondition(
+    check(
       result.hypotheses.count <= configuration.maxHypotheses,
       "\(name): \(result.hypotheses.count) hypotheses, more than max_hypotheses"
     )
-    precondition(
+    check(
       result.absEndMs >= result.absStartMs,
       "\(name): a result that ends before it starts"
     )
     if final {
-      precondition(!result.hypotheses.isEmpty, "\(name): a final result without a hypothesis")
+      check(!result.hypotheses.isEmpty, "\(name): a final result without a hypothesis")
       finals += 1
     }
   }
 
   /// The RPC ended: with exactly one terminal status (or a cancel), and nothing still running.
   private func checkFinished() {
-    precondition(
+    check(
       (terminal != nil) != cancelled,
       "\(name): ended with \(terminal.map { "status \($0.code)" } ?? "no status")"
         + (cancelled ? " and a cancel" : "")
     )
-    precondition(
+    check(
       terminal == machine.finalStatus,
       "\(name): the machine's final status is not the status sent"
     )
-    precondition(cancelled || finishCalls == 1, "\(name): a status but no finishCall")
-    precondition(engine == nil, "\(name): the RPC ended holding its engine")
-    precondition(!idleTimerRunning, "\(name): the RPC ended with its idle timer running")
+    check(cancelled || finishCalls == 1, "\(name): a status but no finishCall")
+    check(engine == nil, "\(name): the RPC ended holding its engine")
+    check(!idleTimerRunning, "\(name): the RPC ended with its idle timer running")
   }
 
   /// Checked once every event of the program has happened and the RPC was made to end.
   func checkAtEnd() {
-    precondition(machine.isFinished, "\(name): the RPC did not end")
-    precondition(jobs.isEmpty, "\(name): engine calls left queued")
-    precondition(acquired <= 1, "\(name): acquired an engine \(acquired) times")
-    precondition(
+    check(machine.isFinished, "\(name): the RPC did not end")
+    check(jobs.isEmpty, "\(name): engine calls left queued")
+    check(acquired <= 1, "\(name): acquired an engine \(acquired) times")
+    check(
       acquired == released,
       "\(name): acquired an engine \(acquired) times but released it \(released) times"
     )

@@ -83,7 +83,7 @@ public final class SessionFuzzer {
     for rpc in rpcs {
       if !rpc.isFinished && !rpc.halfClosed { rpc.endOfRequests() }
       rpc.runJobs(.max)
-      precondition(
+      check(
         rpc.isFinished,
         "\(rpc.name) did not end after its client closed and its engine answered"
       )
@@ -92,7 +92,7 @@ public final class SessionFuzzer {
       rpc.runJobs(.max)
       rpc.checkAtEnd()
     }
-    precondition(pool.idle != nil, "the engine is not back in the pool after every RPC ended")
+    check(pool.idle != nil, "the engine is not back in the pool after every RPC ended")
     pool.engine.fault = nil
     return 0
   }
