@@ -52,6 +52,7 @@ final class RPCDriver {
   private var startsOfSpeech = 0
   private var finals = 0
   private var results = 0
+  private var lastPartialText: String?
   private var acquired = 0
   private var released = 0
 
@@ -320,6 +321,8 @@ final class RPCDriver {
         check(!status.details.isEmpty, "\(name): a 400 that names no field")
       case 404:
         check(startsOfSpeech == 0, "\(name): 404 No speech after a StartOfSpeech")
+      case 204:
+        check(results == 0, "\(name): 204 No result after \(results) results")
       default:
         break
       }
@@ -359,8 +362,27 @@ final class RPCDriver {
       result.absEndMs >= result.absStartMs,
       "\(name): a result that ends before it starts"
     )
+    // Rule 5: StartOfSpeech once per utterance, before its first result.
+    check(
+      startsOfSpeech > finals,
+      "\(name): a \(final ? "final" : "partial") result outside an utterance "
+        + "(\(startsOfSpeech) StartOfSpeech, \(finals) final results before it)"
+    )
+    let text = result.hypotheses.first?.formattedText ?? ""
+    if configuration.resultType == .immutablePartial, let last = lastPartialText {
+      // Partials only grow, and the final extends the last of them.
+      check(
+        text.hasPrefix(last),
+        "\(name): an IMMUTABLE_PARTIAL \(final ? "final" : "partial") '\(text)' does not extend '\(last)'"
+      )
+    }
+    lastPartialText = final ? nil : text
     if final {
       check(!result.hypotheses.isEmpty, "\(name): a final result without a hypothesis")
+      check(
+        configuration.mode != .single || finals == 0,
+        "\(name): a second final result in SINGLE mode"
+      )
       finals += 1
     }
   }
