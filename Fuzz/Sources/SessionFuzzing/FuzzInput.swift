@@ -1,3 +1,5 @@
+import Foundation
+
 /// A fuzzer's input read as a stream of choices.
 ///
 /// Past the end every read gives zero, so any input is a whole program, and a choice's first
@@ -50,4 +52,9 @@ func check(
   line: UInt = #line
 ) {
   if !condition() { fatalError(message(), file: file, line: line) }
+}
+
+/// Writes a line of a replay's trace to standard error at once, so that it precedes a crash.
+func traceLine(_ line: String) {
+  FileHandle.standardError.write(Data((line + "\n").utf8))
 }

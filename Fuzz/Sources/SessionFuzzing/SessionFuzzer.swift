@@ -13,12 +13,14 @@ import NIOCore
 ///
 /// Environment: `HARK_FUZZ_TRACE=1` prints each event and response (to replay a crash);
 /// `HARK_FUZZ_ENGINE_POSITIONS=0` stops checking engine positions, so that a wrong one reaches
-/// the engine itself.
+/// the engine itself; `HARK_FUZZ_IMMUTABLE_FINALS=1` checks that an IMMUTABLE_PARTIAL final
+/// extends the last partial (DESIGN rule 5), which the sphinx engine does not always do yet.
 public final class SessionFuzzer {
   private let pool: EnginePool
   private let clips = SpeechClips.load()
   private let audioByteLimit: Int
   private let trace: Bool
+  private let checksImmutableFinals: Bool
 
   /// A fuzzer of sessions on `engine`, whose programs send at most `audioByteLimit` bytes of audio.
   public init(engine: any SpeechEngine, audioByteLimit: Int) {
@@ -28,6 +30,7 @@ public final class SessionFuzzer {
     )
     self.audioByteLimit = audioByteLimit
     trace = environment["HARK_FUZZ_TRACE"] == "1"
+    checksImmutableFinals = environment["HARK_FUZZ_IMMUTABLE_FINALS"] == "1"
   }
 
   /// Runs one input (libFuzzer's `LLVMFuzzerTestOneInput`).
@@ -35,12 +38,18 @@ public final class SessionFuzzer {
     var input = FuzzInput(UnsafeBufferPointer(start: data, count: data == nil ? 0 : count))
     let program = SessionProgram(decoding: &input, audioByteLimit: audioByteLimit)
     let rpcs = program.onWorker.enumerated().map { index, onWorker in
-      RPCDriver(name: "rpc\(index)", onWorker: onWorker, pool: pool, trace: trace)
+      RPCDriver(
+        name: "rpc\(index)",
+        onWorker: onWorker,
+        pool: pool,
+        trace: trace,
+        checksImmutableFinals: checksImmutableFinals
+      )
     }
-    if trace { print("program: \(rpcs.count) RPCs, on worker: \(program.onWorker)") }
+    if trace { traceLine("program: \(rpcs.count) RPCs, on worker: \(program.onWorker)") }
     for (index, event) in program.events {
       let rpc = rpcs[index]
-      if trace { print("\(rpc.name) \(Self.describe(event))") }
+      if trace { traceLine("\(rpc.name) \(Self.describe(event))") }
       switch event {
       case .request(let request):
         guard !rpc.halfClosed else { continue }
@@ -79,7 +88,7 @@ public final class SessionFuzzer {
       }
     }
     // The clients close their streams, and the workers answer every call.
-    if trace { print("end of program") }
+    if trace { traceLine("end of program") }
     for rpc in rpcs {
       if !rpc.isFinished && !rpc.halfClosed { rpc.endOfRequests() }
       rpc.runJobs(.max)
