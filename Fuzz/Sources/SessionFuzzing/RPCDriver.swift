@@ -29,7 +29,8 @@ final class RPCDriver {
   private let pool: EnginePool
   private let trace: Bool
   /// Whether an IMMUTABLE_PARTIAL final must extend the last partial (DESIGN rule 5): off by
-  /// default, as the sphinx engine's second pass over a grammar utterance breaks it today.
+  /// default, as the sphinx engine's finals often contradict its partials today (dictation and
+  /// grammars alike: partials are the first pass's raw hypotheses).
   private let checksImmutableFinals: Bool
 
   private var machine = ServerSessionStateMachine()
@@ -73,8 +74,6 @@ final class RPCDriver {
   var audioFormat: AudioStreamFormat {
     machine.configuration?.audioFormat ?? configuration?.audioFormat ?? .linear16(sampleRate: 8000)
   }
-
-  var hasQueuedJobs: Bool { !jobs.isEmpty }
 
   // MARK: Events
 
