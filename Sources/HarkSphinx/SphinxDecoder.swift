@@ -105,12 +105,28 @@ final class SphinxDecoder {
 
   /// Compiles the JSGF grammar `jsgf` into the search `name`, with a word insertion penalty of
   /// its own (the language model keeps the configured one); false if it does not compile.
+  ///
+  /// What `ps_set_jsgf_string` does, but freeing the parsed grammar: that function (Debian's
+  /// 0.8+5prealpha) keeps every grammar it parses, about 7 KB each, so a server that compiles the
+  /// grammars its clients send would grow without bound.
   func addGrammar(named name: String, jsgf: String, wordInsertionPenalty: Double) -> Bool {
     let config = ps_get_config(decoder)
     let configured = cmd_ln_float_r(config, "-wip")
     cmd_ln_set_float_r(config, "-wip", wordInsertionPenalty)
     defer { cmd_ln_set_float_r(config, "-wip", configured) }
-    return ps_set_jsgf_string(decoder, name, jsgf) == 0
+    guard let grammar = jsgf_parse_string(jsgf, nil) else { return false }
+    defer { jsgf_grammar_free(grammar) }
+    guard let rule = jsgf_get_public_rule(grammar),
+      let fsg = jsgf_build_fsg(
+        grammar,
+        rule,
+        ps_get_logmath(decoder),
+        Float(cmd_ln_float_r(config, "-lw"))
+      )
+    else { return false }
+    // ps_set_fsg keeps its own reference to the FSG.
+    defer { fsg_model_free(fsg) }
+    return ps_set_fsg(decoder, name, fsg) == 0
   }
 
   /// Makes `name` the search of the next utterances.

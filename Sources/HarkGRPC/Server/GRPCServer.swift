@@ -206,6 +206,14 @@ public final class GRPCServer: Sendable {
     )
   }
 
+  /// Serves a connection on `channel`, one the server did not accept itself: for fuzzers and
+  /// tests that drive the transport through an `EmbeddedChannel`, byte by byte, with no socket.
+  /// Call it on the channel's event loop.
+  @_spi(Testing)
+  public func serve(channel: any Channel) throws {
+    try setUp(channel)
+  }
+
   private func setUp(_ channel: any Channel) throws {
     let peer = Self.describe(channel.remoteAddress)
     let peerIP = channel.remoteAddress?.ipAddress ?? peer
