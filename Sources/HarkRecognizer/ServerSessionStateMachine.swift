@@ -24,7 +24,9 @@ public import HarkProto
 /// ```
 ///
 /// Timers count audio samples, never wall time, so audio faster than real time behaves like
-/// real-time audio; only the idle timeout is wall time, and the driver reports it as an event.
+/// real-time audio; only the idle and pre-init timeouts are wall time, and the driver reports
+/// them as events (its idle clock stops while it withholds the client's flow-control window, so
+/// that only a client that really stops sending gets 408).
 /// They start with the 100 unless `stall_timers` is set, then with `start_timers_message` (which
 /// is answered with another 100). Stalling holds the no-input and recognition timers only.
 ///
@@ -54,7 +56,7 @@ public struct ServerSessionStateMachine: Sendable {
     case engineEndUtterance(end: Int)
     /// The recognition is over: reset the engine and return it to the pool.
     case releaseEngine
-    /// (Re)start the idle timer: no audio message for that long is 408.
+    /// (Re)start the idle timer: no audio message for that long is 408 (``idleTimeout(milliseconds:into:)``).
     case restartIdleTimer
     /// Stop the idle timer.
     case stopIdleTimer

@@ -111,6 +111,8 @@ struct ServerSessionStateMachineTests {
     case engineFailed
     /// No audio message for the idle timeout (10 s).
     case idleTimeout
+    /// No init within the pre-init timeout (10 s).
+    case initTimeout
     /// The server shuts down.
     case shutdown
     /// The client reset the RPC.
@@ -131,6 +133,7 @@ struct ServerSessionStateMachineTests {
       case .final(let texts): "final \(texts)"
       case .engineFailed: "engine failed"
       case .idleTimeout: "idle timeout"
+      case .initTimeout: "init timeout"
       case .shutdown: "shutdown"
       case .cancel: "cancel"
       }
@@ -197,6 +200,8 @@ struct ServerSessionStateMachineTests {
         machine.engineFailed(EngineError(.internalFailure, "decoder crashed"), into: &actions)
       case .idleTimeout:
         machine.idleTimeout(milliseconds: 10_000, into: &actions)
+      case .initTimeout:
+        machine.initTimeout(milliseconds: 10_000, into: &actions)
       case .shutdown:
         machine.shutdown(into: &actions)
       case .cancel:
@@ -494,7 +499,7 @@ struct ServerSessionStateMachineTests {
     .initMessage, .badInit, .startTimers, .emptyControl, .emptyRequest, .audio(.empty),
     .audio(.silence(milliseconds: 100)), .audio(.silence(milliseconds: 400)),
     .audio(.tone(milliseconds: 100)), .endOfRequests, .engineReady, .rejectInit, .partial("5"),
-    .final(["5"]), .engineFailed, .idleTimeout, .shutdown, .cancel,
+    .final(["5"]), .engineFailed, .idleTimeout, .initTimeout, .shutdown, .cancel,
   ]
 
   static let silence100 = Event.audio(.silence(milliseconds: 100))
@@ -695,6 +700,9 @@ struct ServerSessionStateMachineTests {
     + unchanged([.awaitingInit, .acquiring], .idleTimeout)
     + ending(recognizing, .idleTimeout, "408 Audio timeout")
     + unchanged([.finished, .cancelled], .idleTimeout)
+    // The pre-init timer matters only before the init: a stream that never sends one is 408.
+    + ending([.awaitingInit], .initTimeout, "408 Audio timeout")
+    + unchanged(Start.allCases.filter { $0 != .awaitingInit }, .initTimeout)
     + ending([.awaitingInit, .acquiring] + recognizing, .shutdown, "512 Shutdown")
     + unchanged([.finished, .cancelled], .shutdown)
     // A reset ends everything without a status.
