@@ -162,7 +162,7 @@ struct WorkerEngineTests {
     )
     // Far shorter than the engine's stop: a clock that ran while the server held the client's
     // window would end the recognition with 408.
-    configuration.idleTimeout = .milliseconds(300)
+    configuration.idleTimeout = .seconds(1)
     let server = RecognizerServer(configuration: configuration) { engine }
     let port = try await server.start().port!
     let client = RecognizerClient(host: "127.0.0.1", port: port)
@@ -172,10 +172,10 @@ struct WorkerEngineTests {
       makeInit(mode: .disabled),
       audio: CountedFrames(total: total, pulled: pulled)
     )
-    // The producer stalls (the session holds its window), and stays stalled for four idle
+    // The producer stalls (the session holds its window), and stays stalled for three idle
     // timeouts while the engine is stopped.
     #expect(await eventually { server.statistics.backpressureHolds >= 1 })
-    try await Task.sleep(for: .milliseconds(1200))
+    try await Task.sleep(for: .seconds(3))
     engine.open()
     let ended = try await outcome
     #expect(ended.status?.code == 200, "\(ended)")

@@ -7,6 +7,7 @@ import HarkSphinx
 import HarkTestSupport
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import Testing
 
 /// Audio messages of any size against the sphinx engine over a real socket: a client may cut
@@ -18,7 +19,12 @@ struct SphinxMessageSizeTests {
   func everySize() async throws {
     var configuration = RecognizerServer.Configuration(host: "127.0.0.1", port: 0, recognizers: 4)
     configuration.prewarmEngines = true
-    let server = RecognizerServer(configuration: configuration) { try! SphinxEngine() }
+    // Thousands of tiny messages a call keep an event loop busy: one of the test's own.
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    defer { group.shutdownGracefully { _ in } }
+    let server = RecognizerServer(configuration: configuration, group: group) {
+      try! SphinxEngine()
+    }
     let port = try await server.start().port!
     // An utterance live in the decoder (a grammar with partial results) while the odd-sized
     // messages arrive: where the old positions went wrong.

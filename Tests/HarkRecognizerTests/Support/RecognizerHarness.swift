@@ -7,6 +7,7 @@ import HarkRecognizer
 import HarkServer
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
 /// A DTMF recognizer on a loopback port, and a client of it.
 struct RecognizerHarness {
@@ -20,6 +21,7 @@ struct RecognizerHarness {
     maxSessionsPerSecond: Double? = nil,
     authorize: (@Sendable (GRPCMetadata, RecognitionConfiguration) -> RecognitionStatus?)? = nil,
     configure: (inout RecognizerServer.Configuration) -> Void = { _ in },
+    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
     makeEngine: @escaping @Sendable () -> any SpeechEngine = { DTMFEngine() }
   ) async throws -> RecognizerHarness {
     var configuration = RecognizerServer.Configuration(
@@ -31,7 +33,11 @@ struct RecognizerHarness {
       authorize: authorize
     )
     configure(&configuration)
-    let server = RecognizerServer(configuration: configuration, makeEngine: makeEngine)
+    let server = RecognizerServer(
+      configuration: configuration,
+      group: group,
+      makeEngine: makeEngine
+    )
     let port = try await server.start().port!
     return RecognizerHarness(
       server: server,
