@@ -279,6 +279,7 @@ let targets: [Target] = [
       "HarkRecognizer",
       "HarkTesting",
       "HarkTestSupport",
+      .product(name: "NIOCore", package: "swift-nio"),
     ],
     swiftSettings: defaultSwiftSettings
   ),

@@ -2,6 +2,7 @@ import Foundation
 import HarkAudio
 import HarkProto
 import HarkTestSupport
+import NIOCore
 import Testing
 
 /// `hark serve` and `hark recognize` as external checks drive them: the built binary, real
@@ -229,6 +230,44 @@ struct CLITests {
     await server.stop()
   }
 
+  @Test("a server with few file descriptors refuses connections past its limit, and still serves")
+  func fileDescriptorLimit() async throws {
+    // 128 descriptors: at most 64 connections (the rest, at least 64, for the process's own).
+    let server = try await HarkServeProcess.start(
+      extra: ["--statistics-interval", "0.3"],
+      fileDescriptors: 128
+    )
+    #expect(server.standardError.contains("max_connections=64"), "\(server.standardError)")
+    var peers: [RawConnection] = []
+    for _ in 0..<160 {
+      let peer = try await RawConnection.connect(port: server.port)
+      // (Fails for a connection the server closed already.)
+      try? await peer.send(RawFrame.preface + RawFrame.emptySettings)
+      peers.append(peer)
+    }
+    // The last 96 are closed as soon as accepted; the first 64 stay.
+    let deadline = ContinuousClock.now + .seconds(20)
+    while peers.filter(\.isClosed).count < 96, ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(50))
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    #expect(peers.filter(\.isClosed).count == 96)
+    #expect(peers.prefix(64).allSatisfy { !$0.isClosed })
+    // Descriptors remain for a recognition, which is still served.
+    let scratch = try Scratch()
+    let path = try scratch.write(
+      "keys.wav",
+      wavBytes(keyPresses("3", sampleRate: 8000), format: .linear16(sampleRate: 8000))
+    )
+    for peer in peers.prefix(10) { await peer.close() }
+    let result = try await hark(["recognize", path, "--server", "127.0.0.1:\(server.port)"])
+    #expect(result.status == 0, "\(result.standardError)")
+    #expect(result.standardOutput == "3\n")
+    #expect(server.standardError.contains("limit=connections"), "\(server.standardError)")
+    for peer in peers { await peer.close() }
+    await server.stop()
+  }
+
   @Test("--timeout ends a recognition that runs longer: DEADLINE_EXCEEDED, exit 9")
   func timeout() async throws {
     let server = try await HarkServeProcess.start()
@@ -402,12 +441,23 @@ final class HarkServeProcess: @unchecked Sendable {
   var standardError: String { log.text }
 
   /// Starts the server and waits for its "Listening" log line.
-  static func start(engine: String = "dtmf", extra: [String] = []) async throws -> HarkServeProcess
-  {
+  /// `fileDescriptors` runs it under that limit (soft and hard, with prlimit).
+  static func start(
+    engine: String = "dtmf",
+    extra: [String] = [],
+    fileDescriptors: Int? = nil
+  ) async throws -> HarkServeProcess {
     try await offloaded {
       let process = Process()
-      process.executableURL = harkExecutable
-      process.arguments = ["serve", "--listen", "127.0.0.1:0", "--engine", engine] + extra
+      let arguments = ["serve", "--listen", "127.0.0.1:0", "--engine", engine] + extra
+      if let fileDescriptors {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+        process.arguments =
+          ["--nofile=\(fileDescriptors):\(fileDescriptors)", harkExecutable.path] + arguments
+      } else {
+        process.executableURL = harkExecutable
+        process.arguments = arguments
+      }
       let errors = Pipe()
       process.standardError = errors
       process.standardOutput = FileHandle.nullDevice

@@ -39,8 +39,8 @@ public final class GRPCServer: Sendable {
     /// Handshake and idle timeouts, and the reset and header-list limits of each connection.
     public var connectionLimits: ServerConnectionPolicy.Limits
     /// Connections open at once; one more is closed as soon as it is accepted. Nil: 90 % of the
-    /// process's file-descriptor limit (`RLIMIT_NOFILE`), so that the server never runs out of
-    /// descriptors and can always accept, log and refuse.
+    /// process's file-descriptor limit (`RLIMIT_NOFILE`, at least 64 below it), so that the
+    /// server never runs out of descriptors and can always accept, log and refuse.
     public var maxConnections: Int?
     /// Connections open at once from one IP address; nil for no limit (the default, since a
     /// proxy such as nginx opens one upstream connection per stream).
@@ -136,13 +136,14 @@ public final class GRPCServer: Sendable {
     )
   }
 
-  /// 90 % of the soft file-descriptor limit: descriptors stay for the listener, the engines and
-  /// whatever else the process opens.
+  /// 90 % of the soft file-descriptor limit (at least 64 fewer): descriptors stay for the
+  /// listener, the event loops, the engines and whatever else the process opens.
   static func defaultMaxConnections() -> Int {
     var limit = rlimit()
     guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
     let soft = min(Int(clamping: limit.rlim_cur), 1 << 20)  // RLIM_INFINITY is the largest value
-    return max(soft - max(soft / 10, 16), 16)
+    // A process uses a few dozen descriptors of its own (event loops, pipes, model files).
+    return max(soft - max(soft / 10, 64), 16)
   }
 
   /// How often each limit was exceeded since the server started.
