@@ -302,6 +302,7 @@ let targets: [Target] = [
       "HarkTestSupport",
       "CNGHTTP2",
       "HarkGRPC",
+      .product(name: "Logging", package: "swift-log"),
       "HarkTesting",
       "HarkGRPCCore",
       "HarkProto",

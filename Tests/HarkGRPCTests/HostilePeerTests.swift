@@ -3,6 +3,7 @@ import HarkGRPCCore
 import HarkProto
 import HarkTestSupport
 import HarkTesting
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import Testing
@@ -229,6 +230,88 @@ struct HostilePeerTests {
     try await BadPeerTests().expectServing(port: port)
     await second.close()
     await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  @Test("streams past SETTINGS_MAX_CONCURRENT_STREAMS are refused with REFUSED_STREAM, and counted")
+  func concurrentStreams() async throws {
+    let (server, port) = try await Self.startServer(
+      connection: GRPCConnectionConfiguration(maxConcurrentStreams: 4)
+    )
+    let peer = try await RawConnection.connect(port: port)
+    var bytes = Self.preface
+    for stream in stride(from: UInt32(1), through: 11, by: 2) {
+      bytes += RawFrame.grpcRequest(streamID: stream, path: EchoService.chatPath)
+    }
+    try await peer.send(bytes)
+    let frames = await peer.waitForFrames { frames in
+      frames.filter { $0.type == RawFrame.rstStream }.count >= 2
+    }
+    let refused = frames.filter {
+      $0.type == RawFrame.rstStream && $0.errorCode == HTTP2ErrorCode.refusedStream.rawValue
+    }
+    #expect(refused.map(\.streamID) == [9, 11])
+    #expect(await eventually { server.limitCounts[.concurrentStreams] == 2 })
+    #expect(!peer.isClosed)
+    await peer.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  @Test("warnings about a flood of refused connections are rate-limited, and say what was left out")
+  func warningsAreRateLimited() async throws {
+    let lines = NIOLockedValueBox<[(String, Logger.Metadata)]>([])
+    var logger = Logger(label: "hark.grpc.test") { _ in CapturingLogHandler(lines: lines) }
+    logger.logLevel = .warning
+    let server = GRPCServer(
+      configuration: .init(
+        host: "127.0.0.1",
+        port: 0,
+        maxConnections: 1,
+        logger: logger,
+        warningsPerSecond: 5
+      ),
+      methods: [EchoService.method]
+    )
+    let port = try await server.start().port!
+    let kept = try await RawConnection.connect(port: port)
+    try await kept.send(Self.preface)
+    #expect(await eventually { server.connectionCount == 1 })
+    let start = ContinuousClock.now
+    for _ in 0..<40 {
+      let refused = try await RawConnection.connect(port: port)
+      await refused.close()
+    }
+    #expect(await eventually { server.limitCounts[.connections] == 40 })
+    // Five a second: at most five for each second (or part of one) the refusals took.
+    let seconds = Int((ContinuousClock.now - start).components.seconds) + 2
+    let burst = lines.withLockedValue { $0.count }
+    #expect(burst >= 5 && burst <= 5 * seconds, "\(burst) warnings for 40 refusals")
+    // A second later, the next warning says how many were left out.
+    try await Task.sleep(for: .milliseconds(1100))
+    let late = try await RawConnection.connect(port: port)
+    await late.close()
+    #expect(await eventually { lines.withLockedValue { $0.count } == burst + 1 })
+    let last = lines.withLockedValue { $0.last }
+    #expect(last?.1["limit"] == "connections")
+    #expect(last?.1["peer"].map { "\($0)".hasPrefix("127.0.0.1:") } == true)
+    #expect(last?.1["suppressed_before"] != nil, "\(String(describing: last))")
+    await kept.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  /// Keeps what is logged.
+  struct CapturingLogHandler: LogHandler {
+    let lines: NIOLockedValueBox<[(String, Logger.Metadata)]>
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+      get { metadata[key] }
+      set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+      lines.withLockedValue { $0.append(("\(event.message)", event.metadata ?? [:])) }
+    }
   }
 
   @Test("a rapid-reset burst (600 streams opened and reset) is GOAWAY ENHANCE_YOUR_CALM")
