@@ -220,9 +220,9 @@ struct CLITests {
     while limitsLine() == nil, ContinuousClock.now < deadline {
       try await Task.sleep(for: .milliseconds(50))
     }
-    let line = try #require(limitsLine(), "\(server.standardError)")
-    #expect(line.contains("recognizers_idle=100"), "\(line)")
-    #expect(line.contains("connections=0"), "\(line)")
+    let line = limitsLine()
+    #expect(line?.contains("recognizers_idle=100") == true, "\(server.standardError)")
+    #expect(line?.contains("connections=0") == true, "\(server.standardError)")
     let warning = server.standardError.split(separator: "\n").first {
       $0.contains("warning") && $0.contains("limit=handshakeTimeout")
     }
