@@ -175,7 +175,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   let liveObjects: LiveObjects?
 
   /// The channel's event loop, where everything here runs (kept after the channel closes, for
-  /// streams that still ask).
+  /// streams that still ask). Its clock (`now`) times every limit, so that on an
+  /// `EmbeddedEventLoop` the limits follow the virtual time the timers run on.
   let eventLoop: any EventLoop
 
   // MARK: Channel events
@@ -183,7 +184,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
     if let serverLimits {
-      policy = ServerConnectionPolicy(limits: serverLimits.policy, now: .now())
+      policy = ServerConnectionPolicy(limits: serverLimits.policy, now: eventLoop.now)
       scheduleSweep()
     }
     if context.channel.isActive { flush() }
@@ -280,7 +281,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
       unwritableSince = nil
       flush()
     } else if unwritableSince == nil {
-      unwritableSince = .now()
+      unwritableSince = eventLoop.now
     }
     context.fireChannelWritabilityChanged()
   }
@@ -339,7 +340,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   /// Checks the connection's timers and each stream's output.
   private func sweep() {
     guard !isClosed, let serverLimits else { return }
-    let now = NIODeadline.now()
+    let now = eventLoop.now
     if let verdict = policy?.tick(now: now), verdict != .proceed {
       carryOut(verdict)
       return
@@ -495,7 +496,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   }
 
   func session(receivedResetForStream streamID: Int32, errorCode: HTTP2ErrorCode) {
-    guard let verdict = policy?.receivedReset(now: .now()) else { return }
+    guard let verdict = policy?.receivedReset(now: eventLoop.now) else { return }
     carryOut(verdict)
   }
 
@@ -556,7 +557,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   func session(closedStream streamID: Int32, errorCode: HTTP2ErrorCode) {
     resetAfterEndOfStream.removeValue(forKey: streamID)
     guard let stream = streams.removeValue(forKey: streamID) else { return }
-    policy?.streamClosed(now: .now())
+    policy?.streamClosed(now: eventLoop.now)
     if stream.io.unconsumedBytes > 0 {
       session.consume(stream.io.unconsumedBytes, streamID: streamID)
       stream.io.unconsumedBytes = 0
@@ -593,7 +594,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
 
   func sessionReceivedSettings() {
     receivedSettings = true
-    policy?.receivedSettings(now: .now())
+    policy?.receivedSettings(now: eventLoop.now)
     onSettings?()
   }
 

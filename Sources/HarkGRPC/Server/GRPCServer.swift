@@ -268,7 +268,10 @@ public final class GRPCServer: Sendable {
     handler.onSendingHeadersOrData = { pingPolicy.sentHeadersOrData() }
     handler.onPing = { [unowned handler] _, isAck in
       guard !isAck else { return }
-      let verdict = pingPolicy.receivedPing(at: .now(), activeStreams: handler.streams.count)
+      let verdict = pingPolicy.receivedPing(
+        at: handler.eventLoop.now,
+        activeStreams: handler.streams.count
+      )
       if verdict == .tooManyPings {
         // gRPC's keepalive enforcement (A8): GOAWAY ENHANCE_YOUR_CALM "too_many_pings", close.
         handler.onLimitExceeded?(
