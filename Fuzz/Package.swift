@@ -18,6 +18,8 @@ let package = Package(
   dependencies: [.package(path: "../")],
   targets: [
     .target(name: "CFuzzDriver"),
+    // What every structured fuzzer shares: its input read as a stream of choices, and checks.
+    .target(name: "FuzzSupport", swiftSettings: settings),
     .executableTarget(
       name: "FuzzRequest",
       dependencies: ["CFuzzDriver", .product(name: "HarkProto", package: hark)],
@@ -42,6 +44,7 @@ let package = Package(
     .target(
       name: "SessionFuzzing",
       dependencies: [
+        "FuzzSupport",
         .product(name: "HarkAudio", package: hark),
         .product(name: "HarkProto", package: hark),
         .product(name: "HarkRecognizer", package: hark),

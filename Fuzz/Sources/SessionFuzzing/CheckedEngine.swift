@@ -1,3 +1,4 @@
+import FuzzSupport
 import HarkRecognizer
 
 /// The engine of the fuzzer's one-slot pool: the real engine, failures the program injects, and

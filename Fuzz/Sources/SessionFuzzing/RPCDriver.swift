@@ -1,3 +1,4 @@
+import FuzzSupport
 import HarkAudio
 import HarkProto
 import HarkRecognizer

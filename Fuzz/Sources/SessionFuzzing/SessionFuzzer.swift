@@ -1,4 +1,5 @@
 import Foundation
+import FuzzSupport
 import HarkProto
 import HarkRecognizer
 import NIOCore
