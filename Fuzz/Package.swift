@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
-// libFuzzer entry points for Hark's decoders and its recognizer sessions. Built and run by
-// tools/fuzz, not by CI:
+// libFuzzer entry points for Hark's decoders, its recognizer sessions and its HTTP/2 server
+// transport. Built and run by tools/fuzz, not by CI:
 //   swift build -c release --package-path Fuzz -Xswiftc -sanitize=fuzzer,address
 
 import Foundation
@@ -15,7 +15,12 @@ let settings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
   name: "HarkFuzz",
-  dependencies: [.package(path: "../")],
+  dependencies: [
+    .package(path: "../"),
+    // Only for what Hark's products do not re-export: EmbeddedChannel and a quiet Logger.
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+  ],
   targets: [
     .target(name: "CFuzzDriver"),
     // What every structured fuzzer shares: its input read as a stream of choices, and checks.
@@ -67,6 +72,24 @@ let package = Package(
         "SessionFuzzing",
         .product(name: "HarkRecognizer", package: hark),
         .product(name: "HarkSphinx", package: hark),
+      ],
+      swiftSettings: settings
+    ),
+    // The server transport (GRPCConnectionHandler and nghttp2) on an EmbeddedChannel: programs
+    // of HTTP/2 frames, the loop's clock advanced between them; no trap, no frame the server
+    // should not send, and every connection and stream freed once the channel closes.
+    .executableTarget(
+      name: "FuzzHTTP2",
+      dependencies: [
+        "CFuzzDriver",
+        "FuzzSupport",
+        .product(name: "HarkGRPC", package: hark),
+        .product(name: "HarkGRPCCore", package: hark),
+        .product(name: "HarkProto", package: hark),
+        .product(name: "HarkTesting", package: hark),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
       ],
       swiftSettings: settings
     ),
