@@ -334,6 +334,63 @@ struct HostilePeerTests {
     await server.shutdown(gracePeriod: .milliseconds(100))
   }
 
+  @Test("a request in the read that closes the connection for a limit is not served")
+  func requestAfterClosingVerdict() async throws {
+    let (server, port) = try await Self.startServer(
+      limits: ServerConnectionPolicy.Limits(resetBurst: 1, resetsPerSecond: 1)
+    )
+    // A peer that reads nothing opens its windows wide and asks for 32 MiB of responses, which
+    // fill every buffer between it and the server: the server's socket takes no more.
+    let peer = try await RawConnection.connect(port: port, reading: false)
+    var large = EchoRequest()
+    large.responseBytes = 1 << 20
+    large.responseCount = 32
+    let fields = RawFrame.grpcRequestFields(path: EchoService.chatPath)
+    try await peer.send(
+      RawFrame.preface
+        + RawFrame.encode(type: RawFrame.settings, payload: [0x00, 0x04, 0x7F, 0xFF, 0xFF, 0xFF])
+        + RawFrame.encode(type: RawFrame.windowUpdate, payload: [0x7F, 0xFF, 0x00, 0x00])
+        + RawFrame.encode(
+          type: RawFrame.headers,
+          flags: 0x4,
+          streamID: 1,
+          payload: fields.flatMap { RawFrame.hpackIndexedLiteral($0.0, $0.1) }
+        )
+        + RawFrame.dataFrame(streamID: 1, large.framedBytes())
+    )
+    try await Task.sleep(nanoseconds: 500_000_000)
+    // Then, in one read: two streams opened and reset, the second reset over the limit (the
+    // GOAWAY that says so cannot be written), and a request on a third stream, which nghttp2
+    // parses after the connection has closed. Each request's fields refer to the first's in the
+    // HPACK table (entries 62 to 67, newest first), so the read is a few dozen bytes.
+    let request = [UInt8]((62...67).reversed().map { 0x80 | UInt8($0) })
+    var read: [UInt8] = []
+    for stream: UInt32 in [3, 5] {
+      read += RawFrame.encode(
+        type: RawFrame.headers,
+        flags: 0x4,
+        streamID: stream,
+        payload: request
+      )
+      read += RawFrame.encode(type: RawFrame.rstStream, streamID: stream, payload: [0, 0, 0, 8])
+    }
+    read += RawFrame.encode(type: RawFrame.headers, flags: 0x4, streamID: 7, payload: request)
+    try await peer.send(read)
+    #expect(await eventually { server.connectionCount == 0 })
+    #expect(server.limitCounts[.resetRate] == 1, "\(server.limitCounts)")
+    // The connection's streams all ended with it: none was opened on the closed connection, to
+    // outlive it with a handler no one will ever cancel.
+    #expect(
+      await eventually(within: 5) {
+        server.liveObjects.connections == 0 && server.liveObjects.streams == 0
+      },
+      "connections \(server.liveObjects.connections), streams \(server.liveObjects.streams)"
+    )
+    try await BadPeerTests().expectServing(port: port)
+    await peer.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
   @Test("a SETTINGS flood from a peer that reads nothing is ended as a flood")
   func settingsFlood() async throws {
     let (server, port) = try await Self.startServer()

@@ -462,7 +462,11 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
       stream.receivedHeaders(headers, endStream: endStream)
       return
     }
-    guard role == .server, let acceptStream else { return }
+    // A limit may close the connection from one of nghttp2's callbacks, and nghttp2 goes on with
+    // the rest of the bytes read (when the socket is full, the GOAWAY that would stop new streams
+    // is not even written). A stream accepted then would never learn the connection is gone: its
+    // handler would wait forever, and touch this handler once freed.
+    guard role == .server, !isClosed, let acceptStream else { return }
     if let stream = acceptStream(self, streamID, headers, endStream) {
       policy?.streamOpened()
       register(stream, id: streamID)
