@@ -53,6 +53,38 @@ struct EarlyStatusTests {
     await server.shutdown(gracePeriod: .milliseconds(100))
   }
 
+  @Test(
+    "a status the client's half-close overtakes, in the same read, needs no reset",
+    arguments: ["a message the handler cannot decode", "an unknown method"]
+  )
+  func noResetAfterHalfCloseInTheSameRead(_ kind: String) async throws {
+    let server = GRPCServer(
+      configuration: .init(host: "127.0.0.1", port: 0),
+      methods: [EchoService.loopMethod]
+    )
+    let port = try await server.start().port!
+    let peer = try await RawConnection.connect(port: port)
+    // The status is decided before the END_STREAM that follows in the same read is parsed, and
+    // written after it: by then the stream is closed, and no frame but PRIORITY may be sent on
+    // a closed stream (RFC 9113 §5.1).
+    let path = kind == "an unknown method" ? "/hark.testing.v1.Echo/Nope" : EchoService.chatPath
+    try await peer.send(
+      RawFrame.preface + RawFrame.emptySettings
+        + RawFrame.grpcRequest(streamID: 1, path: path)
+        + RawFrame.dataFrame(streamID: 1, [0, 0, 0, 0, 2, 0xFF, 0xFF], endStream: true)
+    )
+    let frames = await peer.waitForFrames { frames in
+      frames.contains { $0.type == RawFrame.headers && $0.streamID == 1 && $0.flags & 0x1 != 0 }
+    }
+    let status = try #require(HPACKDecoder().headers(of: frames).last { $0.streamID == 1 })
+    #expect(status.fields.contains { $0.0 == "grpc-status" }, "\(status.fields)")
+    // Give a stray reset the time to arrive.
+    try await Task.sleep(nanoseconds: 100_000_000)
+    #expect(!peer.frames.contains { $0.type == RawFrame.rstStream && $0.streamID == 1 })
+    await peer.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
   @Test("a status after the client half-closed needs no reset")
   func noResetAfterHalfClose() async throws {
     let (server, port) = try await EchoService.startServer()

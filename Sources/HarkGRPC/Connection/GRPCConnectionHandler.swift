@@ -604,7 +604,11 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
 
   func session(sentEndOfStream streamID: Int32) {
     streams[streamID]?.io.endWritten = true
-    if let errorCode = resetAfterEndOfStream.removeValue(forKey: streamID) {
+    // The reset was decided while the peer was still sending; if its END_STREAM arrived before
+    // ours went out, the stream is closed now, and nothing but PRIORITY may follow on it.
+    if let errorCode = resetAfterEndOfStream.removeValue(forKey: streamID),
+      !session.peerEndedStream(streamID)
+    {
       session.resetStream(streamID, errorCode: errorCode)
     }
   }

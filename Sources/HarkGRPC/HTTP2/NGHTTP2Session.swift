@@ -300,6 +300,12 @@ final class NGHTTP2Session {
     _ = nghttp2_session_resume_data(session, streamID)
   }
 
+  /// Whether the peer ended its side of the stream (END_STREAM or RST_STREAM), or the stream is
+  /// gone.
+  func peerEndedStream(_ streamID: Int32) -> Bool {
+    nghttp2_session_get_stream_remote_close(session, streamID) != 0
+  }
+
   /// Resets a stream with `errorCode`.
   func resetStream(_ streamID: Int32, errorCode: HTTP2ErrorCode) {
     // Fails only for stream 0; a reset of a closed stream is ignored by nghttp2.
