@@ -20,6 +20,10 @@ import NIOEmbedded
 /// - once the channel is closed, no connection handler or stream of the server is alive, and
 ///   the server has forgotten the connection.
 ///
+/// The server serves the Echo service only. Recognize needs an actor whose executor is the
+/// connection's event loop (`RecognizerSession`), and an `EmbeddedEventLoop` cannot be one (its
+/// `executor` is a fatal error); a request to Recognize is answered UNIMPLEMENTED here.
+///
 /// Environment: `HARK_FUZZ_TRACE=1` prints each step and each frame the server sent.
 final class HTTP2Fuzzer {
   /// Served by ``LoopChat``, the whole Echo service; ``EchoService/loopMethod`` serves it here.
