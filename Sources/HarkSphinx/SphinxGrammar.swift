@@ -209,7 +209,32 @@ struct SphinxGrammar: Hashable, Sendable {
             "a JSGF grammar must be the only resource of a recognition on the sphinx engine"
           )
         }
-        inlineJSGF = (text, "grammar:\(Self.jsgfName(of: text) ?? "inline")")
+        guard text.utf8.count <= JSGFGrammar.maxBytes else {
+          throw EngineError(
+            .badRequest(field: field),
+            "the grammar is \(text.utf8.count) bytes, over the sphinx engine's limit of \(JSGFGrammar.maxBytes)"
+          )
+        }
+        // Parsed here, never by PocketSphinx: its parser leaks on errors and reads imports from
+        // the server's disk. What it gets is the canonical text of a grammar known to be sound.
+        let grammar: JSGFGrammar
+        do {
+          grammar = try JSGFGrammar(parsing: text)
+        } catch {
+          try failed(field, "the JSGF grammar does not load: \(error)")
+          return
+        }
+        let unknown = grammar.words.filter { !Self.isSafeToken($0) || !knows($0) }
+        guard unknown.isEmpty else {
+          let words = unknown.sorted().prefix(10).map { "'\($0)'" }
+          try failed(
+            field,
+            "the JSGF grammar does not compile: the dictionary lacks "
+              + words.joined(separator: ", ")
+          )
+          return
+        }
+        inlineJSGF = (grammar.canonicalText, "grammar:\(grammar.name)")
       } else if trimmed.hasPrefix("#ABNF") {
         throw EngineError(
           .badRequest(field: field),
@@ -321,14 +346,6 @@ struct SphinxGrammar: Hashable, Sendable {
       }
     }
 
-    /// The name a JSGF grammar declares (`grammar NAME;`).
-    static func jsgfName(of text: String) -> String? {
-      for line in text.split(whereSeparator: \.isNewline) {
-        let words = line.split(whereSeparator: { $0.isWhitespace || $0 == ";" })
-        if words.count >= 2 && words[0] == "grammar" { return String(words[1]) }
-      }
-      return nil
-    }
   }
 }
 

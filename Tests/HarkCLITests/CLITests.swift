@@ -640,9 +640,16 @@ struct GrammarMemoryTests {
   /// A recognition whose init compiles a grammar the engine has not seen (its name differs),
   /// then ends at once (204).
   static func recognize(port: Int, grammar index: Int) async throws -> [UInt32] {
+    try await recognize(
+      port: port,
+      jsgf: "#JSGF V1.0; grammar g\(index); public <answer> = yes | no | maybe;"
+    )
+  }
+
+  /// A recognition with the inline grammar `jsgf`, which ends at once.
+  static func recognize(port: Int, jsgf: String) async throws -> [UInt32] {
     var parameters = RecognitionParameters(language: "en-US", audioFormat: .pcm(sampleRateHz: 8000))
     parameters.utteranceDetectionMode = .multiple
-    let jsgf = "#JSGF V1.0; grammar g\(index); public <answer> = yes | no | maybe;"
     let initMessage = RecognitionInitMessage(
       parameters: parameters,
       resources: [RecognitionResource(.inlineGrammar(jsgf))]
@@ -674,6 +681,27 @@ struct GrammarMemoryTests {
     #expect(failures == 0)
     // About 7 KB a grammar before the fix: 7 MB here. Allocator noise stays far below 3 MB.
     #expect(after - before < 3072, "RSS grew from \(before) KiB to \(after) KiB")
+    await server.stop()
+  }
+
+  @Test("grammars that do not parse cost the server nothing (PocketSphinx leaked their tokens)")
+  func brokenGrammars() async throws {
+    let server = try await HarkServeProcess.start(engine: "sphinx", extra: ["--recognizers", "1"])
+    let pid = server.process.processIdentifier
+    // A syntax error after a 60,000-byte token: SphinxBase's parser kept twice the token.
+    let broken = "#JSGF garbage " + String(repeating: "x", count: 60_000)
+    for _ in 0..<20 {
+      #expect(try await Self.recognize(port: server.port, jsgf: broken) == [502])
+    }
+    let before = Self.residentKiB(of: pid)
+    var failures = 0
+    for _ in 0..<200 where try await Self.recognize(port: server.port, jsgf: broken) != [502] {
+      failures += 1
+    }
+    let after = Self.residentKiB(of: pid)
+    #expect(failures == 0)
+    // 120 KB a request before: 24 MB here.
+    #expect(after - before < 4096, "RSS grew from \(before) KiB to \(after) KiB")
     await server.stop()
   }
 }
