@@ -180,6 +180,9 @@ extension GRPCServerStream {
   /// the client may send at most what its HTTP/2 window still allows. For a handler whose work
   /// falls behind what arrives.
   public func holdConsumption(_ hold: Bool) {
+    // Once the stream is gone from its connection there is nothing to acknowledge (and the
+    // connection itself may be gone).
+    guard isAttached else { return }
     connectionHandler.holdConsumption(hold, on: self, streamID: streamID)
   }
 }

@@ -64,6 +64,9 @@ public final class GRPCServerStream: @unchecked Sendable {
   private let liveObjects: LiveObjects?
 
   private var requestEndedBeforeRegistration = false
+  /// Whether the connection still routes this stream's events (until the stream closes or the
+  /// connection goes): the connection is reached only while it does.
+  var isAttached = true
 
   func attach(_ handler: any GRPCServerStreamHandler, requestEnded: Bool) {
     self.handler = handler
@@ -242,6 +245,7 @@ extension GRPCServerStream: ConnectionStream {
   }
 
   func closed(errorCode: HTTP2ErrorCode) {
+    isAttached = false
     deadline?.cancel()
     deadline = nil
     if case .cancelled = machine.receiveReset() {
@@ -255,6 +259,7 @@ extension GRPCServerStream: ConnectionStream {
   }
 
   func connectionLost(_ reason: String) {
+    isAttached = false
     deadline?.cancel()
     deadline = nil
     if case .cancelled = machine.receiveReset() {
