@@ -358,6 +358,7 @@ struct HostilePeerTests {
         )
         + RawFrame.dataFrame(streamID: 1, large.framedBytes())
     )
+    #expect(await eventually { server.connectionCount == 1 })
     try await Task.sleep(nanoseconds: 500_000_000)
     // Then, in one read: two streams opened and reset, the second reset over the limit (the
     // GOAWAY that says so cannot be written), and a request on a third stream, which nghttp2
@@ -377,7 +378,7 @@ struct HostilePeerTests {
     read += RawFrame.encode(type: RawFrame.headers, flags: 0x4, streamID: 7, payload: request)
     try await peer.send(read)
     #expect(await eventually { server.connectionCount == 0 })
-    #expect(server.limitCounts[.resetRate] == 1, "\(server.limitCounts)")
+    #expect(await eventually { server.limitCounts[.resetRate] == 1 }, "\(server.limitCounts)")
     // The connection's streams all ended with it: none was opened on the closed connection, to
     // outlive it with a handler no one will ever cancel.
     #expect(
