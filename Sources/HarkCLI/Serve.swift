@@ -199,6 +199,8 @@ struct Serve: AsyncParsableCommand {
 
   func run() async throws {
     bootstrapLogging(level: logLevel)
+    // Caught before the server listens: a client (or a supervisor) may signal it at once.
+    let signals = await TerminationSignals()
     let logger = Logger(label: "hark.serve")
     // A missing model fails here, not at the first recognition.
     try engine.check(sphinxModel: sphinxModel)
@@ -276,7 +278,7 @@ struct Serve: AsyncParsableCommand {
       }
     }
     defer { statistics.cancel() }
-    let signal = await waitForTerminationSignal()
+    let signal = await signals.first()
     logger.info(
       "Shutting down",
       metadata: ["signal": "\(signal)", "recognitions": "\(server.activeRecognitions)"]

@@ -17,11 +17,20 @@ func bootstrapLogging(level: Logger.Level) {
   }
 }
 
-/// Waits for SIGTERM or SIGINT (whichever comes first) and returns its name.
-func waitForTerminationSignal() async -> String {
-  let names = await signalStream([(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")])
-  for await name in names { return name }
-  return "none"
+/// SIGTERM and SIGINT, caught from now on (so that one arriving before anyone waits is not the
+/// default action, which would kill the process): wait for the first with ``first()``.
+struct TerminationSignals {
+  private let names: AsyncStream<String>
+
+  init() async {
+    names = await signalStream([(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")])
+  }
+
+  /// Waits for the first signal and returns its name.
+  func first() async -> String {
+    for await name in names { return name }
+    return "none"
+  }
 }
 
 /// A stream of the names of `signals` as they arrive; their default actions are turned off.
