@@ -85,18 +85,26 @@ struct WorkerEngineTests {
     }
   }
 
+  /// A server of one `engine`, with `idleTimeout`, and (unless nil) a small stream window so
+  /// that a held client stalls soon.
+  static func startServer(
+    _ engine: GatedEngine,
+    idleTimeout: TimeAmount,
+    streamWindow: Int? = 32 << 10
+  ) async throws -> (RecognizerServer, Int) {
+    var configuration = RecognizerServer.Configuration(host: "127.0.0.1", port: 0, recognizers: 1)
+    if let streamWindow {
+      configuration.connection = GRPCConnectionConfiguration(initialStreamWindowSize: streamWindow)
+    }
+    configuration.idleTimeout = idleTimeout
+    let server = RecognizerServer(configuration: configuration) { engine }
+    return (server, try await server.start().port!)
+  }
+
   @Test("the client is held while the engine is behind, and every sample is recognized after")
   func backpressure() async throws {
     let engine = GatedEngine()
-    var configuration = RecognizerServer.Configuration(
-      host: "127.0.0.1",
-      port: 0,
-      recognizers: 1,
-      connection: GRPCConnectionConfiguration(initialStreamWindowSize: 32 << 10)
-    )
-    configuration.idleTimeout = .seconds(30)
-    let server = RecognizerServer(configuration: configuration) { engine }
-    let port = try await server.start().port!
+    let (server, port) = try await Self.startServer(engine, idleTimeout: .seconds(30))
     let client = RecognizerClient(host: "127.0.0.1", port: port)
 
     // 40 s of audio, sent as fast as the client library may.
@@ -151,20 +159,13 @@ struct WorkerEngineTests {
     await client.close()
     await server.shutdown(gracePeriod: .milliseconds(200))
   }
+
   @Test("the idle clock stops while the server holds the client back: no 408 for its own delay")
   func idleClockPausesWhileHeld() async throws {
     let engine = GatedEngine()
-    var configuration = RecognizerServer.Configuration(
-      host: "127.0.0.1",
-      port: 0,
-      recognizers: 1,
-      connection: GRPCConnectionConfiguration(initialStreamWindowSize: 32 << 10)
-    )
     // Far shorter than the engine's stop: a clock that ran while the server held the client's
     // window would end the recognition with 408.
-    configuration.idleTimeout = .seconds(1)
-    let server = RecognizerServer(configuration: configuration) { engine }
-    let port = try await server.start().port!
+    let (server, port) = try await Self.startServer(engine, idleTimeout: .seconds(1))
     let client = RecognizerClient(host: "127.0.0.1", port: port)
     let total = 1_000
     let pulled = NIOLockedValueBox(0)
@@ -188,10 +189,11 @@ struct WorkerEngineTests {
   func idleClientStillTimesOut() async throws {
     let engine = GatedEngine()
     engine.open()
-    var configuration = RecognizerServer.Configuration(host: "127.0.0.1", port: 0, recognizers: 1)
-    configuration.idleTimeout = .milliseconds(300)
-    let server = RecognizerServer(configuration: configuration) { engine }
-    let port = try await server.start().port!
+    let (server, port) = try await Self.startServer(
+      engine,
+      idleTimeout: .milliseconds(300),
+      streamWindow: nil
+    )
     let channel = GRPCChannel(host: "127.0.0.1", port: port)
     let codes = try await channel.withCall(
       path: RecognizerServer.recognizePath,

@@ -192,10 +192,9 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
 
   func handlerRemoved(context: ChannelHandlerContext) {
     // The pipeline holds the handler and the handler its context: let go of the context, the
-    // timer and the closures the owner set, so nothing keeps this connection alive once closed.
+    // timer (connectionGone cancels it) and the closures the owner set, so nothing keeps this
+    // connection alive once closed.
     connectionGone()
-    sweepTask?.cancel()
-    sweepTask = nil
     self.context = nil
     acceptStream = nil
     onGoAway = nil
@@ -331,8 +330,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   }
 
   private func scheduleSweep() {
-    guard let interval = serverLimits?.sweepInterval, let context else { return }
-    sweepTask = context.eventLoop.assumeIsolated().scheduleTask(in: interval) { [weak self] in
+    guard let interval = serverLimits?.sweepInterval else { return }
+    sweepTask = eventLoop.assumeIsolated().scheduleTask(in: interval) { [weak self] in
       self?.sweep()
     }
   }
