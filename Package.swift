@@ -29,6 +29,16 @@ let dependencies: [Package.Dependency] = [
   .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
   .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
   .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+  // TLS under the nghttp2 handler (BoringSSL).
+  .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+  // HTTPS to OAuth2 token endpoints.
+  .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+  // Verifying JWT bearer tokens against a JWKS.
+  .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+  // Certificates made by the tests (already a dependency of jwt-kit).
+  .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+  .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+  .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
 ]
 
 let targets: [Target] = [
@@ -66,6 +76,8 @@ let targets: [Target] = [
       .product(name: "Logging", package: "swift-log"),
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
+      .product(name: "NIOSSL", package: "swift-nio-ssl"),
+      .product(name: "NIOTLS", package: "swift-nio"),
     ],
     swiftSettings: defaultSwiftSettings
   ),
@@ -119,6 +131,9 @@ let targets: [Target] = [
       "HarkRecognizer",
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
+      .product(name: "JWTKit", package: "jwt-kit"),
+      .product(name: "Logging", package: "swift-log"),
+      .product(name: "NIOSSL", package: "swift-nio-ssl"),
     ],
     swiftSettings: defaultSwiftSettings
   ),
@@ -134,6 +149,9 @@ let targets: [Target] = [
       "HarkRecognizer",
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
+      .product(name: "AsyncHTTPClient", package: "async-http-client"),
+      .product(name: "Logging", package: "swift-log"),
+      .product(name: "NIOSSL", package: "swift-nio-ssl"),
     ],
     swiftSettings: defaultSwiftSettings
   ),
@@ -160,12 +178,14 @@ let targets: [Target] = [
     dependencies: [
       "HarkAudio",
       "HarkClient",
+      "HarkGRPC",
       "HarkGRPCCore",
       "HarkProto",
       "HarkRecognizer",
       "HarkServer",
       .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOSSL", package: "swift-nio-ssl"),
     ],
     swiftSettings: defaultSwiftSettings
   ),
@@ -187,6 +207,7 @@ let targets: [Target] = [
       .product(name: "Logging", package: "swift-log"),
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
+      .product(name: "NIOSSL", package: "swift-nio-ssl"),
     ],
     swiftSettings: defaultSwiftSettings
   ),
@@ -208,6 +229,10 @@ let targets: [Target] = [
       .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
+      .product(name: "Crypto", package: "swift-crypto"),
+      .product(name: "_CryptoExtras", package: "swift-crypto"),
+      .product(name: "X509", package: "swift-certificates"),
+      .product(name: "SwiftASN1", package: "swift-asn1"),
     ],
     path: "Tests/HarkTestSupport",
     swiftSettings: defaultSwiftSettings

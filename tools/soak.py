@@ -542,7 +542,7 @@ class Soak:
             if os.path.exists(report):
                 os.unlink(report)
             process = await self.spawn(
-                self.args.hark, "load", "--server", self.address,
+                self.args.hark, "load", "--plaintext", "--server", self.address,
                 "--sessions", str(self.sessions), "--duration", f"{run_seconds:g}",
                 "--json", report, *self.session_args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             self.count("connections")
@@ -748,7 +748,7 @@ class Soak:
 
     async def kill_one(self):
         delay = random.uniform(*MID_STREAM_S)
-        process = await self.spawn(self.args.hark, "recognize", "--server", self.address,
+        process = await self.spawn(self.args.hark, "recognize", "--plaintext", "--server", self.address,
                                    "--realtime", *self.builtin_args, self.long_wav,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.count("connections")
@@ -1125,7 +1125,7 @@ class Soak:
 
     async def check_recognition(self):
         started = time.monotonic()
-        process = await self.spawn(self.args.hark, "recognize", "--server", self.address,
+        process = await self.spawn(self.args.hark, "recognize", "--plaintext", "--server", self.address,
                                    "--timeout", "30", *self.builtin_args, self.check_wav,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:

@@ -38,8 +38,11 @@ struct Load: AsyncParsableCommand {
         """
     )
 
-    @Option(help: "The server, HOST:PORT.")
+    @Option(help: "The server, HOST:PORT, over TLS (--plaintext for h2c).")
     var server: HostPort
+
+    @OptionGroup(title: "Connection")
+    var connection: ConnectionOptionGroup
 
     @Option(help: "Closed loop: sessions kept streaming at once.")
     var sessions: Int?
@@ -178,6 +181,7 @@ struct Load: AsyncParsableCommand {
       let configuration = LoadConfiguration(
         host: server.host,
         port: server.port,
+        client: connection.clientConfiguration(),
         arrivals: arrivals,
         duration: duration,
         rampUp: rampUp,

@@ -44,8 +44,13 @@ struct Recognize: AsyncParsableCommand {
   @Argument(help: "The audio: a WAV or raw file, or - for standard input.")
   var file: String
 
-  @Option(help: "The recognizer, HOST:PORT. Without it, an embedded recognizer is used.")
+  @Option(
+    help: "The recognizer, HOST:PORT, over TLS (--plaintext for h2c). Without it, an embedded recognizer is used."
+  )
   var server: HostPort?
+
+  @OptionGroup(title: "Connection")
+  var connection: ConnectionOptionGroup
 
   @Option(help: "The embedded recognizer's engine: sphinx (speech) or dtmf (key presses).")
   var engine: EngineName?
@@ -89,6 +94,11 @@ struct Recognize: AsyncParsableCommand {
         "--timeout must be more than 0 and at most 28800 seconds, not \(timeout)"
       )
     }
+    if server == nil, connection.anyGiven {
+      throw ValidationError(
+        "--plaintext, --cacert, --cert, --key, --insecure and --authority go with --server"
+      )
+    }
     if server != nil, let engine {
       throw ValidationError(
         "--engine \(engine.rawValue) is for the embedded recognizer, not --server"
@@ -102,7 +112,11 @@ struct Recognize: AsyncParsableCommand {
     let display = TerminalDisplay()
     let target: RecognizeRunner.Target =
       if let server {
-        .server(host: server.host, port: server.port)
+        .server(
+          host: server.host,
+          port: server.port,
+          configuration: connection.clientConfiguration()
+        )
       } else {
         .embedded(engine: (engine ?? .standard).rawValue, makeEngine: (engine ?? .standard).factory)
       }

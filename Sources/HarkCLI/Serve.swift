@@ -16,8 +16,10 @@ struct Serve: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Run a recognizer that serves the Recognize RPC.",
     discussion: """
-      Serves /nuance.asr.v1.Recognizer/Recognize over HTTP/2 without TLS (h2c). SIGTERM or \
-      SIGINT ends every recognition in flight with status 512, sends GOAWAY and exits.
+      Serves /nuance.asr.v1.Recognizer/Recognize over HTTP/2: over TLS with --tls-cert and \
+      --tls-key (ALPN h2; mTLS with --tls-client-ca), else in plaintext (h2c). SIGHUP re-reads \
+      the certificate and key without dropping connections. SIGTERM or SIGINT ends every \
+      recognition in flight with status 512, sends GOAWAY and exits.
 
       Every limit a client can reach (connections, streams, header size, resets, timeouts, \
       queued responses, buffered audio) has a default that protects the server from hostile \
@@ -29,6 +31,33 @@ struct Serve: AsyncParsableCommand {
 
   @Option(help: "The address to listen on, HOST:PORT.")
   var listen: HostPort = HostPort(argument: "127.0.0.1:50051")!
+
+  @Option(
+    help: ArgumentHelp(
+      "Serve TLS with this PEM certificate chain (re-read on SIGHUP); with --tls-key.",
+      valueName: "file"
+    )
+  )
+  var tlsCert: String?
+
+  @Option(help: ArgumentHelp("The PEM private key of --tls-cert (re-read on SIGHUP).", valueName: "file"))
+  var tlsKey: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "Require client certificates signed by the authorities of this PEM file (mTLS).",
+      valueName: "file"
+    )
+  )
+  var tlsClientCa: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "TLS handshakes in progress at once; one more connection is closed on accept.",
+      valueName: "count"
+    )
+  )
+  var maxTlsHandshakes: Int = 1024
 
   @Option(help: "The recognizer engine: sphinx (US English speech) or dtmf (in-band DTMF keys).")
   var engine: EngineName = .standard
@@ -166,6 +195,15 @@ struct Serve: AsyncParsableCommand {
   var statisticsInterval: Double = 60
 
   func validate() throws {
+    if (tlsCert == nil) != (tlsKey == nil) {
+      throw ValidationError("--tls-cert and --tls-key go together")
+    }
+    if tlsClientCa != nil && tlsCert == nil {
+      throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key")
+    }
+    guard maxTlsHandshakes >= 1 else {
+      throw ValidationError("--max-tls-handshakes must be at least 1")
+    }
     if let recognizers, recognizers < 1 {
       throw ValidationError("--recognizers must be at least 1")
     }
@@ -201,6 +239,7 @@ struct Serve: AsyncParsableCommand {
     bootstrapLogging(level: logLevel)
     // Caught before the server listens: a client (or a supervisor) may signal it at once.
     let signals = await TerminationSignals()
+    let hangups = await signalStream([(SIGHUP, "SIGHUP")])
     let logger = Logger(label: "hark.serve")
     // A missing model fails here, not at the first recognition.
     try engine.check(sphinxModel: sphinxModel)
@@ -230,6 +269,19 @@ struct Serve: AsyncParsableCommand {
     configuration.maxConnections = maxConnections
     configuration.maxConnectionsPerPeer = maxConnectionsPerPeer
     configuration.logger = Logger(label: "hark.grpc")
+    if let tlsCert, let tlsKey {
+      configuration.tls = GRPCServerTLS(
+        certificateFile: tlsCert,
+        keyFile: tlsKey,
+        clientCAFile: tlsClientCa,
+        maxHandshakesInProgress: maxTlsHandshakes
+      )
+    } else if !Self.isLoopback(listen.host) {
+      logger.warning(
+        "Serving without TLS on a non-loopback address: calls and their tokens travel in plaintext; give --tls-cert and --tls-key",
+        metadata: ["address": "\(listen)"]
+      )
+    }
     // Speech models take a while to load: every engine is made before the server listens.
     configuration.prewarmEngines = engine == .sphinx
     configuration.onRecognitionEnded = { record in
@@ -244,12 +296,34 @@ struct Serve: AsyncParsableCommand {
       configuration: configuration,
       makeEngine: engine.factory(sphinxModel: sphinxModel)
     )
-    let address = try await server.start()
+    let address: SocketAddress
+    do {
+      address = try await server.start()
+    } catch let error as GRPCTLSError {
+      printError("hark: \(error)")
+      throw ExitCode(2)
+    }
+    let servesTLS = configuration.tls != nil
+    let reloads = Task {
+      for await _ in hangups {
+        do {
+          try server.reloadTLS()
+          if servesTLS { logger.info("Reloaded the TLS certificate and key") }
+        } catch {
+          logger.error(
+            "Cannot reload the TLS certificate; the one in use stays",
+            metadata: ["reason": "\(error)"]
+          )
+        }
+      }
+    }
+    defer { reloads.cancel() }
     logger.info(
       "Listening",
       metadata: [
         "address": "\(listen.host):\(address.port ?? listen.port)", "engine": "\(engine.rawValue)",
         "recognizers": "\(recognizers)", "max_connections": "\(server.connectionLimit)",
+        "tls": "\(configuration.tls == nil ? "off" : configuration.tls?.clientCAFile == nil ? "on" : "mtls")",
       ]
     )
     let statistics = Task {
@@ -302,6 +376,11 @@ struct Serve: AsyncParsableCommand {
       metadata["reason"] = "\(record.cancelReason ?? "cancelled or connection lost")"
     }
     return metadata
+  }
+
+  /// Whether `host` is a loopback address (or name), where plaintext stays on the machine.
+  static func isLoopback(_ host: String) -> Bool {
+    host == "localhost" || host == "::1" || host.hasPrefix("127.")
   }
 
   /// A timeout of `duration`, or none for 0.

@@ -1,5 +1,6 @@
 public import HarkAudio
 import HarkClient
+public import HarkGRPC
 import HarkGRPCCore
 import HarkProto
 public import HarkRecognizer
@@ -14,7 +15,8 @@ public import NIOCore
 public struct RecognizeRunner: Sendable {
   /// Where the recognizer is.
   public enum Target: Sendable {
-    case server(host: String, port: Int)
+    /// A server, reached with `configuration` (TLS or h2c, the authority).
+    case server(host: String, port: Int, configuration: GRPCClientConfiguration)
     /// A recognizer in this process, with engines `makeEngine` makes, named `engine` in logs.
     case embedded(engine: String, makeEngine: @Sendable () -> any SpeechEngine)
   }
@@ -94,9 +96,11 @@ public struct RecognizeRunner: Sendable {
     var embedded: RecognizerServer?
     let host: String
     let port: Int
+    var client = GRPCClientConfiguration()
     switch target {
-    case .server(let serverHost, let serverPort):
+    case .server(let serverHost, let serverPort, let configuration):
       (host, port) = (serverHost, serverPort)
+      client = configuration
     case .embedded(let engine, let makeEngine):
       var configuration = RecognizerServer.Configuration(host: "127.0.0.1", port: 0, recognizers: 1)
       // The engine is made (a speech model loaded) off the event loop, before the server listens.
@@ -111,6 +115,7 @@ public struct RecognizeRunner: Sendable {
       let outcome = try await recognize(
         host: host,
         port: port,
+        client: client,
         metadata: metadata,
         audio: audio,
         format: format,
@@ -128,13 +133,14 @@ public struct RecognizeRunner: Sendable {
   private func recognize<Audio: AsyncSequence & Sendable>(
     host: String,
     port: Int,
+    client configuration: GRPCClientConfiguration,
     metadata: GRPCMetadata,
     audio: Audio,
     format: AudioStreamFormat,
     totalSeconds: Double?,
     cancellation: Cancellation
   ) async throws -> RecognitionOutcome where Audio.Element == ByteBuffer {
-    let client = RecognizerClient(host: host, port: port)
+    let client = RecognizerClient(host: host, port: port, configuration: configuration)
     let progress = Progress(
       display: display,
       bytesPerSecond: format.bytesPerSecond,

@@ -32,6 +32,9 @@ public struct GRPCLimitExceeded: Error, Hashable, Sendable, CustomStringConverti
     case writeStall
     /// A stream whose queued responses outgrew the per-stream limit: reset.
     case outboundQueue
+    /// TLS handshakes in progress (``GRPCServerTLS/maxHandshakesInProgress``): a new
+    /// connection is closed at once.
+    case tlsHandshakes
     /// A call that sent no first request message within the server's pre-request timeout.
     case firstMessageTimeout
 

@@ -1,5 +1,6 @@
 public import HarkAudio
 public import HarkClient
+public import HarkGRPC
 public import HarkGRPCCore
 public import HarkProto
 
@@ -16,6 +17,8 @@ public struct LoadConfiguration: Sendable {
 
   public var host: String
   public var port: Int
+  /// How the server is reached: TLS or h2c, the authority.
+  public var client: GRPCClientConfiguration
   public var arrivals: Arrivals
   /// Seconds of load after the ramp-up.
   public var duration: Double
@@ -49,6 +52,7 @@ public struct LoadConfiguration: Sendable {
   public init(
     host: String,
     port: Int,
+    client: GRPCClientConfiguration = GRPCClientConfiguration(),
     arrivals: Arrivals,
     duration: Double,
     rampUp: Double = 0,
@@ -66,6 +70,7 @@ public struct LoadConfiguration: Sendable {
   ) {
     self.host = host
     self.port = port
+    self.client = client
     self.arrivals = arrivals
     self.duration = duration
     self.rampUp = rampUp

@@ -52,12 +52,20 @@ public struct LoadGenerator: Sendable {
     let cpuStart = Self.cpuSeconds()
     var connections: [GRPCClientConnection] = []
     do {
+      // One SSL context for every connection (it reads the trust store and the files).
+      let tlsContext = try configuration.client.tls.map { tls in
+        do { return try tls.makeContext() } catch {
+          throw GRPCStatus(.unavailable, "TLS: \(error)")
+        }
+      }
       for _ in 0..<configuration.connections {
         connections.append(
           try await GRPCClientConnection.connect(
             host: configuration.host,
             port: configuration.port,
-            group: group
+            configuration: configuration.client,
+            group: group,
+            tlsContext: tlsContext
           )
         )
       }

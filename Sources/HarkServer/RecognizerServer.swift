@@ -58,6 +58,8 @@ public final class RecognizerServer: Sendable {
     /// How long responses may wait untaken by the client before its stream is reset (and its
     /// recognizer freed); nil never.
     public var writeStallTimeout: TimeAmount? = .seconds(30)
+    /// TLS (certificate, key, client authorities); nil serves h2c.
+    public var tls: GRPCServerTLS?
     /// Where the transport logs connections closed abnormally and limits exceeded.
     public var logger = Logger(label: "hark.grpc")
     /// Makes every engine of the pool when the server starts (on worker threads), rather than
@@ -193,7 +195,8 @@ public final class RecognizerServer: Sendable {
         maxConnections: configuration.maxConnections,
         maxConnectionsPerPeer: configuration.maxConnectionsPerPeer,
         writeStallTimeout: configuration.writeStallTimeout,
-        logger: configuration.logger
+        logger: configuration.logger,
+        tls: configuration.tls
       ),
       methods: [recognize],
       group: group
@@ -210,6 +213,13 @@ public final class RecognizerServer: Sendable {
 
   /// The bound address, once started.
   public var localAddress: SocketAddress? { server.localAddress }
+
+  /// Reads the TLS files again (``GRPCServer/reloadTLS()``): new connections use them, open
+  /// ones go on. On an error the certificate in use stays.
+  public func reloadTLS() throws(GRPCTLSError) { try server.reloadTLS() }
+
+  /// TLS handshakes that failed or timed out since the server started.
+  public var failedTLSHandshakes: Int { server.failedTLSHandshakes }
 
   /// Recognitions in progress.
   public var activeRecognitions: Int { context.liveSessions.count }

@@ -18,7 +18,7 @@ struct CLITests {
       wavBytes(keyPresses("159#", sampleRate: 8000), format: .linear16(sampleRate: 8000))
     )
     let result = try await hark(
-      ["recognize", path, "--server", "127.0.0.1:\(server.port)", "--format", "wav"]
+      ["recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)", "--format", "wav"]
     )
     #expect(result.status == 0, "\(result.standardError)")
     #expect(result.standardOutput == "159#\n")
@@ -42,7 +42,7 @@ struct CLITests {
       encoded(keyPresses("2*7", sampleRate: rate), format: audio)
     )
     let result = try await hark([
-      "recognize", path, "--server", "127.0.0.1:\(server.port)", "--format", format, "--rate",
+      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)", "--format", format, "--rate",
       "\(rate)",
     ])
     #expect(result.status == 0, "\(result.standardError)")
@@ -60,7 +60,7 @@ struct CLITests {
         + DTMFGenerator.segments(DTMFSymbol.symbols("34")!) + [.silence(milliseconds: 900)]
     )
     let path = try scratch.write("two.wav", wavBytes(samples, format: .linear16(sampleRate: 8000)))
-    let result = try await hark(["recognize", path, "--server", "127.0.0.1:\(server.port)"])
+    let result = try await hark(["recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)"])
     #expect(result.status == 0, "\(result.standardError)")
     #expect(result.standardOutput == "12\n34\n")
     await server.stop()
@@ -76,7 +76,7 @@ struct CLITests {
       "quiet.wav",
       wavBytes(samples, format: .linear16(sampleRate: 8000))
     )
-    let result = try await hark(["recognize", path, "--server", "127.0.0.1:\(server.port)"])
+    let result = try await hark(["recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)"])
     #expect(result.status == 3)
     #expect(result.standardOutput == "")
     #expect(result.standardError.contains("204"))
@@ -93,7 +93,7 @@ struct CLITests {
       "keys.wav",
       wavBytes(keyPresses("9", sampleRate: 8000), format: .linear16(sampleRate: 8000))
     )
-    let result = try await hark(["recognize", path, "--server", "127.0.0.1:\(server.port)"])
+    let result = try await hark(["recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)"])
     #expect(result.status == 0, "\(result.standardError)")
     #expect(result.standardOutput == "9\n")
     await server.stop()
@@ -103,19 +103,19 @@ struct CLITests {
     "bad input: a clear one-line error and its exit code",
     arguments: [
       (
-        ["recognize", "/nonexistent/audio.wav", "--server", "127.0.0.1:1"], 2,
+        ["recognize", "/nonexistent/audio.wav", "--plaintext", "--server", "127.0.0.1:1"], 2,
         "/nonexistent/audio.wav"
       ),
-      (["recognize", "x.raw", "--server", "127.0.0.1:1", "--rate", "44100"], 64, "--rate"),
+      (["recognize", "x.raw", "--plaintext", "--server", "127.0.0.1:1", "--rate", "44100"], 64, "--rate"),
       (["recognize", "x.raw", "--server", "nowhere"], 64, "HOST:PORT"),
-      (["recognize", "x.raw", "--server", "127.0.0.1:1", "--format", "mp3"], 64, "mp3"),
+      (["recognize", "x.raw", "--plaintext", "--server", "127.0.0.1:1", "--format", "mp3"], 64, "mp3"),
       (["serve", "--recognizers", "0"], 64, "--recognizers"),
       (["serve", "--idle-timeout-ms", "0"], 64, "--idle-timeout-ms"),
       (["serve", "--max-sessions-per-second", "-1"], 64, "--max-sessions-per-second"),
       (["serve", "--engine", "whisper"], 64, "whisper"),
       (["serve", "--listen", "127.0.0.1"], 64, "HOST:PORT"),
       (["serve", "--statistics-interval", "-1"], 64, "--statistics-interval"),
-      (["recognize", "x.raw", "--server", "127.0.0.1:1", "--timeout", "0"], 64, "--timeout"),
+      (["recognize", "x.raw", "--plaintext", "--server", "127.0.0.1:1", "--timeout", "0"], 64, "--timeout"),
       (["serve", "--handshake-timeout", "ten"], 64, "--handshake-timeout"),
       (["serve", "--write-stall-timeout", "5x"], 64, "--write-stall-timeout"),
       (["serve", "--max-header-list-size", "100"], 64, "--max-header-list-size"),
@@ -146,7 +146,7 @@ struct CLITests {
       with: withUnsafeBytes(of: UInt32(88_200).littleEndian, Array.init)
     )
     let path = try scratch.write("cd.wav", header + [0, 0, 0, 0])
-    let result = try await hark(["recognize", path, "--server", "127.0.0.1:1"])
+    let result = try await hark(["recognize", path, "--plaintext", "--server", "127.0.0.1:1"])
     #expect(result.status == 2)
     #expect(result.standardError.contains("44100 Hz"), "\(result.standardError)")
   }
@@ -160,7 +160,7 @@ struct CLITests {
     )
     // A port that was free a moment ago.
     let port = try freePort()
-    let result = try await hark(["recognize", path, "--server", "127.0.0.1:\(port)"])
+    let result = try await hark(["recognize", path, "--plaintext", "--server", "127.0.0.1:\(port)"])
     #expect(result.status == 9, "\(result.standardError)")
     // One line that says what failed, not SwiftNIO's error tree.
     #expect(
@@ -180,7 +180,7 @@ struct CLITests {
       "keys.wav",
       wavBytes(keyPresses("7", sampleRate: 8000), format: .linear16(sampleRate: 8000))
     )
-    let result = try await hark(["recognize", path, "--server", "127.0.0.1:\(server.port)"])
+    let result = try await hark(["recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)"])
     #expect(result.status == 0, "\(result.standardError)")
     // The statistics line of the interval in which the recognition ended (an earlier one may
     // show it active).
@@ -260,7 +260,7 @@ struct CLITests {
       wavBytes(keyPresses("3", sampleRate: 8000), format: .linear16(sampleRate: 8000))
     )
     for peer in peers.prefix(10) { await peer.close() }
-    let result = try await hark(["recognize", path, "--server", "127.0.0.1:\(server.port)"])
+    let result = try await hark(["recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)"])
     #expect(result.status == 0, "\(result.standardError)")
     #expect(result.standardOutput == "3\n")
     #expect(server.standardError.contains("limit=connections"), "\(server.standardError)")
@@ -277,7 +277,7 @@ struct CLITests {
     let path = try scratch.write("long.wav", wavBytes(samples, format: .linear16(sampleRate: 8000)))
     // 5 s of audio at real time cannot end within half a second.
     let result = try await hark([
-      "recognize", path, "--server", "127.0.0.1:\(server.port)", "--realtime", "--timeout", "0.5",
+      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)", "--realtime", "--timeout", "0.5",
     ])
     #expect(result.status == 9, "\(result.standardError)")
     #expect(result.standardError.contains("DEADLINE_EXCEEDED"), "\(result.standardError)")
@@ -288,7 +288,7 @@ struct CLITests {
   func loadNoServer() async throws {
     let port = try freePort()
     let result = try await hark([
-      "load", "--server", "127.0.0.1:\(port)", "--sessions", "1", "--duration", "1",
+      "load", "--plaintext", "--server", "127.0.0.1:\(port)", "--sessions", "1", "--duration", "1",
       "--audio", samplesDirectory.appendingPathComponent("dtmf-8k.wav").path, "--quiet",
     ])
     #expect(result.status == 2, "\(result.standardError)")

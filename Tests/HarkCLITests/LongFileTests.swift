@@ -72,7 +72,7 @@ struct LongFileTests {
     let path = try Self.makeLongFile(in: scratch)
     let server = try await HarkServeProcess.start(engine: "sphinx", extra: ["--recognizers", "1"])
     let result = try await hark([
-      "recognize", path, "--json", "--server", "127.0.0.1:\(server.port)",
+      "recognize", path, "--json", "--plaintext", "--server", "127.0.0.1:\(server.port)",
     ])
     await server.stop()
     try Self.check(result)

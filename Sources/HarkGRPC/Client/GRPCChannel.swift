@@ -2,6 +2,7 @@ import HarkGRPCCore
 import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
+import NIOSSL
 
 /// Calls to one gRPC server, spread over a pool of HTTP/2 connections.
 ///
@@ -26,6 +27,8 @@ public final class GRPCChannel: Sendable {
   public let configuration: GRPCClientConfiguration
   private let group: any EventLoopGroup
   private let state: NIOLockedValueBox<State>
+  /// The SSL context of every connection (made once: it reads the trust store and files).
+  private let sslContext: Result<NIOSSLContext, GRPCTLSError>?
 
   private enum Slot {
     case idle
@@ -53,6 +56,7 @@ public final class GRPCChannel: Sendable {
     self.configuration = configuration
     self.group = group
     self.state = NIOLockedValueBox(State(slots: Array(repeating: .idle, count: connections)))
+    self.sslContext = configuration.tls.map { tls in Result { () throws(GRPCTLSError) in try tls.makeContext() } }
   }
 
   /// A connection that can take a call now, connecting one if needed (round-robin over the pool).
@@ -77,12 +81,19 @@ public final class GRPCChannel: Sendable {
           let (host, port, configuration, group) = (
             self.host, self.port, self.configuration, self.group
           )
+          let sslContext: NIOSSLContext?
+          switch self.sslContext {
+          case .success(let context): sslContext = context
+          case .failure(let error): throw GRPCStatus(.unavailable, "TLS: \(error)")
+          case nil: sslContext = nil
+          }
           let task = Task {
             try await GRPCClientConnection.connect(
               host: host,
               port: port,
               configuration: configuration,
-              group: group
+              group: group,
+              tlsContext: sslContext
             )
           }
           state.slots[index] = .connecting(task)

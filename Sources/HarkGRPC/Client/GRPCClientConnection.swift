@@ -2,6 +2,7 @@ public import HarkGRPCCore
 import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
+public import NIOSSL
 
 /// Client settings: the HTTP/2 connection, keepalive and the request headers of every call.
 public struct GRPCClientConfiguration: Sendable {
@@ -19,6 +20,8 @@ public struct GRPCClientConfiguration: Sendable {
   public var userAgent: String
   /// How long to wait for a TCP connection.
   public var connectTimeout: TimeAmount
+  /// TLS settings; nil speaks HTTP/2 in plaintext (h2c with prior knowledge).
+  public var tls: GRPCClientTLS?
 
   /// A configuration.
   public init(
@@ -28,7 +31,8 @@ public struct GRPCClientConfiguration: Sendable {
     keepaliveMinimumInterval: TimeAmount = ClientKeepalive.minimumInterval,
     authority: String? = nil,
     userAgent: String = "grpc-swift-hark/0.1",
-    connectTimeout: TimeAmount = .seconds(10)
+    connectTimeout: TimeAmount = .seconds(10),
+    tls: GRPCClientTLS? = nil
   ) {
     self.connection = connection
     self.keepaliveInterval = keepaliveInterval
@@ -37,6 +41,21 @@ public struct GRPCClientConfiguration: Sendable {
     self.authority = authority
     self.userAgent = userAgent
     self.connectTimeout = connectTimeout
+    self.tls = tls
+  }
+
+  /// The name verified in the server's certificate when connecting to `host`: the TLS
+  /// ``GRPCClientTLS/serverName``, else the host of ``authority``, else `host`.
+  func serverName(host: String) -> String {
+    if let name = tls?.serverName { return name }
+    guard let authority else { return host }
+    if authority.hasPrefix("["), let end = authority.firstIndex(of: "]") {
+      return String(authority[authority.index(after: authority.startIndex)..<end])
+    }
+    if let colon = authority.lastIndex(of: ":"), authority.firstIndex(of: ":") == colon {
+      return String(authority[..<colon])
+    }
+    return authority
   }
 }
 
@@ -55,6 +74,7 @@ public final class GRPCClientConnection: Sendable {
 
   private struct State {
     var goingAway = false
+    var goAwayReason: String?
     var closed = false
     var openStreams = 0
   }
@@ -63,6 +83,9 @@ public final class GRPCClientConnection: Sendable {
   public var isAvailable: Bool {
     state.withLockedValue { !$0.goingAway && !$0.closed }
   }
+
+  /// Why the server sent GOAWAY, if it did.
+  var goAwayReason: String? { state.withLockedValue { $0.goAwayReason } }
 
   /// The number of calls open on this connection.
   public var openStreamCount: Int { state.withLockedValue { $0.openStreams } }
@@ -85,19 +108,37 @@ public final class GRPCClientConnection: Sendable {
   }
 
   /// Connects to `host:port`.
+  ///
+  /// - Parameter tlsContext: The SSL context of ``GRPCClientConfiguration/tls``, if made
+  ///   already (a channel makes it once for all its connections); nil makes it here.
   public static func connect(
     host: String,
     port: Int,
     configuration: GRPCClientConfiguration = GRPCClientConfiguration(),
-    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+    tlsContext: NIOSSLContext? = nil
   ) async throws -> GRPCClientConnection {
     let authority =
       configuration.authority ?? (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
+    let sslContext: NIOSSLContext?
+    do {
+      sslContext = try tlsContext ?? configuration.tls?.makeContext()
+    } catch {
+      throw GRPCStatus(.unavailable, "TLS: \(error)")
+    }
+    let serverName = configuration.serverName(host: host)
     let bootstrap = ClientBootstrap(group: group)
       .connectTimeout(configuration.connectTimeout)
       .channelOption(.socketOption(.tcp_nodelay), value: 1)
       .channelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
+          if let sslContext {
+            let (tls, observer) = try ClientTLSObserver.makeHandlers(
+              context: sslContext,
+              serverName: serverName
+            )
+            try channel.pipeline.syncOperations.addHandlers(tls, observer)
+          }
           let handler = try GRPCConnectionHandler(
             role: .client,
             configuration: configuration.connection,
@@ -125,14 +166,36 @@ public final class GRPCClientConnection: Sendable {
         connection.setUp()
         // The connection is ready once the server's SETTINGS arrive: until then its limit on
         // concurrent streams is unknown, and streams past it would be refused.
+        let observer = try? channel.pipeline.syncOperations.handler(type: ClientTLSObserver.self)
+        let target = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         if handler.receivedSettings {
           ready.succeed(connection)
         } else {
-          handler.onSettings = { ready.succeed(connection) }
+          handler.onSettings = {
+            // SETTINGS and a GOAWAY may come in one read (a server refusing the connection,
+            // such as a TLS server answering an h2c client): decide once the read is done.
+            channel.eventLoop.execute {
+              if let refusal = connection.goAwayReason {
+                ready.fail(GRPCStatus(.unavailable, "\(target) refused the connection: \(refusal)"))
+              } else {
+                ready.succeed(connection)
+              }
+            }
+          }
           channel.closeFuture.whenComplete { _ in
-            ready.fail(
-              GRPCStatus(.unavailable, "the connection closed before the server's SETTINGS")
-            )
+            if let failure = observer?.failure {
+              ready.fail(GRPCStatus(.unavailable, "TLS with \(target) failed: \(failure)"))
+            } else if let hint = handler.plaintextHint {
+              ready.fail(GRPCStatus(.unavailable, "\(target): \(hint)"))
+            } else {
+              ready.fail(
+                GRPCStatus(
+                  .unavailable,
+                  "the connection to \(target) closed before the server's HTTP/2 SETTINGS"
+                    + (sslContext == nil ? " (if the server speaks TLS, drop --plaintext)" : "")
+                )
+              )
+            }
           }
           channel.eventLoop.scheduleTask(in: configuration.connectTimeout) {
             ready.fail(
@@ -157,8 +220,11 @@ public final class GRPCClientConnection: Sendable {
 
   private func setUp() {
     let handler = self.handler.value
-    handler.onGoAway = { [weak self] _, _, _ in
-      self?.state.withLockedValue { $0.goingAway = true }
+    handler.onGoAway = { [weak self] _, code, debug in
+      self?.state.withLockedValue {
+        $0.goingAway = true
+        $0.goAwayReason = debug.isEmpty ? "GOAWAY \(code)" : "GOAWAY \(code): \(debug)"
+      }
     }
     handler.onClose = { [weak self] in
       self?.state.withLockedValue { $0.closed = true }

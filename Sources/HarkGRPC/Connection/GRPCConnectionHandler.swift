@@ -128,6 +128,10 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   /// Whether the peer's first SETTINGS arrived (a client uses the connection only then, so it
   /// knows the server's stream limit before opening streams).
   private(set) var receivedSettings = false
+  /// Whether any byte arrived (client role: the first bytes are checked for TLS).
+  private var receivedAnything = false
+  /// Why a plaintext client's connection cannot work, when the server's first bytes say so.
+  private(set) var plaintextHint: String?
 
   /// Streams to reset with NO_ERROR once this side's END_STREAM is written: a response that
   /// ended before the request did (H29: the RST must follow the trailers, not overtake them).
@@ -214,6 +218,19 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     let bytes = unwrapInboundIn(data)
+    if role == .client, !receivedSettings, !receivedAnything {
+      receivedAnything = true
+      // A TLS record (alert 0x15, handshake 0x16) where the server's HTTP/2 SETTINGS should be.
+      if let first = bytes.getInteger(at: bytes.readerIndex, as: UInt8.self),
+        first == 0x15 || first == 0x16
+      {
+        plaintextHint =
+          "the server answered with TLS: it does not speak plaintext h2c (drop --plaintext)"
+        closeReason = plaintextHint!
+        context.close(promise: nil)
+        return
+      }
+    }
     isReading = true
     defer { isReading = false }
     onRead?()

@@ -3,6 +3,7 @@ public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
+import NIOSSL
 
 #if canImport(Glibc)
   import Glibc
@@ -53,6 +54,10 @@ public final class GRPCServer: Sendable {
     public var logger: Logger
     /// The most warnings logged a second, so that an attack cannot flood the log.
     public var warningsPerSecond: Int
+    /// TLS: the certificate and key, and the client authorities for mTLS; nil serves HTTP/2 in
+    /// plaintext (h2c with prior knowledge). The TLS handshake must end within
+    /// ``ServerConnectionPolicy/Limits/handshakeTimeout`` with the HTTP/2 preface.
+    public var tls: GRPCServerTLS?
 
     /// A configuration for `host` and `port`.
     public init(
@@ -66,7 +71,8 @@ public final class GRPCServer: Sendable {
       maxConnectionsPerPeer: Int? = nil,
       writeStallTimeout: TimeAmount? = .seconds(30),
       logger: Logger = Logger(label: "hark.grpc"),
-      warningsPerSecond: Int = 10
+      warningsPerSecond: Int = 10,
+      tls: GRPCServerTLS? = nil
     ) {
       self.host = host
       self.port = port
@@ -79,6 +85,7 @@ public final class GRPCServer: Sendable {
       self.writeStallTimeout = writeStallTimeout
       self.logger = logger
       self.warningsPerSecond = warningsPerSecond
+      self.tls = tls
     }
   }
 
@@ -113,6 +120,12 @@ public final class GRPCServer: Sendable {
     var connectionsPerPeer: [String: Int] = [:]
     var shuttingDown = false
     var limitCounts = GRPCServerLimitCounts()
+    /// The SSL context new connections use (replaced by ``GRPCServer/reloadTLS()``).
+    var sslContext: NIOSSLContext?
+    /// TLS handshakes in progress.
+    var handshakes = 0
+    /// TLS handshakes that failed, since the server started.
+    var failedHandshakes = 0
   }
 
   /// The effective connection limit.
@@ -170,8 +183,15 @@ public final class GRPCServer: Sendable {
   }
 
   /// Binds and starts accepting connections; returns the bound address.
+  ///
+  /// - Throws: ``GRPCTLSError`` when the TLS files cannot be used; SwiftNIO's error when the
+  ///   address cannot be bound.
   @discardableResult
   public func start() async throws -> SocketAddress {
+    if let tls = configuration.tls {
+      let context = try tls.makeContext()
+      state.withLockedValue { $0.sslContext = context }
+    }
     let bootstrap = ServerBootstrap(group: group)
       .serverChannelOption(.backlog, value: configuration.backlog)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -185,6 +205,21 @@ public final class GRPCServer: Sendable {
     let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
     state.withLockedValue { $0.listener = channel }
     return channel.localAddress!
+  }
+
+  /// Reads the TLS certificate, key and client authorities again: connections accepted from now
+  /// on use them, open ones go on with theirs. On an error the files in use stay in use.
+  ///
+  /// - Throws: ``GRPCTLSError`` naming the file that cannot be used.
+  public func reloadTLS() throws(GRPCTLSError) {
+    guard let tls = configuration.tls else { return }
+    let context = try tls.makeContext()
+    state.withLockedValue { $0.sslContext = context }
+  }
+
+  /// TLS handshakes that failed (or timed out) since the server started.
+  public var failedTLSHandshakes: Int {
+    state.withLockedValue { $0.failedHandshakes }
   }
 
   /// The address the server is bound to, once started.
@@ -219,7 +254,14 @@ public final class GRPCServer: Sendable {
     let peer = Self.describe(channel.remoteAddress)
     let peerIP = channel.remoteAddress?.ipAddress ?? peer
     let perPeerLimit = configuration.maxConnectionsPerPeer
+    let maxHandshakes = configuration.tls?.maxHandshakesInProgress ?? .max
     let admission: GRPCLimitExceeded? = state.withLockedValue { state in
+      if state.sslContext != nil, state.handshakes >= maxHandshakes {
+        return GRPCLimitExceeded(
+          .tlsHandshakes,
+          "\(state.handshakes) TLS handshakes in progress, the server's limit"
+        )
+      }
       if state.connections.count >= maxConnections {
         return GRPCLimitExceeded(
           .connections,
@@ -251,6 +293,9 @@ public final class GRPCServer: Sendable {
       liveObjects: liveObjects
     )
     handler.onLimitExceeded = { [weak self] error in self?.exceeded(error, peer: peer) }
+    if let sslContext = state.withLockedValue({ $0.sslContext }) {
+      try addTLS(to: channel, context: sslContext, peer: peer)
+    }
     let connection = ServerConnection(channel: channel, handler: handler)
     let methods = self.methods
     let maxReceiveMessageSize = configuration.connection.maxReceiveMessageSize
@@ -303,6 +348,41 @@ public final class GRPCServer: Sendable {
     }
     try channel.pipeline.syncOperations.addHandler(handler)
     if shuttingDown { connection.goAway() }
+  }
+
+  /// The TLS handlers of a new connection, before the HTTP/2 handler: plaintext is answered
+  /// and closed, the handshake counted while in progress and timed.
+  private func addTLS(to channel: any Channel, context: NIOSSLContext, peer: String) throws {
+    state.withLockedValue { $0.handshakes += 1 }
+    let observer = ServerTLSObserver(
+      timeout: configuration.connectionLimits.handshakeTimeout,
+      onFinished: { [weak self] end in
+        guard let self else { return }
+        self.state.withLockedValue { state in
+          state.handshakes -= 1
+          if end != .completed { state.failedHandshakes += 1 }
+        }
+        if case .failed(let reason) = end {
+          self.warnings.warning(
+            "TLS handshake failed",
+            metadata: ["peer": "\(peer)", "reason": "\(reason)"]
+          )
+        }
+      },
+      onLimit: { [weak self] error in self?.exceeded(error, peer: peer) }
+    )
+    let detector = PlaintextOnTLSPortDetector { [weak self, weak observer] what in
+      observer?.reportedElsewhere = true
+      self?.exceeded(
+        GRPCLimitExceeded(.protocolError, "\(what): \(PlaintextOnTLSPortDetector.message)"),
+        peer: peer
+      )
+    }
+    try channel.pipeline.syncOperations.addHandlers(
+      detector,
+      NIOSSLServerHandler(context: context),
+      observer
+    )
   }
 
   /// `127.0.0.1:50312`, `[::1]:50312`: a peer for logs.
