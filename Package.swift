@@ -151,6 +151,7 @@ let targets: [Target] = [
       .product(name: "NIOPosix", package: "swift-nio"),
       .product(name: "AsyncHTTPClient", package: "async-http-client"),
       .product(name: "Logging", package: "swift-log"),
+      .product(name: "NIOHTTP1", package: "swift-nio"),
       .product(name: "NIOSSL", package: "swift-nio-ssl"),
     ],
     swiftSettings: defaultSwiftSettings
