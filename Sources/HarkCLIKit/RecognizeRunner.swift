@@ -323,6 +323,10 @@ final class TraceFormatter: Sendable {
 
   static func describe(_ event: RecognitionTrace) -> String {
     switch event {
+    case .callStarted(let path, let metadata):
+      // The client redacted the credentials already; this is the last line of defence.
+      let redacted = metadata.redactingCredentials()
+      return "→ call \(path)" + (redacted.isEmpty ? "" : " \(redacted)")
     case .sent(let request):
       switch request.request {
       case .recognitionInitMessage(let message)?:

@@ -110,6 +110,8 @@ actor RecognitionSession {
   /// The audio producer, waiting for the 100 (prebuffer full) or for the stream to drain.
   private var producer: CheckedContinuation<Bool, Never>?
 
+  static let path = "/nuance.asr.v1.Recognizer/Recognize"
+
   init(
     connection: GRPCClientConnection,
     metadata: GRPCMetadata,
@@ -132,8 +134,9 @@ actor RecognitionSession {
   /// Opens the call and sends the init; false if the recognition already ended.
   func start(_ initMessage: RecognitionInitMessage) -> Bool {
     let handler = Handler(session: self)
+    trace?(.callStarted(path: Self.path, metadata: metadata.redactingCredentials()))
     stream = connection.makeStream(
-      path: "/nuance.asr.v1.Recognizer/Recognize",
+      path: Self.path,
       metadata: metadata,
       timeout: timeout,
       handler: handler
@@ -267,6 +270,9 @@ actor RecognitionSession {
 /// What a recognition sent and received, for a caller that wants to watch the protocol
 /// (`hark recognize --verbose`). Reported on the connection's event loop, in order.
 public enum RecognitionTrace: Sendable {
+  /// The call was opened with this path and metadata, credentials redacted
+  /// (`authorization: Bearer <redacted>`).
+  case callStarted(path: String, metadata: GRPCMetadata)
   /// A request went out.
   case sent(RecognitionRequest)
   /// The request stream was half-closed.
@@ -275,4 +281,30 @@ public enum RecognitionTrace: Sendable {
   case received(RecognitionResponse)
   /// The call ended with this gRPC status.
   case callEnded(GRPCStatus)
+}
+
+extension GRPCMetadata {
+  /// The metadata with the values that may be credentials replaced by `<redacted>`: an
+  /// `authorization` value keeps its scheme (`Bearer <redacted>`); a name that speaks of a
+  /// token, secret, key, password, cookie or auth loses its whole value.
+  public func redactingCredentials() -> GRPCMetadata {
+    var redacted = GRPCMetadata()
+    for entry in self {
+      let name = entry.name
+      let sensitive = ["auth", "token", "secret", "key", "password", "cookie"].contains {
+        name.contains($0)
+      }
+      // The names and values were valid when added, and a redacted value is printable ASCII.
+      switch entry.value {
+      case .string(let value) where name == "authorization" || name == "proxy-authorization":
+        let scheme = value.prefix { $0 != " " }
+        try? redacted.add(name, scheme == value[...] ? "<redacted>" : "\(scheme) <redacted>")
+      case .string(let value):
+        try? redacted.add(name, sensitive ? "<redacted>" : value)
+      case .binary(let bytes):
+        try? redacted.add(name, binary: sensitive ? Array("<redacted>".utf8) : bytes)
+      }
+    }
+    return redacted
+  }
 }

@@ -21,16 +21,27 @@ public import NIOPosix
 public final class RecognizerClient: Sendable {
   /// The channel the recognitions travel on.
   public let channel: GRPCChannel
+  /// Where each recognition's access token comes from, if the server wants one.
+  public let tokenProvider: (any TokenProvider)?
 
   /// A client of the recognizer at `host:port`, spreading recognitions over `connections`
   /// HTTP/2 connections.
+  ///
+  /// With a `tokenProvider`, each recognition asks it for a token before its call and sends
+  /// `authorization: Bearer <token>` (replacing any `authorization` of its metadata); when it
+  /// has none, the recognition ends before any call with a transport failure whose status is
+  /// ``TokenError/status`` (UNAUTHENTICATED for refused credentials, UNAVAILABLE for an
+  /// endpoint that cannot be reached). The client does not close the provider: it may be
+  /// shared.
   public init(
     host: String,
     port: Int,
     connections: Int = 1,
     configuration: GRPCClientConfiguration = GRPCClientConfiguration(),
-    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+    tokenProvider: (any TokenProvider)? = nil
   ) {
+    self.tokenProvider = tokenProvider
     channel = GRPCChannel(
       host: host,
       port: port,
@@ -47,7 +58,7 @@ public final class RecognizerClient: Sendable {
   ///   - initMessage: The parameters and resources.
   ///   - audio: Audio frames in the init's format; empty frames are skipped. The end of the
   ///     sequence half-closes the request stream.
-  ///   - metadata: Call metadata, e.g. `authorization: Bearer …`.
+  ///   - metadata: Call metadata, e.g. `authorization: Bearer …` (without a token provider).
   ///   - timeout: The longest the whole recognition may take (sent as `grpc-timeout` and
   ///     enforced here too): past it the outcome is a DEADLINE_EXCEEDED transport failure. Nil
   ///     (the default) for none; a live call's application should set one longer than any call,
@@ -67,6 +78,7 @@ public final class RecognizerClient: Sendable {
   ) async throws -> Result where Audio.Element == ByteBuffer {
     let recognition: Recognition
     do {
+      let metadata = try await authorized(metadata)
       let connection = try await channel.connection()
       recognition = try await connection.eventLoop.submit {
         Recognition(
@@ -85,6 +97,23 @@ public final class RecognizerClient: Sendable {
     // A recognition still running when `body` returns or throws is cancelled.
     defer { recognition.cancel() }
     return try await body(recognition)
+  }
+
+  /// `metadata` with the provider's token as its `authorization`; a status if there is none.
+  private func authorized(_ metadata: GRPCMetadata) async throws(GRPCStatus) -> GRPCMetadata {
+    guard let tokenProvider else { return metadata }
+    let token: AccessToken
+    do {
+      token = try await tokenProvider.token()
+    } catch {
+      throw TokenError.status(of: error)
+    }
+    do {
+      return try metadata.authorized(with: token)
+    } catch {
+      // The error names the entry and the offending byte, never the value.
+      throw GRPCStatus(.internalError, error.message)
+    }
   }
 
   /// Runs one recognition and returns its outcome, calling `onEvent` for each event.
