@@ -34,8 +34,11 @@ public struct LoadConfiguration: Sendable {
   public var frameMilliseconds: Int
   /// The init message for a clip's format.
   public var initMessage: @Sendable (AudioStreamFormat) -> RecognitionInitMessage
-  /// The call's metadata (e.g. `authorization`).
+  /// The call's metadata.
   public var metadata: GRPCMetadata
+  /// Where the access token comes from (sent as `authorization: Bearer <token>`), shared by
+  /// every session; nil sends none. The run does not close it.
+  public var tokenProvider: (any TokenProvider)?
   /// Send `start_timers_message` this long after the 100, if set.
   public var startTimersAfterMilliseconds: Int?
   /// The end silence the server waits for before a final (for the final latency): the init's
@@ -62,6 +65,7 @@ public struct LoadConfiguration: Sendable {
     frameMilliseconds: Int = 20,
     initMessage: @escaping @Sendable (AudioStreamFormat) -> RecognitionInitMessage,
     metadata: GRPCMetadata = GRPCMetadata(),
+    tokenProvider: (any TokenProvider)? = nil,
     startTimersAfterMilliseconds: Int? = nil,
     endSilenceMilliseconds: Int = 500,
     seed: UInt64 = 1,
@@ -79,6 +83,7 @@ public struct LoadConfiguration: Sendable {
     self.frameMilliseconds = frameMilliseconds
     self.initMessage = initMessage
     self.metadata = metadata
+    self.tokenProvider = tokenProvider
     self.startTimersAfterMilliseconds = startTimersAfterMilliseconds
     self.endSilenceMilliseconds = endSilenceMilliseconds
     self.seed = seed

@@ -50,6 +50,14 @@ public struct LoadGenerator: Sendable {
   {
     let configuration = self.configuration
     let cpuStart = Self.cpuSeconds()
+    // The token comes before any connection: a refusal ends the run before it starts.
+    let metadata = SessionMetadata(configuration.metadata)
+    var refresher: Task<Void, Never>?
+    if let provider = configuration.tokenProvider {
+      try await metadata.update(from: provider)
+      refresher = Task { await metadata.keepCurrent(from: provider) }
+    }
+    defer { refresher?.cancel() }
     var connections: [GRPCClientConnection] = []
     do {
       // One SSL context for every connection (it reads the trust store and the files).
@@ -90,6 +98,7 @@ public struct LoadGenerator: Sendable {
             LoadLoop(
               eventLoop: connection.eventLoop,
               configuration: configuration,
+              metadata: metadata,
               origin: origin,
               seed: seed
             ),

@@ -56,6 +56,8 @@ final class LoadLoop {
 
   let eventLoop: any EventLoop
   let configuration: LoadConfiguration
+  /// What each session's call sends: the configuration's metadata and the current token.
+  let metadata: SessionMetadata
   let tickNanoseconds: UInt64 = 1_000_000
   let periodNanoseconds: UInt64
   let startTimersAfterMilliseconds: Int?
@@ -76,9 +78,16 @@ final class LoadLoop {
   private let clips:
     [(format: AudioStreamFormat, bytes: ByteBuffer, initMessage: RecognitionInitMessage)]
 
-  init(eventLoop: any EventLoop, configuration: LoadConfiguration, origin: UInt64, seed: UInt64) {
+  init(
+    eventLoop: any EventLoop,
+    configuration: LoadConfiguration,
+    metadata: SessionMetadata,
+    origin: UInt64,
+    seed: UInt64
+  ) {
     self.eventLoop = eventLoop
     self.configuration = configuration
+    self.metadata = metadata
     self.origin = origin
     self.periodNanoseconds = UInt64(
       Double(configuration.frameMilliseconds) * 1e6 / configuration.speed
@@ -193,7 +202,7 @@ final class LoadLoop {
     sessions[ObjectIdentifier(session)] = session
     session.start(
       initMessage: clip.initMessage,
-      metadata: configuration.metadata,
+      metadata: metadata.value,
       now: now,
       firstDue: now
     )
