@@ -32,6 +32,12 @@ struct Load: AsyncParsableCommand {
         Without --audio, each session streams 4 s of synthesized key presses (DTMF) at 8 kHz, \
         which `hark serve --engine dtmf` recognizes.
 
+        Credentials are those of `hark recognize` (--token, --token-file, --client-id with \
+        --client-secret or --client-secret-file; or HARK_TOKEN, HARK_CLIENT_ID and \
+        HARK_CLIENT_SECRET in the environment). Every session of the run shares one token \
+        provider: an OAuth2 token is fetched once before the load starts and again only ahead \
+        of its expiry; each session sends the token current when it starts.
+
         Exit codes: 0 every session ended without a transport error and every --fail-on \
         threshold held; 1 a --fail-on threshold was exceeded; 2 sessions failed for transport \
         errors; 64 bad usage.
@@ -85,6 +91,9 @@ struct Load: AsyncParsableCommand {
 
     @OptionGroup(title: "Recognition")
     var recognition: RecognitionOptionGroup
+
+    @OptionGroup(title: "Credentials")
+    var credentials: CredentialOptionGroup
 
     @Option(help: "Write the report as JSON (mergeable) to this file.")
     var json: String?
@@ -147,6 +156,21 @@ struct Load: AsyncParsableCommand {
     func run() async throws {
       let options = try recognition.options()
       let thresholds = try LoadThreshold.parse(failOn)
+      let tokenProvider = try credentials.tokenProvider(caFile: connection.cacert)
+      do {
+        try await load(options: options, thresholds: thresholds, tokenProvider: tokenProvider)
+      } catch {
+        await tokenProvider?.close()
+        throw error
+      }
+      await tokenProvider?.close()
+    }
+
+    private func load(
+      options: RecognizeOptions,
+      thresholds: [LoadThreshold],
+      tokenProvider: (any TokenProvider)?
+    ) async throws {
       var clips: [(name: String, clip: AudioClip)] = []
       do {
         for path in audio {
@@ -189,7 +213,7 @@ struct Load: AsyncParsableCommand {
         clips: clips,
         speed: speed,
         initMessage: { format in options.initMessage(format: format) },
-        metadata: try options.metadata(),
+        tokenProvider: tokenProvider,
         startTimersAfterMilliseconds: options.startTimersAfterMs,
         endSilenceMilliseconds: options.utteranceEndSilenceMs.flatMap { $0 > 0 ? $0 : nil }
           ?? RecognitionConfiguration.defaultUtteranceEndSilenceMs,
@@ -222,7 +246,7 @@ struct Load: AsyncParsableCommand {
           )
         }
       } catch {
-        if error is GRPCConnectError {
+        if error is GRPCConnectError || error is TokenError {
           printError("hark: \(error)")
         } else {
           printError("hark: cannot run the load against \(server): \(error)")

@@ -2,10 +2,6 @@ import ArgumentParser
 import HarkCLIKit
 import HarkProto
 
-#if canImport(Glibc)
-  import Glibc
-#endif
-
 /// The recognition parameters `hark recognize` and `hark load` share.
 struct RecognitionOptionGroup: ParsableArguments {
   @Option(help: "The language of the speech.")
@@ -53,12 +49,6 @@ struct RecognitionOptionGroup: ParsableArguments {
   @Option(help: "The user ID of the init message.")
   var userId: String?
 
-  @Option(help: "An access token, sent as authorization: Bearer TOKEN.")
-  var token: String?
-
-  @Option(help: "A file holding the access token.")
-  var tokenFile: String?
-
   enum Mode: String, ExpressibleByArgument, CaseIterable {
     case single, multiple, disabled
 
@@ -86,9 +76,6 @@ struct RecognitionOptionGroup: ParsableArguments {
   }
 
   func validate() throws {
-    if token != nil && tokenFile != nil {
-      throw ValidationError("--token and --token-file exclude each other")
-    }
     if let sensitivity, !(0...1).contains(sensitivity) {
       throw ValidationError("--sensitivity must be between 0 and 1")
     }
@@ -109,8 +96,8 @@ struct RecognitionOptionGroup: ParsableArguments {
     }
   }
 
-  /// The options, with the wordset and token files read; a file that cannot be read or is not a
-  /// wordset ends the command with exit status 2 and a one-line error.
+  /// The options, with the wordset files read; a file that cannot be read or is not a wordset
+  /// ends the command with exit status 2 and a one-line error.
   func options() throws -> RecognizeOptions {
     var options = RecognizeOptions()
     options.language = language
@@ -132,39 +119,14 @@ struct RecognitionOptionGroup: ParsableArguments {
     }
     do {
       for path in wordset {
-        let text = try readText(path, what: "wordset")
+        let text = try readTextFile(path, what: "wordset")
         try RecognizeOptions.checkWordset(text, name: path)
         options.wordsets.append(text)
-      }
-      if let tokenFile {
-        options.token = try RecognizeOptions.token(
-          fromFile: readText(tokenFile, what: "token file"),
-          name: tokenFile
-        )
-      } else {
-        options.token = token
       }
     } catch {
       printError("hark: \(error)")
       throw ExitCode(2)
     }
     return options
-  }
-
-  private func readText(_ path: String, what: String) throws(RecognizeOptions.Problem) -> String {
-    guard let file = fopen(path, "rb") else {
-      throw RecognizeOptions.Problem(
-        "cannot read the \(what) \(path): \(String(cString: strerror(errno)))"
-      )
-    }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-      let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-      bytes += chunk[0..<count]
-      if count < chunk.count { break }
-    }
-    return String(decoding: bytes, as: UTF8.self)
   }
 }

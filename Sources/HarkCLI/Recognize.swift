@@ -26,16 +26,24 @@ struct Recognize: AsyncParsableCommand {
       response). When stderr is a terminal it shows the audio streamed, the real-time factor \
       and the partial result so far.
 
+      Credentials: a token (--token, --token-file), or an OAuth2 client ID and secret \
+      (--client-id with --client-secret or --client-secret-file) whose tokens come from \
+      --token-url (Nuance Mix's by default, scope asr). Environment variables keep them out of \
+      ps: HARK_TOKEN, or HARK_CLIENT_ID and HARK_CLIENT_SECRET. A flag beats the environment; \
+      --token, --token-file and --client-id exclude each other.
+
       Exit codes:
         0    status 200 (success)
-        2    unreadable or invalid audio, or an unreadable --wordset/--token-file
+        2    unreadable or invalid audio, or an unreadable --wordset,
+             --token-file or --client-secret-file
         3    status 204 (no result)
         4    status 404 (no speech)
         5    status 408 (audio timeout)
         6    status 413 (too much speech)
-        7    any other 4xx status (400, 401, 403, 409, 410, 429)
+        7    any other 4xx status (400, 401, 403, 409, 410, 429), or no
+             token: the token endpoint refused the credentials
         8    any 5xx status (500, 502, 503, 512)
-        9    connection or transport failure
+        9    connection or transport failure (an unreachable token endpoint too)
         64   bad usage
         130  interrupted (Ctrl-C cancels the recognition; what was heard so far is printed)
       """
@@ -45,7 +53,8 @@ struct Recognize: AsyncParsableCommand {
   var file: String
 
   @Option(
-    help: "The recognizer, HOST:PORT, over TLS (--plaintext for h2c). Without it, an embedded recognizer is used."
+    help:
+      "The recognizer, HOST:PORT, over TLS (--plaintext for h2c). Without it, an embedded recognizer is used."
   )
   var server: HostPort?
 
@@ -63,6 +72,9 @@ struct Recognize: AsyncParsableCommand {
 
   @OptionGroup(title: "Recognition")
   var recognition: RecognitionOptionGroup
+
+  @OptionGroup(title: "Credentials")
+  var credentials: CredentialOptionGroup
 
   @Flag(help: "Stream no faster than real time (the default for standard input).")
   var realtime = false
@@ -108,7 +120,23 @@ struct Recognize: AsyncParsableCommand {
 
   func run() async throws {
     let options = try recognition.options()
+    let tokenProvider = try credentials.tokenProvider(caFile: connection.cacert)
+    let status: Int32
+    do {
+      status = try await recognize(options: options, tokenProvider: tokenProvider)
+    } catch {
+      await tokenProvider?.close()
+      throw error
+    }
+    await tokenProvider?.close()
+    throw ExitCode(status)
+  }
 
+  /// Runs the recognition and returns the exit status.
+  private func recognize(
+    options: RecognizeOptions,
+    tokenProvider: (any TokenProvider)?
+  ) async throws -> Int32 {
     let display = TerminalDisplay()
     let target: RecognizeRunner.Target =
       if let server {
@@ -128,6 +156,7 @@ struct Recognize: AsyncParsableCommand {
       display: display
     )
     runner.timeout = timeout.map { .milliseconds(Int(($0 * 1000).rounded(.up))) }
+    runner.tokenProvider = tokenProvider
     let cancellation = RecognizeRunner.Cancellation()
     let interrupts = Task {
       var count = 0
@@ -158,7 +187,7 @@ struct Recognize: AsyncParsableCommand {
       throw ExitCode(9)
     }
     if outcome.exitStatus != 0 && !json { display.note("hark: \(outcome)") }
-    throw ExitCode(outcome.exitStatus)
+    return outcome.exitStatus
   }
 
   private func recognizeFile(

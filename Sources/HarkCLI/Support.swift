@@ -1,5 +1,6 @@
 public import ArgumentParser
 @preconcurrency import Dispatch
+import HarkCLIKit
 public import Logging
 
 #if canImport(Glibc)
@@ -63,4 +64,22 @@ struct StandardError: TextOutputStream {
       _ = Glibc.write(2, bytes.baseAddress, bytes.count)
     }
   }
+}
+
+/// The text of the file at `path` (a wordset, a secret); `what` names it in the error.
+func readTextFile(_ path: String, what: String) throws(RecognizeOptions.Problem) -> String {
+  guard let file = fopen(path, "rb") else {
+    throw RecognizeOptions.Problem(
+      "cannot read the \(what) \(path): \(String(cString: strerror(errno)))"
+    )
+  }
+  defer { fclose(file) }
+  var bytes: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 65536)
+  while true {
+    let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+    bytes += chunk[0..<count]
+    if count < chunk.count { break }
+  }
+  return String(decoding: bytes, as: UTF8.self)
 }

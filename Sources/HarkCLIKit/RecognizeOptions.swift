@@ -1,11 +1,10 @@
 public import HarkAudio
 import HarkClient
-public import HarkGRPCCore
 public import HarkProto
 import HarkRecognizer
 
-/// What `hark recognize` asks of the recognizer: everything of the init message and the call's
-/// metadata that its options set.
+/// What `hark recognize` asks of the recognizer: everything of the init message that its options
+/// set. (Credentials are a ``RecognizeRunner``'s token provider.)
 public struct RecognizeOptions: Sendable, Hashable {
   public var language = "en-US"
   public var topic = ""
@@ -26,8 +25,6 @@ public struct RecognizeOptions: Sendable, Hashable {
   public var wordsets: [String] = []
   public var clientData: [String: String] = [:]
   public var userID = ""
-  /// Sent as `authorization: Bearer <token>`.
-  public var token: String?
 
   public init() {}
 
@@ -60,19 +57,6 @@ public struct RecognizeOptions: Sendable, Hashable {
     return message
   }
 
-  /// The call's metadata.
-  public func metadata() throws(Problem) -> GRPCMetadata {
-    var metadata = GRPCMetadata()
-    if let token {
-      do {
-        try metadata.add("authorization", "Bearer \(token)")
-      } catch {
-        throw Problem("the token cannot be sent as a header: \(error)")
-      }
-    }
-    return metadata
-  }
-
   /// Why an option's value cannot be used; `message` is one line naming it.
   public struct Problem: Error, Hashable, Sendable, CustomStringConvertible {
     public var message: String
@@ -87,18 +71,6 @@ public struct RecognizeOptions: Sendable, Hashable {
     } catch {
       throw Problem("\(name) is not a wordset: \(error.message)")
     }
-  }
-
-  /// The token a `--token-file` holds: its text without the spaces and line breaks around it
-  /// (CR, LF or CRLF: as one `Character`, a CRLF ending is neither a CR nor an LF).
-  public static func token(fromFile text: String, name: String) throws(Problem) -> String {
-    let scalars = text.unicodeScalars
-    guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-      let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
-    else {
-      throw Problem("the token file \(name) is empty")
-    }
-    return String(scalars[first...last])
   }
 
   /// A `KEY=VALUE` pair of `--client-data`.

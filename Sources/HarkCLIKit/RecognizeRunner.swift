@@ -1,5 +1,5 @@
 public import HarkAudio
-import HarkClient
+public import HarkClient
 public import HarkGRPC
 import HarkGRPCCore
 import HarkProto
@@ -37,6 +37,9 @@ public struct RecognizeRunner: Sendable {
   public var display: TerminalDisplay
   /// The longest the recognition may take once its call starts (`--timeout`); nil for none.
   public var timeout: Duration?
+  /// Where the access token comes from (`--token`, `--client-id`, …); nil sends none. The run
+  /// does not close it.
+  public var tokenProvider: (any TokenProvider)?
 
   public init(
     options: RecognizeOptions,
@@ -85,14 +88,6 @@ public struct RecognizeRunner: Sendable {
     totalSeconds: Double?,
     cancellation: Cancellation = Cancellation()
   ) async throws -> RecognitionOutcome where Audio.Element == ByteBuffer {
-    let metadata: GRPCMetadata
-    do {
-      metadata = try options.metadata()
-    } catch {
-      return RecognitionOutcome(
-        status: RecognitionStatus(code: 400, message: "Bad request", details: error.message)
-      )
-    }
     var embedded: RecognizerServer?
     let host: String
     let port: Int
@@ -116,7 +111,6 @@ public struct RecognizeRunner: Sendable {
         host: host,
         port: port,
         client: client,
-        metadata: metadata,
         audio: audio,
         format: format,
         totalSeconds: totalSeconds,
@@ -134,13 +128,17 @@ public struct RecognizeRunner: Sendable {
     host: String,
     port: Int,
     client configuration: GRPCClientConfiguration,
-    metadata: GRPCMetadata,
     audio: Audio,
     format: AudioStreamFormat,
     totalSeconds: Double?,
     cancellation: Cancellation
   ) async throws -> RecognitionOutcome where Audio.Element == ByteBuffer {
-    let client = RecognizerClient(host: host, port: port, configuration: configuration)
+    let client = RecognizerClient(
+      host: host,
+      port: port,
+      configuration: configuration,
+      tokenProvider: tokenProvider
+    )
     let progress = Progress(
       display: display,
       bytesPerSecond: format.bytesPerSecond,
@@ -156,7 +154,6 @@ public struct RecognizeRunner: Sendable {
     let outcome = try await client.recognize(
       initMessage,
       audio: counted,
-      metadata: metadata,
       timeout: timeout,
       trace: trace
     ) { recognition in
@@ -384,7 +381,8 @@ extension RecognitionOutcome {
     case .badRequest, .unauthorized, .forbidden, .conflict, .notRecognizing, .tooManyRequests: 7
     case .internalError, .resourceError, .serviceUnavailable, .shutdown: 8
     case .otherStatus: (code ?? 0) >= 500 ? 8 : 7
-    case .transportFailure: 9
+    // No token (the token endpoint refused the credentials) is the client's 401.
+    case .transportFailure: transportStatus?.code == .unauthenticated ? 7 : 9
     case .cancelled: 130
     }
   }

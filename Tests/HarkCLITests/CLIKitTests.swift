@@ -93,7 +93,6 @@ struct CLIKitTests {
     options.wordsets = [#"{"names":[{"literal":"Ann"}]}"#]
     options.clientData = ["call": "42"]
     options.userID = "agent-7"
-    options.token = "secret"
     let message = options.initMessage(format: .ulaw)
     let parameters = try #require(message.parameters)
     #expect(parameters.language == "en-GB")
@@ -116,7 +115,6 @@ struct CLIKitTests {
     )
     #expect(message.clientData == ["call": "42"])
     #expect(message.userID == "agent-7")
-    #expect(try options.metadata().first("authorization") == "Bearer secret")
   }
 
   @Test("--client-data needs KEY=VALUE; a wordset must parse")
@@ -128,19 +126,6 @@ struct CLIKitTests {
     #expect(throws: RecognizeOptions.Problem.self) { try RecognizeOptions.clientDataPair("=x") }
     #expect(throws: RecognizeOptions.Problem.self) {
       try RecognizeOptions.checkWordset("[1, 2]", name: "w.json")
-    }
-  }
-
-  @Test("a token file's token: without the spaces and line breaks around it, CRLF included")
-  func tokenFile() throws {
-    for text in ["abc.def", "abc.def\n", "abc.def\r\n", "  abc.def \r\n\r\n", "\nabc.def\r"] {
-      #expect(
-        try RecognizeOptions.token(fromFile: text, name: "t") == "abc.def",
-        "\(text.debugDescription)"
-      )
-    }
-    #expect(throws: RecognizeOptions.Problem("the token file t is empty")) {
-      try RecognizeOptions.token(fromFile: " \r\n", name: "t")
     }
   }
 
@@ -157,5 +142,12 @@ struct CLIKitTests {
       #expect(outcome.exitStatus == status, "status \(code)")
     }
     #expect(RecognitionOutcome.cancelled.exitStatus == 130)
+    // No token: the token endpoint refused the credentials, the client's own 401.
+    #expect(
+      RecognitionOutcome(transportFailure: GRPCStatus(.unauthenticated, "invalid_client"))
+        .exitStatus
+        == 7
+    )
+    #expect(RecognitionOutcome(transportFailure: GRPCStatus(.unavailable)).exitStatus == 9)
   }
 }
