@@ -228,9 +228,10 @@ struct TLSTests {
       GRPCServerTLS(certificateFile: certificate.certificatePath, keyFile: certificate.keyPath),
       limits: ServerConnectionPolicy.Limits(handshakeTimeout: .milliseconds(300))
     )
-    // A ClientHello's first bytes, then silence.
+    // A ClientHello's first bytes (if the connection is still open: a slow machine may take
+    // longer than the timeout to get here), then silence.
     let silent = try await RawConnection.connect(port: port)
-    try await silent.send([0x16, 0x03, 0x01])
+    try? await silent.send([0x16, 0x03, 0x01])
     #expect(await silent.waitForClose(timeout: .seconds(5)))
     #expect(server.limitCounts[.handshakeTimeout] == 1)
     await server.shutdown(gracePeriod: .milliseconds(100))
@@ -246,8 +247,7 @@ struct TLSTests {
         certificateFile: certificate.certificatePath,
         keyFile: certificate.keyPath,
         maxHandshakesInProgress: 2
-      ),
-      limits: ServerConnectionPolicy.Limits(handshakeTimeout: .seconds(2))
+      )
     )
     var stalled: [RawConnection] = []
     for _ in 0..<2 {
@@ -259,8 +259,9 @@ struct TLSTests {
     let third = try await RawConnection.connect(port: port)
     #expect(await third.waitForClose(timeout: .seconds(5)))
     #expect(server.limitCounts[.tlsHandshakes] == 1)
-    // Once the stalled handshakes time out, a real client gets in.
-    for connection in stalled { #expect(await connection.waitForClose(timeout: .seconds(5))) }
+    // Once the stalled handshakes end (their clients go away), a real client gets in.
+    for connection in stalled { await connection.close() }
+    #expect(await eventually(within: 5) { server.connectionCount == 0 })
     let channel = Self.client(port, GRPCClientTLS(caFiles: [pki.caPath]))
     #expect(try await Self.echo(channel) == "over TLS")
     await channel.close()
