@@ -45,7 +45,8 @@ struct Recognize: AsyncParsableCommand {
   var file: String
 
   @Option(
-    help: "The recognizer, HOST:PORT, over TLS (--plaintext for h2c). Without it, an embedded recognizer is used."
+    help:
+      "The recognizer, HOST:PORT, over TLS (--plaintext for h2c). Without it, an embedded recognizer is used."
   )
   var server: HostPort?
 

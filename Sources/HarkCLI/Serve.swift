@@ -40,7 +40,9 @@ struct Serve: AsyncParsableCommand {
   )
   var tlsCert: String?
 
-  @Option(help: ArgumentHelp("The PEM private key of --tls-cert (re-read on SIGHUP).", valueName: "file"))
+  @Option(
+    help: ArgumentHelp("The PEM private key of --tls-cert (re-read on SIGHUP).", valueName: "file")
+  )
   var tlsKey: String?
 
   @Option(
@@ -323,7 +325,8 @@ struct Serve: AsyncParsableCommand {
       metadata: [
         "address": "\(listen.host):\(address.port ?? listen.port)", "engine": "\(engine.rawValue)",
         "recognizers": "\(recognizers)", "max_connections": "\(server.connectionLimit)",
-        "tls": "\(configuration.tls == nil ? "off" : configuration.tls?.clientCAFile == nil ? "on" : "mtls")",
+        "tls":
+          "\(configuration.tls == nil ? "off" : configuration.tls?.clientCAFile == nil ? "on" : "mtls")",
       ]
     )
     let statistics = Task {

@@ -42,7 +42,8 @@ struct CLITests {
       encoded(keyPresses("2*7", sampleRate: rate), format: audio)
     )
     let result = try await hark([
-      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)", "--format", format, "--rate",
+      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)", "--format", format,
+      "--rate",
       "\(rate)",
     ])
     #expect(result.status == 0, "\(result.standardError)")
@@ -60,7 +61,9 @@ struct CLITests {
         + DTMFGenerator.segments(DTMFSymbol.symbols("34")!) + [.silence(milliseconds: 900)]
     )
     let path = try scratch.write("two.wav", wavBytes(samples, format: .linear16(sampleRate: 8000)))
-    let result = try await hark(["recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)"])
+    let result = try await hark([
+      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)",
+    ])
     #expect(result.status == 0, "\(result.standardError)")
     #expect(result.standardOutput == "12\n34\n")
     await server.stop()
@@ -76,7 +79,9 @@ struct CLITests {
       "quiet.wav",
       wavBytes(samples, format: .linear16(sampleRate: 8000))
     )
-    let result = try await hark(["recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)"])
+    let result = try await hark([
+      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)",
+    ])
     #expect(result.status == 3)
     #expect(result.standardOutput == "")
     #expect(result.standardError.contains("204"))
@@ -93,7 +98,9 @@ struct CLITests {
       "keys.wav",
       wavBytes(keyPresses("9", sampleRate: 8000), format: .linear16(sampleRate: 8000))
     )
-    let result = try await hark(["recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)"])
+    let result = try await hark([
+      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)",
+    ])
     #expect(result.status == 0, "\(result.standardError)")
     #expect(result.standardOutput == "9\n")
     await server.stop()
@@ -106,16 +113,25 @@ struct CLITests {
         ["recognize", "/nonexistent/audio.wav", "--plaintext", "--server", "127.0.0.1:1"], 2,
         "/nonexistent/audio.wav"
       ),
-      (["recognize", "x.raw", "--plaintext", "--server", "127.0.0.1:1", "--rate", "44100"], 64, "--rate"),
+      (
+        ["recognize", "x.raw", "--plaintext", "--server", "127.0.0.1:1", "--rate", "44100"], 64,
+        "--rate"
+      ),
       (["recognize", "x.raw", "--server", "nowhere"], 64, "HOST:PORT"),
-      (["recognize", "x.raw", "--plaintext", "--server", "127.0.0.1:1", "--format", "mp3"], 64, "mp3"),
+      (
+        ["recognize", "x.raw", "--plaintext", "--server", "127.0.0.1:1", "--format", "mp3"], 64,
+        "mp3"
+      ),
       (["serve", "--recognizers", "0"], 64, "--recognizers"),
       (["serve", "--idle-timeout-ms", "0"], 64, "--idle-timeout-ms"),
       (["serve", "--max-sessions-per-second", "-1"], 64, "--max-sessions-per-second"),
       (["serve", "--engine", "whisper"], 64, "whisper"),
       (["serve", "--listen", "127.0.0.1"], 64, "HOST:PORT"),
       (["serve", "--statistics-interval", "-1"], 64, "--statistics-interval"),
-      (["recognize", "x.raw", "--plaintext", "--server", "127.0.0.1:1", "--timeout", "0"], 64, "--timeout"),
+      (
+        ["recognize", "x.raw", "--plaintext", "--server", "127.0.0.1:1", "--timeout", "0"], 64,
+        "--timeout"
+      ),
       (["serve", "--handshake-timeout", "ten"], 64, "--handshake-timeout"),
       (["serve", "--write-stall-timeout", "5x"], 64, "--write-stall-timeout"),
       (["serve", "--max-header-list-size", "100"], 64, "--max-header-list-size"),
@@ -180,7 +196,9 @@ struct CLITests {
       "keys.wav",
       wavBytes(keyPresses("7", sampleRate: 8000), format: .linear16(sampleRate: 8000))
     )
-    let result = try await hark(["recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)"])
+    let result = try await hark([
+      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)",
+    ])
     #expect(result.status == 0, "\(result.standardError)")
     // The statistics line of the interval in which the recognition ended (an earlier one may
     // show it active).
@@ -260,7 +278,9 @@ struct CLITests {
       wavBytes(keyPresses("3", sampleRate: 8000), format: .linear16(sampleRate: 8000))
     )
     for peer in peers.prefix(10) { await peer.close() }
-    let result = try await hark(["recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)"])
+    let result = try await hark([
+      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)",
+    ])
     #expect(result.status == 0, "\(result.standardError)")
     #expect(result.standardOutput == "3\n")
     #expect(server.standardError.contains("limit=connections"), "\(server.standardError)")
@@ -277,7 +297,8 @@ struct CLITests {
     let path = try scratch.write("long.wav", wavBytes(samples, format: .linear16(sampleRate: 8000)))
     // 5 s of audio at real time cannot end within half a second.
     let result = try await hark([
-      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)", "--realtime", "--timeout", "0.5",
+      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)", "--realtime",
+      "--timeout", "0.5",
     ])
     #expect(result.status == 9, "\(result.standardError)")
     #expect(result.standardError.contains("DEADLINE_EXCEEDED"), "\(result.standardError)")

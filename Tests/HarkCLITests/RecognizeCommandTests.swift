@@ -62,7 +62,9 @@ struct RecognizeCommandTests {
   @Test("408: audio stops arriving on stdin: exit 5")
   func audioTimeout() async throws {
     let server = try await HarkServeProcess.start(extra: ["--idle-timeout-ms", "300"])
-    let process = try HarkProcess(["recognize", "-", "--plaintext", "--server", "127.0.0.1:\(server.port)"])
+    let process = try HarkProcess([
+      "recognize", "-", "--plaintext", "--server", "127.0.0.1:\(server.port)",
+    ])
     // A header and a little audio, then nothing (the pipe stays open).
     process.write(Array(Self.silence(milliseconds: 100)))
     let status = try await process.wait()
@@ -91,14 +93,17 @@ struct RecognizeCommandTests {
   @Test("standard input: WAV sniffed from its header, raw µ-law by --format, results as they come")
   func standardInput() async throws {
     let server = try await HarkServeProcess.start()
-    let wav = try HarkProcess(["recognize", "-", "--plaintext", "--server", "127.0.0.1:\(server.port)", "--fast"])
+    let wav = try HarkProcess([
+      "recognize", "-", "--plaintext", "--server", "127.0.0.1:\(server.port)", "--fast",
+    ])
     wav.write(Self.keys)
     wav.closeInput()
     #expect(try await wav.wait() == 0, "\(wav.standardError)")
     #expect(wav.standardOutput == "15\n")
 
     let ulaw = try HarkProcess([
-      "recognize", "-", "--plaintext", "--server", "127.0.0.1:\(server.port)", "--format", "ulaw", "--fast",
+      "recognize", "-", "--plaintext", "--server", "127.0.0.1:\(server.port)", "--format", "ulaw",
+      "--fast",
     ])
     ulaw.write(encoded(keyPresses("#0", sampleRate: 8000), format: .ulaw))
     ulaw.closeInput()
@@ -110,7 +115,9 @@ struct RecognizeCommandTests {
   @Test("Ctrl-C cancels the recognition: exit 130, what was recognized is printed")
   func interrupted() async throws {
     let server = try await HarkServeProcess.start()
-    let process = try HarkProcess(["recognize", "-", "--plaintext", "--server", "127.0.0.1:\(server.port)"])
+    let process = try HarkProcess([
+      "recognize", "-", "--plaintext", "--server", "127.0.0.1:\(server.port)",
+    ])
     // One utterance, then the pipe stays open and silent.
     process.write(Self.keys)
     try await process.waitForStandardOutput(containing: "15\n")
@@ -129,7 +136,8 @@ struct RecognizeCommandTests {
     let scratch = try Scratch()
     let path = try scratch.write("keys.wav", Self.keys)
     let result = try await hark([
-      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)", "--json", "--result-type",
+      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)", "--json",
+      "--result-type",
       "partial",
     ])
     #expect(result.status == 0, "\(result.standardError)")
@@ -204,7 +212,8 @@ struct RecognizeCommandTests {
     #expect(stalled.status == 3, "\(stalled.standardError)")
     // Started after 50 ms of real-time audio: 404 100 ms of audio later.
     let started = try await hark([
-      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)", "--start-timers-after-ms", "50",
+      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(server.port)",
+      "--start-timers-after-ms", "50",
       "--no-input-timeout-ms", "100", "--realtime", "--verbose",
     ])
     #expect(started.status == 4, "\(started.standardError)")

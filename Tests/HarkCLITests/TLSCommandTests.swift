@@ -59,7 +59,9 @@ struct TLSCommandTests {
     #expect(withCertificate.status == 0, "\(withCertificate.standardError)")
     #expect(withCertificate.standardOutput == "42\n")
 
-    let insecure = try await hark(["recognize", path, "--server", "127.0.0.1:\(server.port)", "--insecure"])
+    let insecure = try await hark([
+      "recognize", path, "--server", "127.0.0.1:\(server.port)", "--insecure",
+    ])
     #expect(insecure.status == 0, "\(insecure.standardError)")
     #expect(insecure.standardError.contains("warning: --insecure"))
 
@@ -101,7 +103,9 @@ struct TLSCommandTests {
     )
     #expect(mismatch.status == 9)
     #expect(
-      mismatch.standardError.contains("hostname mismatch: the server's certificate is not valid for localhost"),
+      mismatch.standardError.contains(
+        "hostname mismatch: the server's certificate is not valid for localhost"
+      ),
       "\(mismatch.standardError)"
     )
     let overridden = try await hark([
@@ -136,7 +140,10 @@ struct TLSCommandTests {
       "--audio", path, "--quiet",
     ])
     #expect(refused.status == 2, "\(refused.standardError)")
-    #expect(refused.standardError.contains("unknown certificate authority"), "\(refused.standardError)")
+    #expect(
+      refused.standardError.contains("unknown certificate authority"),
+      "\(refused.standardError)"
+    )
     #expect(refused.standardError.split(separator: "\n").count == 1, "\(refused.standardError)")
     await server.stop()
   }
@@ -208,13 +215,22 @@ struct TLSCommandTests {
     let scratch = try Scratch()
     let path = try Self.audio(scratch)
     let cases: [([String], Int32, String)] = [
-      (["recognize", path, "--server", "127.0.0.1:1", "--plaintext", "--cacert", path], 64, "--cacert"),
+      (
+        ["recognize", path, "--server", "127.0.0.1:1", "--plaintext", "--cacert", path], 64,
+        "--cacert"
+      ),
       (["recognize", path, "--server", "127.0.0.1:1", "--cert", path], 64, "--cert and --key"),
-      (["recognize", path, "--server", "127.0.0.1:1", "--cacert", "/nonexistent.pem"], 64, "/nonexistent.pem"),
+      (
+        ["recognize", path, "--server", "127.0.0.1:1", "--cacert", "/nonexistent.pem"], 64,
+        "/nonexistent.pem"
+      ),
       (["recognize", path, "--insecure"], 64, "go with --server"),
       (["serve", "--tls-cert", path], 64, "--tls-cert and --tls-key"),
       (["serve", "--tls-client-ca", path], 64, "--tls-client-ca"),
-      (["serve", "--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent.pem", "--tls-key", path], 2, "/nonexistent.pem"),
+      (
+        ["serve", "--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent.pem", "--tls-key", path],
+        2, "/nonexistent.pem"
+      ),
       (["serve", "--listen", "127.0.0.1:0", "--tls-cert", path, "--tls-key", path], 2, path),
     ]
     for (arguments, status, mention) in cases {

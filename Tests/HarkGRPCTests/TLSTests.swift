@@ -268,7 +268,9 @@ struct TLSTests {
     await server.shutdown(gracePeriod: .milliseconds(100))
   }
 
-  @Test("reloadTLS: new connections get the new certificate, open ones go on; bad files keep the old")
+  @Test(
+    "reloadTLS: new connections get the new certificate, open ones go on; bad files keep the old"
+  )
   func reload() async throws {
     let first = try TestPKI(name: "First CA")
     let second = try TestPKI(name: "Second CA")
@@ -340,9 +342,15 @@ struct TLSTests {
     let certificate = try pki.issueLocalServer()
     let garbage = try pki.write("-----BEGIN CERTIFICATE-----\nnope\n", to: "garbage.pem")
     let cases: [(GRPCServerTLS, String)] = [
-      (GRPCServerTLS(certificateFile: "/nonexistent.pem", keyFile: certificate.keyPath), "/nonexistent.pem"),
+      (
+        GRPCServerTLS(certificateFile: "/nonexistent.pem", keyFile: certificate.keyPath),
+        "/nonexistent.pem"
+      ),
       (GRPCServerTLS(certificateFile: garbage, keyFile: certificate.keyPath), garbage),
-      (GRPCServerTLS(certificateFile: certificate.certificatePath, keyFile: "/nonexistent.key"), "/nonexistent.key"),
+      (
+        GRPCServerTLS(certificateFile: certificate.certificatePath, keyFile: "/nonexistent.key"),
+        "/nonexistent.key"
+      ),
       (
         GRPCServerTLS(
           certificateFile: certificate.certificatePath,

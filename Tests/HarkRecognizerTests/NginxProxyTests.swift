@@ -144,7 +144,7 @@ struct NginxProxyTests {
       do {
         summaries = try await Self.recognize(client, keys: "42", metadata: metadata).map(\.summary)
         if summaries.last == "200" { break }
-      } catch where attempt < 49 {
+      } catch  where attempt < 49 {
         // Not listening yet.
       }
       try await Task.sleep(for: .milliseconds(100))

@@ -73,7 +73,9 @@ public final class TestPKI: Sendable {
     let key = P256.Signing.PrivateKey()
     var names: [GeneralName] = dnsNames.map { .dnsName($0) }
     for address in ipAddresses {
-      names.append(.ipAddress(ASN1OctetString(contentBytes: ArraySlice(try Self.bytes(of: address)))))
+      names.append(
+        .ipAddress(ASN1OctetString(contentBytes: ArraySlice(try Self.bytes(of: address))))
+      )
     }
     let subject = try DistinguishedName { CommonName(name) }
     let certificate = try Certificate(

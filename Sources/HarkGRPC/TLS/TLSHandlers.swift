@@ -99,7 +99,10 @@ final class VerificationDiagnosis {
   private(set) var reason: String?
 
   /// Called by BoringSSL for each certificate of the chain with its verdict; returns it as is.
-  func observe(_ verdict: NIOSSLVerificationResult, _ certificate: NIOSSLCertificate)
+  func observe(
+    _ verdict: NIOSSLVerificationResult,
+    _ certificate: NIOSSLCertificate
+  )
     -> NIOSSLVerificationResult
   {
     guard verdict == .failed, reason == nil else { return verdict }
@@ -185,7 +188,8 @@ final class PlaintextOnTLSPortDetector: ChannelInboundHandler, RemovableChannelH
   typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
 
-  static let message = "this server requires TLS; connect with TLS, not plaintext h2c (hark: drop --plaintext)"
+  static let message =
+    "this server requires TLS; connect with TLS, not plaintext h2c (hark: drop --plaintext)"
   private let onPlaintext: (String) -> Void
   private var decided = false
 
