@@ -229,8 +229,9 @@ final class PlaintextOnTLSPortDetector: ChannelInboundHandler, RemovableChannelH
     } else {
       onPlaintext("not a TLS handshake")
     }
+    let channel = context.channel
     context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in
-      context.close(promise: nil)
+      channel.close(promise: nil)
     }
   }
 }
