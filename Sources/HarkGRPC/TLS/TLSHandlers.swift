@@ -174,9 +174,7 @@ extension ClientTLSObserver {
 
 /// Whether `text` is an IPv4 or IPv6 address.
 func isIPAddress(_ text: String) -> Bool {
-  var v4 = in_addr()
-  var v6 = in6_addr()
-  return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+  (try? SocketAddress(ipAddress: text, port: 0)) != nil
 }
 
 // MARK: Server
