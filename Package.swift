@@ -302,6 +302,7 @@ let targets: [Target] = [
       "HarkCLI",
       "HarkAudio",
       "HarkCLIKit",
+      "HarkGRPC",
       "HarkGRPCCore",
       "HarkProto",
       "HarkRecognizer",
