@@ -33,7 +33,8 @@ struct Recognize: AsyncParsableCommand {
         4    status 404 (no speech)
         5    status 408 (audio timeout)
         6    status 413 (too much speech)
-        7    any other 4xx status (400, 401, 403, 409, 410, 429)
+        7    any other 4xx status (400, 401, 403, 409, 410, 429), and the gRPC statuses
+             UNAUTHENTICATED and PERMISSION_DENIED (from a gateway)
         8    any 5xx status (500, 502, 503, 512)
         9    connection or transport failure
         64   bad usage
