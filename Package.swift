@@ -131,6 +131,7 @@ let targets: [Target] = [
       "HarkRecognizer",
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
+      .product(name: "Crypto", package: "swift-crypto"),
       .product(name: "JWTKit", package: "jwt-kit"),
       .product(name: "Logging", package: "swift-log"),
       .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -234,6 +235,8 @@ let targets: [Target] = [
       .product(name: "_CryptoExtras", package: "swift-crypto"),
       .product(name: "X509", package: "swift-certificates"),
       .product(name: "SwiftASN1", package: "swift-asn1"),
+      // Keys, JWKS files and signed JWTs for the tests of bearer tokens.
+      .product(name: "JWTKit", package: "jwt-kit"),
     ],
     path: "Tests/HarkTestSupport",
     swiftSettings: defaultSwiftSettings
@@ -300,6 +303,7 @@ let targets: [Target] = [
       "HarkCLI",
       "HarkAudio",
       "HarkCLIKit",
+      "HarkGRPC",
       "HarkGRPCCore",
       "HarkProto",
       "HarkRecognizer",

@@ -12,10 +12,17 @@ struct ConnectionOptionGroup: ParsableArguments {
   @Flag(help: "Speak HTTP/2 without TLS (h2c), e.g. to a local hark serve without --tls-cert.")
   var plaintext = false
 
-  @Option(help: ArgumentHelp("Also trust the certificate authorities of this PEM file.", valueName: "file"))
+  @Option(
+    help: ArgumentHelp(
+      "Also trust the certificate authorities of this PEM file.",
+      valueName: "file"
+    )
+  )
   var cacert: String?
 
-  @Option(help: ArgumentHelp("Present this PEM client certificate (mTLS); with --key.", valueName: "file"))
+  @Option(
+    help: ArgumentHelp("Present this PEM client certificate (mTLS); with --key.", valueName: "file")
+  )
   var cert: String?
 
   @Option(help: ArgumentHelp("The PEM private key of --cert.", valueName: "file"))
@@ -34,7 +41,8 @@ struct ConnectionOptionGroup: ParsableArguments {
 
   func validate() throws {
     if plaintext {
-      for (flag, value) in [("--cacert", cacert), ("--cert", cert), ("--key", key)] where value != nil {
+      for (flag, value) in [("--cacert", cacert), ("--cert", cert), ("--key", key)]
+      where value != nil {
         throw ValidationError("\(flag) is a TLS option, but --plaintext turns TLS off")
       }
       if insecure { throw ValidationError("--insecure and --plaintext exclude each other") }

@@ -40,8 +40,9 @@ struct Recognize: AsyncParsableCommand {
         4    status 404 (no speech)
         5    status 408 (audio timeout)
         6    status 413 (too much speech)
-        7    any other 4xx status (400, 401, 403, 409, 410, 429), or no
-             token: the token endpoint refused the credentials
+        7    any other 4xx status (400, 401, 403, 409, 410, 429), the gRPC statuses
+             UNAUTHENTICATED and PERMISSION_DENIED (from a gateway), and no token:
+             the token endpoint refused the credentials
         8    any 5xx status (500, 502, 503, 512)
         9    connection or transport failure (an unreachable token endpoint too)
         64   bad usage

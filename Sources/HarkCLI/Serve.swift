@@ -21,6 +21,11 @@ struct Serve: AsyncParsableCommand {
       the certificate and key without dropping connections. SIGTERM or SIGINT ends every \
       recognition in flight with status 512, sends GOAWAY and exits.
 
+      With --tokens or --jwt-jwks, every call needs authorization: Bearer TOKEN: a token of \
+      the tokens file, or a JWT signed by a key of the JWKS (either, with both). A call without \
+      an accepted token gets status 401, one whose token may not use the init's topic 403. \
+      SIGHUP re-reads both files; on an error the ones in use stay.
+
       Every limit a client can reach (connections, streams, header size, resets, timeouts, \
       queued responses, buffered audio) has a default that protects the server from hostile \
       or broken clients; each time one is exceeded the server logs a warning naming the peer \
@@ -40,7 +45,9 @@ struct Serve: AsyncParsableCommand {
   )
   var tlsCert: String?
 
-  @Option(help: ArgumentHelp("The PEM private key of --tls-cert (re-read on SIGHUP).", valueName: "file"))
+  @Option(
+    help: ArgumentHelp("The PEM private key of --tls-cert (re-read on SIGHUP).", valueName: "file")
+  )
   var tlsKey: String?
 
   @Option(
@@ -58,6 +65,37 @@ struct Serve: AsyncParsableCommand {
     )
   )
   var maxTlsHandshakes: Int = 1024
+
+  @Option(
+    help: ArgumentHelp(
+      "Require a bearer token of this file: lines of TOKEN TOPIC,TOPIC or TOKEN * (re-read on SIGHUP).",
+      discussion: "# begins a comment; blank lines are ignored.",
+      valueName: "file"
+    )
+  )
+  var tokens: String?
+
+  @Option(
+    name: .customLong("jwt-jwks"),
+    help: ArgumentHelp(
+      "Accept JWT bearer tokens signed by a key of this JWKS file (re-read on SIGHUP).",
+      discussion: "The JWT needs a kid and an exp; its topics claim (an array) limits its topics.",
+      valueName: "file"
+    )
+  )
+  var jwtJWKS: String?
+
+  @Option(
+    name: .customLong("jwt-issuer"),
+    help: ArgumentHelp("The iss a JWT must have; with --jwt-jwks.", valueName: "iss")
+  )
+  var jwtIssuer: String?
+
+  @Option(
+    name: .customLong("jwt-audience"),
+    help: ArgumentHelp("A value a JWT's aud must include; with --jwt-jwks.", valueName: "aud")
+  )
+  var jwtAudience: String?
 
   @Option(help: "The recognizer engine: sphinx (US English speech) or dtmf (in-band DTMF keys).")
   var engine: EngineName = .standard
@@ -201,6 +239,9 @@ struct Serve: AsyncParsableCommand {
     if tlsClientCa != nil && tlsCert == nil {
       throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key")
     }
+    if jwtJWKS == nil && (jwtIssuer != nil || jwtAudience != nil) {
+      throw ValidationError("--jwt-issuer and --jwt-audience need --jwt-jwks")
+    }
     guard maxTlsHandshakes >= 1 else {
       throw ValidationError("--max-tls-handshakes must be at least 1")
     }
@@ -282,6 +323,21 @@ struct Serve: AsyncParsableCommand {
         metadata: ["address": "\(listen)"]
       )
     }
+    if tokens != nil || jwtJWKS != nil {
+      do {
+        configuration.authenticator = try await BearerAuthenticator(
+          configuration: .init(
+            tokensFile: tokens,
+            jwksFile: jwtJWKS,
+            issuer: jwtIssuer,
+            audience: jwtAudience
+          )
+        )
+      } catch {
+        printError("hark: \(error)")
+        throw ExitCode(2)
+      }
+    }
     // Speech models take a while to load: every engine is made before the server listens.
     configuration.prewarmEngines = engine == .sphinx
     configuration.onRecognitionEnded = { record in
@@ -304,8 +360,20 @@ struct Serve: AsyncParsableCommand {
       throw ExitCode(2)
     }
     let servesTLS = configuration.tls != nil
+    let authenticator = configuration.authenticator
     let reloads = Task {
       for await _ in hangups {
+        if let authenticator {
+          do {
+            let credentials = try await authenticator.reload()
+            logger.info("Reloaded the tokens", metadata: Self.metadata(of: credentials))
+          } catch {
+            logger.error(
+              "Cannot reload the tokens; the ones in use stay",
+              metadata: ["reason": "\(error)"]
+            )
+          }
+        }
         do {
           try server.reloadTLS()
           if servesTLS { logger.info("Reloaded the TLS certificate and key") }
@@ -323,7 +391,9 @@ struct Serve: AsyncParsableCommand {
       metadata: [
         "address": "\(listen.host):\(address.port ?? listen.port)", "engine": "\(engine.rawValue)",
         "recognizers": "\(recognizers)", "max_connections": "\(server.connectionLimit)",
-        "tls": "\(configuration.tls == nil ? "off" : configuration.tls?.clientCAFile == nil ? "on" : "mtls")",
+        "tls":
+          "\(configuration.tls == nil ? "off" : configuration.tls?.clientCAFile == nil ? "on" : "mtls")",
+        "auth": "\(authenticator?.configuration.mode ?? "off")",
       ]
     )
     let statistics = Task {
@@ -375,6 +445,14 @@ struct Serve: AsyncParsableCommand {
       metadata["status"] = "none"
       metadata["reason"] = "\(record.cancelReason ?? "cancelled or connection lost")"
     }
+    return metadata
+  }
+
+  /// What an authenticator read from its files, for the log.
+  static func metadata(of credentials: BearerAuthenticator.Credentials) -> Logger.Metadata {
+    var metadata: Logger.Metadata = [:]
+    if let tokens = credentials.tokens { metadata["tokens"] = "\(tokens.count)" }
+    if let keys = credentials.keys { metadata["jwks_keys"] = "\(keys.count)" }
     return metadata
   }
 

@@ -381,8 +381,7 @@ extension RecognitionOutcome {
     case .badRequest, .unauthorized, .forbidden, .conflict, .notRecognizing, .tooManyRequests: 7
     case .internalError, .resourceError, .serviceUnavailable, .shutdown: 8
     case .otherStatus: (code ?? 0) >= 500 ? 8 : 7
-    // No token (the token endpoint refused the credentials) is the client's 401.
-    case .transportFailure: transportStatus?.code == .unauthenticated ? 7 : 9
+    case .transportFailure: 9
     case .cancelled: 130
     }
   }

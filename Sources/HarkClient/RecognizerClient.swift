@@ -29,10 +29,10 @@ public final class RecognizerClient: Sendable {
   ///
   /// With a `tokenProvider`, each recognition asks it for a token before its call and sends
   /// `authorization: Bearer <token>` (replacing any `authorization` of its metadata); when it
-  /// has none, the recognition ends before any call with a transport failure whose status is
-  /// ``TokenError/status`` (UNAUTHENTICATED for refused credentials, UNAVAILABLE for an
-  /// endpoint that cannot be reached). The client does not close the provider: it may be
-  /// shared.
+  /// has none, the recognition ends before any call with the outcome of ``TokenError/status``:
+  /// UNAUTHENTICATED (`.unauthorized`, as a gateway's refusal) when the endpoint refused the
+  /// credentials, UNAVAILABLE (`.transportFailure`) when it could not be reached. The client
+  /// does not close the provider: it may be shared.
   public init(
     host: String,
     port: Int,

@@ -14,9 +14,9 @@ public struct RecognitionOutcome: Sendable, Hashable, CustomStringConvertible {
     case noResult
     /// 400: the request was malformed or unsupported; the details name the field.
     case badRequest
-    /// 401: no token, or one the server does not accept.
+    /// 401: no token, or one the server does not accept (or gRPC UNAUTHENTICATED).
     case unauthorized
-    /// 403: the token may not use the requested topic.
+    /// 403: the token may not use the requested topic (or gRPC PERMISSION_DENIED).
     case forbidden
     /// 404: no speech within `no_input_timeout_ms`.
     case noSpeech
@@ -77,9 +77,16 @@ public struct RecognitionOutcome: Sendable, Hashable, CustomStringConvertible {
     }
   }
 
-  /// The outcome of a call that failed below the protocol.
+  /// The outcome of a call that failed below the protocol. UNAUTHENTICATED and
+  /// PERMISSION_DENIED, as gateways in front of a recognizer send them, are ``Kind/unauthorized``
+  /// and ``Kind/forbidden``, as their in-band 401 and 403 are; every other status is
+  /// ``Kind/transportFailure``.
   public init(transportFailure status: GRPCStatus) {
-    self.kind = .transportFailure
+    switch status.code {
+    case .unauthenticated: self.kind = .unauthorized
+    case .permissionDenied: self.kind = .forbidden
+    default: self.kind = .transportFailure
+    }
     self.status = nil
     self.transportStatus = status
   }
@@ -105,6 +112,11 @@ public struct RecognitionOutcome: Sendable, Hashable, CustomStringConvertible {
       let details = status.details.isEmpty ? "" : " — \(status.details)"
       return "\(status.code) \(status.message)\(details)"
     }
-    return transportStatus.map { "transport failure: \($0)" } ?? "cancelled"
+    switch (kind, transportStatus) {
+    case (.unauthorized, let transport?): return "unauthorized: \(transport)"
+    case (.forbidden, let transport?): return "forbidden: \(transport)"
+    case (_, let transport?): return "transport failure: \(transport)"
+    case (_, nil): return "cancelled"
+    }
   }
 }

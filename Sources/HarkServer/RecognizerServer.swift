@@ -43,8 +43,11 @@ public final class RecognizerServer: Sendable {
     public var maxBufferedAudio: TimeAmount = .seconds(1)
     /// New recognitions per second; more are 429. Nil means no limit.
     public var maxSessionsPerSecond: Double?
-    /// Decides whether a recognition may start (the `authorization` metadata, the topic): a
-    /// status to refuse it with (401, 403), or nil to let it start.
+    /// Checks each call's bearer token and the topic its init asks for (401, 403); nil lets
+    /// every call in, unless ``authorize`` refuses it.
+    public var authenticator: BearerAuthenticator?
+    /// Decides whether a recognition may start (the `authorization` metadata, the topic), after
+    /// ``authenticator``: a status to refuse it with (401, 403), or nil to let it start.
     public var authorize:
       (@Sendable (GRPCMetadata, RecognitionConfiguration) -> RecognitionStatus?)?
     /// The HTTP/2 connections' settings (streams, windows, header list size, queued bytes).
@@ -97,6 +100,7 @@ public final class RecognizerServer: Sendable {
     let initTimeout: TimeAmount?
     let liveSessionObjects = LiveObjects.Counter()
     let maxBufferedAudio: TimeAmount
+    private let authenticator: BearerAuthenticator?
     private let authorize:
       (@Sendable (GRPCMetadata, RecognitionConfiguration) -> RecognitionStatus?)?
     private let limiter: NIOLockedValueBox<RateLimiter?>
@@ -110,6 +114,7 @@ public final class RecognizerServer: Sendable {
       idleTimeout = configuration.idleTimeout
       initTimeout = configuration.initTimeout
       maxBufferedAudio = configuration.maxBufferedAudio
+      authenticator = configuration.authenticator
       authorize = configuration.authorize
       onRecognitionEnded = configuration.onRecognitionEnded
       limiter = NIOLockedValueBox(configuration.maxSessionsPerSecond.map { RateLimiter(rate: $0) })
@@ -120,6 +125,9 @@ public final class RecognizerServer: Sendable {
       _ configuration: RecognitionConfiguration,
       metadata: GRPCMetadata
     ) -> RecognitionStatus? {
+      if let rejection = authenticator?.authorize(metadata, topic: configuration.topic) {
+        return rejection
+      }
       if let rejection = authorize?(metadata, configuration) { return rejection }
       let now = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
       let allowed = limiter.withLockedValue { limiter in limiter?.acquire(now: now) ?? true }

@@ -142,12 +142,11 @@ struct CLIKitTests {
       #expect(outcome.exitStatus == status, "status \(code)")
     }
     #expect(RecognitionOutcome.cancelled.exitStatus == 130)
-    // No token: the token endpoint refused the credentials, the client's own 401.
-    #expect(
-      RecognitionOutcome(transportFailure: GRPCStatus(.unauthenticated, "invalid_client"))
-        .exitStatus
-        == 7
-    )
-    #expect(RecognitionOutcome(transportFailure: GRPCStatus(.unavailable)).exitStatus == 9)
+    // A gateway's refusals exit as 401 and 403 do; other gRPC failures are transport failures.
+    for (code, status) in [
+      (GRPCStatus.Code.unauthenticated, Int32(7)), (.permissionDenied, 7), (.unavailable, 9),
+    ] {
+      #expect(RecognitionOutcome(transportFailure: GRPCStatus(code)).exitStatus == status)
+    }
   }
 }

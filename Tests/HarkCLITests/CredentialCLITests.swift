@@ -20,8 +20,17 @@ struct CredentialCLITests {
       clientSecret: secret
     )
     let certificate = try pki.issueLocalServer("recognizer")
+    // The recognizer accepts only tokens the endpoint issues (and the test's fixed one): a call
+    // that arrived without one would be 401.
+    let tokensFile = try pki.write(
+      (1...9).map { "tok-\($0)  *\n" }.joined() + "tok-from-the-environment  *\n",
+      to: "tokens"
+    )
     let server = try await HarkServeProcess.start(
-      extra: ["--tls-cert", certificate.certificatePath, "--tls-key", certificate.keyPath] + extra
+      extra: [
+        "--tls-cert", certificate.certificatePath, "--tls-key", certificate.keyPath, "--tokens",
+        tokensFile,
+      ] + extra
     )
     return (pki, tokens, server)
   }
@@ -56,6 +65,7 @@ struct CredentialCLITests {
     // server's verdict, not the tokens'.)
     #expect(flags.status == 0, "\(flags.standardError)")
     #expect(flags.standardOutput.contains("sessions started       500"), "\(flags.standardOutput)")
+    #expect(!flags.standardOutput.contains("status 401"), "\(flags.standardOutput)")
     #expect(try await tokens.stats().token_requests == 1)
 
     let environment = try await hark(
@@ -63,6 +73,7 @@ struct CredentialCLITests {
       environment: ["HARK_CLIENT_ID": Self.clientID, "HARK_CLIENT_SECRET": Self.secret]
     )
     #expect(environment.status == 0, "\(environment.standardError)")
+    #expect(!environment.standardOutput.contains("status 401"), "\(environment.standardOutput)")
     #expect(try await tokens.stats().token_requests == 2)
     for result in [flags, environment] {
       #expect(!(result.standardOutput + result.standardError).contains(Self.secret))
@@ -88,7 +99,7 @@ struct CredentialCLITests {
       #expect(result.status == 7, "\(result.standardError)")
       #expect(result.standardOutput == "")
       let expected =
-        "hark: transport failure: UNAUTHENTICATED: the token endpoint \(tokens.tokenURL) refused client \(Self.clientID) (wrong client ID or secret): invalid_client: Client authentication failed\n"
+        "hark: unauthorized: UNAUTHENTICATED: the token endpoint \(tokens.tokenURL) refused client \(Self.clientID) (wrong client ID or secret): invalid_client: Client authentication failed\n"
       if verbose {
         #expect(result.standardError.hasSuffix(expected), "\(result.standardError)")
       } else {

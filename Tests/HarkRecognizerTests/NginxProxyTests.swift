@@ -1,10 +1,12 @@
 import Foundation
 import HarkAudio
 import HarkClient
+import HarkGRPC
 import HarkGRPCCore
 import HarkProto
 import HarkRecognizer
 import HarkServer
+import HarkTestSupport
 import NIOCore
 import NIOPosix
 import Testing
@@ -20,7 +22,8 @@ struct NginxProxyTests {
     let port: Int
     let directory: URL
 
-    init(upstreamPort: Int) throws {
+    /// nginx proxying to `upstreamPort`; with `tls` (a certificate and key) it terminates TLS.
+    init(upstreamPort: Int, tls: (certificate: String, key: String)? = nil) throws {
       directory = FileManager.default.temporaryDirectory
         .appendingPathComponent("hark-nginx-\(UUID().uuidString)")
       try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -40,7 +43,8 @@ struct NginxProxyTests {
           uwsgi_temp_path \(directory.path)/uwsgi;
           scgi_temp_path \(directory.path)/scgi;
           server {
-            listen 127.0.0.1:\(port) http2;
+            listen 127.0.0.1:\(port) \(tls == nil ? "" : "ssl ")http2;
+            \(tls.map { "ssl_certificate \($0.certificate); ssl_certificate_key \($0.key);" } ?? "")
             location / { grpc_pass grpc://127.0.0.1:\(upstreamPort); }
           }
         }
@@ -114,9 +118,64 @@ struct NginxProxyTests {
     await harness.stop()
   }
 
+  @Test("nginx terminates TLS and forwards the bearer token to a plaintext recognizer")
+  func terminateTLS() async throws {
+    let pki = try TestPKI()
+    defer { pki.remove() }
+    let certificate = try pki.issueLocalServer()
+    let harness = try await RecognizerHarness.start(recognizers: 4) { metadata, _ in
+      metadata.first("authorization") == "Bearer secret-1"
+        ? nil : RecognitionStatus(code: 401, message: "Unauthorized", details: "bad token")
+    }
+    let nginx = try Nginx(
+      upstreamPort: harness.port,
+      tls: (certificate.certificatePath, certificate.keyPath)
+    )
+    defer { nginx.stop() }
+    let client = RecognizerClient(
+      host: "localhost",
+      port: nginx.port,
+      configuration: GRPCClientConfiguration(tls: GRPCClientTLS(caFiles: [pki.caPath]))
+    )
+    var metadata = GRPCMetadata()
+    try metadata.add("authorization", "Bearer secret-1")
+    var summaries: [String] = []
+    for attempt in 0..<50 {
+      do {
+        summaries = try await Self.recognize(client, keys: "42", metadata: metadata).map(\.summary)
+        if summaries.last == "200" { break }
+      } catch  where attempt < 49 {
+        // Not listening yet.
+      }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    let log = nginx.errorLog
+    #expect(summaries.first == "100" && summaries.last == "200", "\(summaries) \(log)")
+    #expect(summaries.contains("final:42"))
+    // Without the token, the recognizer behind nginx answers 401.
+    let refused = try await Self.recognize(client, keys: "1").map(\.summary)
+    #expect(refused == ["401"], "\(refused)")
+    // nginx's certificate is checked: a client that does not trust its CA is refused.
+    let stranger = RecognizerClient(
+      host: "localhost",
+      port: nginx.port,
+      configuration: GRPCClientConfiguration(tls: GRPCClientTLS())
+    )
+    let outcome: RecognitionOutcome = try await stranger.recognize(
+      makeInit(mode: .single, resultType: .final),
+      audio: AudioClip(format: .linear16(sampleRate: 8000), bytes: dtmfAudio(keys("1"))).frames()
+    )
+    #expect(outcome.kind == RecognitionOutcome.Kind.transportFailure)
+    #expect("\(outcome)".contains("unknown certificate authority"), "\(outcome)")
+    await stranger.close()
+    await client.close()
+    await harness.stop()
+  }
+
   static func recognize(
     _ client: RecognizerClient,
-    keys pressed: String
+    keys pressed: String,
+    metadata: GRPCMetadata = GRPCMetadata()
   ) async throws
     -> [RecognitionEvent]
   {
@@ -124,7 +183,8 @@ struct NginxProxyTests {
       .frames()
     return try await client.recognize(
       makeInit(mode: .single, resultType: .partial),
-      audio: frames
+      audio: frames,
+      metadata: metadata
     ) { recognition in
       var events: [RecognitionEvent] = []
       for await event in recognition.events { events.append(event) }

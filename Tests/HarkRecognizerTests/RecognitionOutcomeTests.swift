@@ -46,6 +46,26 @@ struct RecognitionOutcomeTests {
     #expect(!cancelled.isSuccess)
   }
 
+  @Test(
+    "UNAUTHENTICATED and PERMISSION_DENIED are unauthorized and forbidden, as 401 and 403 are",
+    arguments: [
+      (GRPCStatus.Code.unauthenticated, RecognitionOutcome.Kind.unauthorized, "unauthorized"),
+      (.permissionDenied, .forbidden, "forbidden"),
+      (.unavailable, .transportFailure, "transport failure"),
+      (.internalError, .transportFailure, "transport failure"),
+      (.deadlineExceeded, .transportFailure, "transport failure"),
+    ]
+  )
+  func gatewayStatuses(code: GRPCStatus.Code, kind: RecognitionOutcome.Kind, prefix: String) {
+    let outcome = RecognitionOutcome(transportFailure: GRPCStatus(code, "from the gateway"))
+    #expect(outcome.kind == kind)
+    #expect(outcome.status == nil)
+    #expect(outcome.code == nil)
+    #expect(outcome.transportStatus == GRPCStatus(code, "from the gateway"))
+    #expect(!outcome.isSuccess)
+    #expect(outcome.description == "\(prefix): \(code): from the gateway")
+  }
+
   @Test("the description is the status line, with its details when there are any")
   func description() {
     #expect(

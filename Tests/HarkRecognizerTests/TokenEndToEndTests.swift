@@ -76,7 +76,7 @@ struct TokenEndToEndTests {
   }
 
   @Test(
-    "refused credentials: no call at all, a transport failure UNAUTHENTICATED naming invalid_client"
+    "refused credentials: no call at all, unauthorized (UNAUTHENTICATED) naming invalid_client"
   )
   func refused() async throws {
     let pki = try TestPKI()
@@ -103,12 +103,12 @@ struct TokenEndToEndTests {
       audio: frames,
       onEvent: { events.append($0) }
     )
-    #expect(outcome.kind == .transportFailure)
+    #expect(outcome.kind == .unauthorized)
     #expect(outcome.transportStatus?.code == .unauthenticated)
     let message = outcome.transportStatus?.message ?? ""
     #expect(message.contains("invalid_client") && message.contains(tokens.tokenURL), "\(message)")
     #expect(!message.contains("wrong-secret"))
-    #expect(events.map(\.summary) == ["transportFailure"])
+    #expect(events.map(\.summary) == ["unauthorized"])
     #expect(seen.withLockedValue { $0 }.isEmpty)
     #expect(harness.server.statistics.rpcs == 0)
     await client.close()

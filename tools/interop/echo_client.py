@@ -453,6 +453,10 @@ def main():
     parser.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
     parser.add_argument("--count", type=int, default=None,
                         help="messages (echo-many, default 1000) or calls (concurrent, 200)")
+    parser.add_argument("--cacert", help="TLS: trust the CAs of this PEM file (else plaintext)")
+    parser.add_argument("--cert", help="TLS: present this PEM client certificate")
+    parser.add_argument("--key", help="TLS: the PEM key of --cert")
+    parser.add_argument("--authority", help="TLS: the name to verify (ssl_target_name_override)")
     args = parser.parse_args()
 
     result = {
@@ -468,7 +472,16 @@ def main():
     }
     started = time.monotonic()
     options = [("grpc.enable_retries", 0)] + CHANNEL_OPTIONS.get(args.scenario, [])
-    channel = grpc.insecure_channel(args.target, options=options)
+    if args.cacert:
+        root = open(args.cacert, "rb").read()
+        key = open(args.key, "rb").read() if args.key else None
+        chain = open(args.cert, "rb").read() if args.cert else None
+        credentials = grpc.ssl_channel_credentials(root, key, chain)
+        if args.authority:
+            options.append(("grpc.ssl_target_name_override", args.authority))
+        channel = grpc.secure_channel(args.target, credentials, options=options)
+    else:
+        channel = grpc.insecure_channel(args.target, options=options)
     try:
         SCENARIOS[args.scenario](channel, args, result)
         result["ok"] = True

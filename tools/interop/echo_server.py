@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A grpcio server of hark.testing.v1.Echo, the reference peer of Hark's client tests.
 
-    python echo_server.py [--host 127.0.0.1] [--port 0]
+    python echo_server.py [--host 127.0.0.1] [--port 0] [--tls-cert F --tls-key F [--tls-client-ca F]]
 
 Prints `LISTENING <port>` as its first stdout line once it accepts connections, then serves
 until its stdin reaches EOF (the parent closes the pipe) or it gets SIGTERM / SIGINT, and exits 0.
@@ -80,6 +80,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls-cert", help="serve TLS with this PEM certificate chain")
+    parser.add_argument("--tls-key", help="the PEM private key of --tls-cert")
+    parser.add_argument("--tls-client-ca", help="require client certificates signed by these CAs")
     args = parser.parse_args()
 
     server = grpc.server(
@@ -89,7 +92,15 @@ def main():
     )
     echo_pb2_grpc.add_EchoServicer_to_server(EchoServicer(), server)
     host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
-    port = server.add_insecure_port(f"{host}:{args.port}")
+    if args.tls_cert:
+        with open(args.tls_cert, "rb") as cert, open(args.tls_key, "rb") as key:
+            pair = (key.read(), cert.read())
+        client_ca = open(args.tls_client_ca, "rb").read() if args.tls_client_ca else None
+        credentials = grpc.ssl_server_credentials(
+            [pair], root_certificates=client_ca, require_client_auth=client_ca is not None)
+        port = server.add_secure_port(f"{host}:{args.port}", credentials)
+    else:
+        port = server.add_insecure_port(f"{host}:{args.port}")
     if port == 0:
         _log(f"cannot listen on {args.host}:{args.port}")
         return 2

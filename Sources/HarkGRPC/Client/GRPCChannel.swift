@@ -56,7 +56,9 @@ public final class GRPCChannel: Sendable {
     self.configuration = configuration
     self.group = group
     self.state = NIOLockedValueBox(State(slots: Array(repeating: .idle, count: connections)))
-    self.sslContext = configuration.tls.map { tls in Result { () throws(GRPCTLSError) in try tls.makeContext() } }
+    self.sslContext = configuration.tls.map { tls in
+      Result { () throws(GRPCTLSError) in try tls.makeContext() }
+    }
   }
 
   /// A connection that can take a call now, connecting one if needed (round-robin over the pool).

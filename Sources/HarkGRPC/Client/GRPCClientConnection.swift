@@ -127,6 +127,7 @@ public final class GRPCClientConnection: Sendable {
       throw GRPCStatus(.unavailable, "TLS: \(error)")
     }
     let serverName = configuration.serverName(host: host)
+    let parts = ConnectionParts()
     let bootstrap = ClientBootstrap(group: group)
       .connectTimeout(configuration.connectTimeout)
       .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -138,6 +139,7 @@ public final class GRPCClientConnection: Sendable {
               serverName: serverName
             )
             try channel.pipeline.syncOperations.addHandlers(tls, observer)
+            parts.observer = observer
           }
           let handler = try GRPCConnectionHandler(
             role: .client,
@@ -145,6 +147,7 @@ public final class GRPCClientConnection: Sendable {
             eventLoop: channel.eventLoop
           )
           try channel.pipeline.syncOperations.addHandler(handler)
+          parts.handler = handler
         }
       }
     let channel: any Channel
@@ -156,7 +159,11 @@ public final class GRPCClientConnection: Sendable {
     let ready = channel.eventLoop.makePromise(of: GRPCClientConnection.self)
     channel.eventLoop.execute {
       do {
-        let handler = try channel.pipeline.syncOperations.handler(type: GRPCConnectionHandler.self)
+        // Kept from the initializer: a connection refused at once (a failed TLS handshake) has
+        // left the pipeline by now.
+        guard let handler = parts.handler else {
+          throw GRPCStatus(.unavailable, "the connection to \(host):\(port) has no HTTP/2 handler")
+        }
         let connection = GRPCClientConnection(
           channel: channel,
           handler: handler,
@@ -166,36 +173,34 @@ public final class GRPCClientConnection: Sendable {
         connection.setUp()
         // The connection is ready once the server's SETTINGS arrive: until then its limit on
         // concurrent streams is unknown, and streams past it would be refused.
-        let observer = try? channel.pipeline.syncOperations.handler(type: ClientTLSObserver.self)
+        let observer = parts.observer
         let target = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        if handler.receivedSettings {
-          ready.succeed(connection)
-        } else {
-          handler.onSettings = {
-            // SETTINGS and a GOAWAY may come in one read (a server refusing the connection,
-            // such as a TLS server answering an h2c client): decide once the read is done.
-            channel.eventLoop.execute {
-              if let refusal = connection.goAwayReason {
-                ready.fail(GRPCStatus(.unavailable, "\(target) refused the connection: \(refusal)"))
-              } else {
-                ready.succeed(connection)
-              }
-            }
+        let tls = sslContext != nil
+        // Why the connection closed before it could be used, as precisely as known.
+        func closedReason() -> String {
+          if let failure = observer?.failure { return "TLS with \(target) failed: \(failure)" }
+          if let hint = handler.plaintextHint { return "\(target): \(hint)" }
+          return "the connection to \(target) closed before the server's HTTP/2 SETTINGS"
+            + (tls ? "" : " (if the server speaks TLS, drop --plaintext)")
+        }
+        // The server's SETTINGS arrived: usable, unless a GOAWAY came with them (a server
+        // refusing the connection, such as a TLS server answering an h2c client).
+        func settle() {
+          if let refusal = handler.receivedGoAway {
+            ready.fail(GRPCStatus(.unavailable, "\(target) refused the connection: \(refusal)"))
+          } else if handler.isConnectionClosed {
+            ready.fail(GRPCStatus(.unavailable, closedReason()))
+          } else {
+            ready.succeed(connection)
           }
+        }
+        if handler.receivedSettings {
+          settle()
+        } else {
+          // SETTINGS and GOAWAY may come in one read: decide once the read is done.
+          handler.onSettings = { channel.eventLoop.execute { settle() } }
           channel.closeFuture.whenComplete { _ in
-            if let failure = observer?.failure {
-              ready.fail(GRPCStatus(.unavailable, "TLS with \(target) failed: \(failure)"))
-            } else if let hint = handler.plaintextHint {
-              ready.fail(GRPCStatus(.unavailable, "\(target): \(hint)"))
-            } else {
-              ready.fail(
-                GRPCStatus(
-                  .unavailable,
-                  "the connection to \(target) closed before the server's HTTP/2 SETTINGS"
-                    + (sslContext == nil ? " (if the server speaks TLS, drop --plaintext)" : "")
-                )
-              )
-            }
+            ready.fail(GRPCStatus(.unavailable, closedReason()))
           }
           channel.eventLoop.scheduleTask(in: configuration.connectTimeout) {
             ready.fail(
@@ -220,6 +225,12 @@ public final class GRPCClientConnection: Sendable {
 
   private func setUp() {
     let handler = self.handler.value
+    if let goAway = handler.receivedGoAway {
+      state.withLockedValue {
+        $0.goingAway = true
+        $0.goAwayReason = goAway
+      }
+    }
     handler.onGoAway = { [weak self] _, code, debug in
       self?.state.withLockedValue {
         $0.goingAway = true
@@ -312,6 +323,13 @@ public final class GRPCClientConnection: Sendable {
       .get()
     try? await channel.closeFuture.get()
   }
+}
+
+/// The handlers a new connection's initializer made, for the code that runs after it (both on
+/// the connection's event loop).
+private final class ConnectionParts: @unchecked Sendable {
+  var handler: GRPCConnectionHandler?
+  var observer: ClientTLSObserver?
 }
 
 /// Keepalive state shared by the timer and the connection's callbacks, all on one event loop.

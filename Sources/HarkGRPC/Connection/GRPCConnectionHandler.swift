@@ -128,6 +128,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   /// Whether the peer's first SETTINGS arrived (a client uses the connection only then, so it
   /// knows the server's stream limit before opening streams).
   private(set) var receivedSettings = false
+  /// The peer's GOAWAY, in words, once one arrived.
+  private(set) var receivedGoAway: String?
   /// Whether any byte arrived (client role: the first bytes are checked for TLS).
   private var receivedAnything = false
   /// Why a plaintext client's connection cannot work, when the server's first bytes say so.
@@ -590,7 +592,9 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     errorCode: HTTP2ErrorCode,
     debugData: [UInt8]
   ) {
-    onGoAway?(lastStreamID, errorCode, String(decoding: debugData, as: UTF8.self))
+    let debug = String(decoding: debugData, as: UTF8.self)
+    receivedGoAway = debug.isEmpty ? "GOAWAY \(errorCode)" : "GOAWAY \(errorCode): \(debug)"
+    onGoAway?(lastStreamID, errorCode, debug)
   }
 
   func session(receivedPing payload: UInt64, isAck: Bool) {

@@ -149,6 +149,12 @@ public final class GRPCServer: Sendable {
     )
   }
 
+  deinit {
+    // A server that never started (its address in use, its certificate unreadable) never
+    // completes this promise otherwise.
+    stopped.succeed()
+  }
+
   /// 90 % of the soft file-descriptor limit (at least 64 fewer): descriptors stay for the
   /// listener, the event loops, the engines and whatever else the process opens.
   static func defaultMaxConnections() -> Int {

@@ -99,7 +99,10 @@ final class VerificationDiagnosis {
   private(set) var reason: String?
 
   /// Called by BoringSSL for each certificate of the chain with its verdict; returns it as is.
-  func observe(_ verdict: NIOSSLVerificationResult, _ certificate: NIOSSLCertificate)
+  func observe(
+    _ verdict: NIOSSLVerificationResult,
+    _ certificate: NIOSSLCertificate
+  )
     -> NIOSSLVerificationResult
   {
     guard verdict == .failed, reason == nil else { return verdict }
@@ -171,9 +174,7 @@ extension ClientTLSObserver {
 
 /// Whether `text` is an IPv4 or IPv6 address.
 func isIPAddress(_ text: String) -> Bool {
-  var v4 = in_addr()
-  var v6 = in6_addr()
-  return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+  (try? SocketAddress(ipAddress: text, port: 0)) != nil
 }
 
 // MARK: Server
@@ -185,7 +186,8 @@ final class PlaintextOnTLSPortDetector: ChannelInboundHandler, RemovableChannelH
   typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
 
-  static let message = "this server requires TLS; connect with TLS, not plaintext h2c (hark: drop --plaintext)"
+  static let message =
+    "this server requires TLS; connect with TLS, not plaintext h2c (hark: drop --plaintext)"
   private let onPlaintext: (String) -> Void
   private var decided = false
 
@@ -225,8 +227,9 @@ final class PlaintextOnTLSPortDetector: ChannelInboundHandler, RemovableChannelH
     } else {
       onPlaintext("not a TLS handshake")
     }
+    let channel = context.channel
     context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in
-      context.close(promise: nil)
+      channel.close(promise: nil)
     }
   }
 }

@@ -64,12 +64,13 @@ final class PythonEchoServer: Sendable {
     self.port = port
   }
 
-  /// Starts the server and waits for its `LISTENING <port>` line.
-  static func start() async throws -> PythonEchoServer {
+  /// Starts the server (with `tlsArguments`, e.g. `--tls-cert F --tls-key F`) and waits for
+  /// its `LISTENING <port>` line.
+  static func start(tlsArguments: [String] = []) async throws -> PythonEchoServer {
     try await offloaded {
       let process = try PythonProcess(
         script: "echo_server.py",
-        arguments: ["--host", "127.0.0.1", "--port", "0"]
+        arguments: ["--host", "127.0.0.1", "--port", "0"] + tlsArguments
       )
       let line = process.readLine()
       guard line.hasPrefix("LISTENING "), let port = Int(line.dropFirst("LISTENING ".count)) else {
@@ -122,9 +123,11 @@ struct PythonScenarioResult: Decodable, Sendable {
 func runPythonEchoClient(
   port: Int,
   scenario: String,
-  count: Int? = nil
+  count: Int? = nil,
+  host: String = "127.0.0.1",
+  tlsArguments: [String] = []
 ) async throws -> PythonScenarioResult {
-  var arguments = ["--target", "127.0.0.1:\(port)", "--scenario", scenario]
+  var arguments = ["--target", "\(host):\(port)", "--scenario", scenario] + tlsArguments
   if let count { arguments += ["--count", String(count)] }
   let (output, errors) = try await offloaded { [arguments] in
     let process = try PythonProcess(script: "echo_client.py", arguments: arguments)
