@@ -240,6 +240,37 @@ struct TLSCommandTests {
     }
   }
 
+  @Test("through nginx terminating TLS: hark recognize's token reaches hark serve --tokens")
+  func throughNginx() async throws {
+    let pki = try TestPKI()
+    defer { pki.remove() }
+    let certificate = try pki.issueLocalServer()
+    let scratch = try Scratch()
+    let path = try Self.audio(scratch)
+    let tokens = try scratch.write("tokens", Array("proxied-token GEN\n".utf8))
+    let server = try await HarkServeProcess.start(extra: ["--tokens", tokens])
+    let nginx = try NginxProcess(
+      upstreamPort: server.port,
+      tls: (certificate.certificatePath, certificate.keyPath)
+    )
+    defer { nginx.stop() }
+    let through = [
+      "recognize", path, "--server", "localhost:\(nginx.port)", "--cacert", pki.caPath,
+    ]
+    var result = try await hark(through + ["--token", "proxied-token"])
+    for _ in 0..<50 where result.status == 9 {
+      // nginx takes a moment to listen.
+      try await Task.sleep(for: .milliseconds(100))
+      result = try await hark(through + ["--token", "proxied-token"])
+    }
+    #expect(result.status == 0, "\(result.standardError) \(nginx.errorLog)")
+    #expect(result.standardOutput == "42\n")
+    let refused = try await hark(through + ["--token", "another-token"])
+    #expect(refused.status == 7, "\(refused.standardError)")
+    #expect(refused.standardError.contains("401"), "\(refused.standardError)")
+    await server.stop()
+  }
+
   @Test("hark serve without TLS on a non-loopback address warns that calls travel in plaintext")
   func plaintextWarning() async throws {
     let process = try HarkProcess(["serve", "--engine", "dtmf", "--listen", "0.0.0.0:0"])

@@ -295,7 +295,7 @@ struct TLSTests {
       response: EchoResponse.self
     ) { call -> String in
       try await call.send(EchoRequest(payload: ByteBuffer(), text: "before"))
-      var responses = call.responses.makeAsyncIterator()
+      let responses = call.responses.makeAsyncIterator()
       let firstText = try await responses.next()?.text ?? ""
 
       let renewed = try second.issueLocalServer()

@@ -16,74 +16,10 @@ import Testing
 /// per stream and must pass the requests (te: trailers, content-type) Hark's server insists on.
 @Suite("Through nginx", .timeLimit(.minutes(2)))
 struct NginxProxyTests {
-  /// An nginx process on a free loopback port, proxying gRPC to `upstreamPort`.
-  final class Nginx: @unchecked Sendable {
-    let process = Process()
-    let port: Int
-    let directory: URL
-
-    /// nginx proxying to `upstreamPort`; with `tls` (a certificate and key) it terminates TLS.
-    init(upstreamPort: Int, tls: (certificate: String, key: String)? = nil) throws {
-      directory = FileManager.default.temporaryDirectory
-        .appendingPathComponent("hark-nginx-\(UUID().uuidString)")
-      try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-      port = try Self.freePort()
-      let configuration = """
-        daemon off;
-        master_process off;
-        worker_processes 1;
-        pid \(directory.path)/nginx.pid;
-        error_log \(directory.path)/error.log warn;
-        events { worker_connections 256; }
-        http {
-          access_log off;
-          client_body_temp_path \(directory.path)/body;
-          proxy_temp_path \(directory.path)/proxy;
-          fastcgi_temp_path \(directory.path)/fastcgi;
-          uwsgi_temp_path \(directory.path)/uwsgi;
-          scgi_temp_path \(directory.path)/scgi;
-          server {
-            listen 127.0.0.1:\(port) \(tls == nil ? "" : "ssl ")http2;
-            \(tls.map { "ssl_certificate \($0.certificate); ssl_certificate_key \($0.key);" } ?? "")
-            location / { grpc_pass grpc://127.0.0.1:\(upstreamPort); }
-          }
-        }
-        """
-      let path = directory.appendingPathComponent("nginx.conf").path
-      try configuration.write(toFile: path, atomically: true, encoding: .utf8)
-      process.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
-      process.arguments = ["-p", directory.path, "-c", path, "-e", "\(directory.path)/error.log"]
-      process.standardOutput = FileHandle.nullDevice
-      process.standardError = FileHandle.nullDevice
-      try process.run()
-    }
-
-    var errorLog: String {
-      (try? String(contentsOf: directory.appendingPathComponent("error.log"), encoding: .utf8))
-        ?? ""
-    }
-
-    func stop() {
-      // SIGKILL: a child of the test process inherits its blocked signals, SIGTERM among them.
-      kill(process.processIdentifier, SIGKILL)
-      process.waitUntilExit()
-      try? FileManager.default.removeItem(at: directory)
-    }
-
-    /// A port nothing listens on now (bound to port 0, then released).
-    static func freePort() throws -> Int {
-      let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: 0).wait()
-      let port = channel.localAddress!.port!
-      try channel.close().wait()
-      return port
-    }
-  }
-
   @Test("recognitions through nginx's grpc_pass: statuses, partials and finals arrive intact")
   func recognizeThroughNginx() async throws {
     let harness = try await RecognizerHarness.start(recognizers: 8)
-    let nginx = try Nginx(upstreamPort: harness.port)
+    let nginx = try NginxProcess(upstreamPort: harness.port)
     defer { nginx.stop() }
     let client = RecognizerClient(host: "127.0.0.1", port: nginx.port)
     // nginx takes a moment to listen.
@@ -127,7 +63,7 @@ struct NginxProxyTests {
       metadata.first("authorization") == "Bearer secret-1"
         ? nil : RecognitionStatus(code: 401, message: "Unauthorized", details: "bad token")
     }
-    let nginx = try Nginx(
+    let nginx = try NginxProcess(
       upstreamPort: harness.port,
       tls: (certificate.certificatePath, certificate.keyPath)
     )
