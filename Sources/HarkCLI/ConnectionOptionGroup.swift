@@ -14,7 +14,7 @@ struct ConnectionOptionGroup: ParsableArguments {
 
   @Option(
     help: ArgumentHelp(
-      "Also trust the certificate authorities of this PEM file.",
+      "Also trust the certificate authorities of this PEM file (the server's and the token endpoint's).",
       valueName: "file"
     )
   )
@@ -41,8 +41,8 @@ struct ConnectionOptionGroup: ParsableArguments {
 
   func validate() throws {
     if plaintext {
-      for (flag, value) in [("--cacert", cacert), ("--cert", cert), ("--key", key)]
-      where value != nil {
+      // --cacert stays allowed: an OAuth2 token endpoint is HTTPS whatever the server speaks.
+      for (flag, value) in [("--cert", cert), ("--key", key)] where value != nil {
         throw ValidationError("\(flag) is a TLS option, but --plaintext turns TLS off")
       }
       if insecure { throw ValidationError("--insecure and --plaintext exclude each other") }

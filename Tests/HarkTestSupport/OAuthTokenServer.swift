@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// tools/oauth_server.py: an OAuth2 token endpoint (client-credentials grant) over HTTPS on a
 /// loopback port, with a certificate of a ``TestPKI``. It issues `tok-1`, `tok-2`, … and counts
