@@ -216,7 +216,10 @@ struct TLSCommandTests {
     let path = try Self.audio(scratch)
     let cases: [([String], Int32, String)] = [
       (
-        ["recognize", path, "--server", "127.0.0.1:1", "--plaintext", "--cert", path, "--key", path],
+        [
+          "recognize", path, "--server", "127.0.0.1:1", "--plaintext", "--cert", path, "--key",
+          path,
+        ],
         64, "--cert is a TLS option"
       ),
       (["recognize", path, "--server", "127.0.0.1:1", "--cert", path], 64, "--cert and --key"),
