@@ -178,13 +178,7 @@ struct TLSCommandTests {
     let renewed = try second.issueLocalServer()
     try renewed.certificatePEM.write(toFile: certificatePath, atomically: true, encoding: .utf8)
     try renewed.keyPEM.write(toFile: keyPath, atomically: true, encoding: .utf8)
-    kill(server.process.processIdentifier, SIGHUP)
-    var reloaded = false
-    for _ in 0..<100 where !reloaded {
-      try await Task.sleep(for: .milliseconds(50))
-      reloaded = server.standardError.contains("Reloaded the TLS certificate")
-    }
-    #expect(reloaded, "\(server.standardError)")
+    try await server.hangUp(until: "Reloaded the TLS certificate")
     let after = try await hark(
       ["recognize", path, "--server", "localhost:\(server.port)", "--cacert", second.caPath]
     )
@@ -196,13 +190,7 @@ struct TLSCommandTests {
 
     // A broken key on the next SIGHUP: logged, and the certificate in use stays.
     try "garbage".write(toFile: keyPath, atomically: true, encoding: .utf8)
-    kill(server.process.processIdentifier, SIGHUP)
-    var complained = false
-    for _ in 0..<100 where !complained {
-      try await Task.sleep(for: .milliseconds(50))
-      complained = server.standardError.contains("Cannot reload the TLS certificate")
-    }
-    #expect(complained, "\(server.standardError)")
+    try await server.hangUp(until: "Cannot reload the TLS certificate")
     let still = try await hark(
       ["recognize", path, "--server", "localhost:\(server.port)", "--cacert", second.caPath]
     )
@@ -277,12 +265,7 @@ struct TLSCommandTests {
   @Test("hark serve without TLS on a non-loopback address warns that calls travel in plaintext")
   func plaintextWarning() async throws {
     let process = try HarkProcess(["serve", "--engine", "dtmf", "--listen", "0.0.0.0:0"])
-    var warned = false
-    for _ in 0..<100 where !warned {
-      try await Task.sleep(for: .milliseconds(50))
-      warned = process.standardError.contains("without TLS")
-    }
-    #expect(warned, "\(process.standardError)")
+    try await process.waitForStandardError(containing: "without TLS")
     process.process.terminate()
     process.process.waitUntilExit()
   }

@@ -74,7 +74,6 @@ public final class GRPCClientConnection: Sendable {
 
   private struct State {
     var goingAway = false
-    var goAwayReason: String?
     var closed = false
     var openStreams = 0
   }
@@ -83,9 +82,6 @@ public final class GRPCClientConnection: Sendable {
   public var isAvailable: Bool {
     state.withLockedValue { !$0.goingAway && !$0.closed }
   }
-
-  /// Why the server sent GOAWAY, if it did.
-  var goAwayReason: String? { state.withLockedValue { $0.goAwayReason } }
 
   /// The number of calls open on this connection.
   public var openStreamCount: Int { state.withLockedValue { $0.openStreams } }
@@ -198,8 +194,8 @@ public final class GRPCClientConnection: Sendable {
           settle()
         } else {
           // SETTINGS and GOAWAY may come in one read: decide once the read is done.
-          handler.onSettings = { channel.eventLoop.execute { settle() } }
-          channel.closeFuture.whenComplete { _ in
+          handler.onSettings = { channel.eventLoop.assumeIsolated().execute { settle() } }
+          channel.closeFuture.assumeIsolated().whenComplete { _ in
             ready.fail(GRPCStatus(.unavailable, closedReason()))
           }
           channel.eventLoop.scheduleTask(in: configuration.connectTimeout) {
@@ -225,17 +221,10 @@ public final class GRPCClientConnection: Sendable {
 
   private func setUp() {
     let handler = self.handler.value
-    if let goAway = handler.receivedGoAway {
-      state.withLockedValue {
-        $0.goingAway = true
-        $0.goAwayReason = goAway
-      }
-    }
-    handler.onGoAway = { [weak self] _, code, debug in
-      self?.state.withLockedValue {
-        $0.goingAway = true
-        $0.goAwayReason = debug.isEmpty ? "GOAWAY \(code)" : "GOAWAY \(code): \(debug)"
-      }
+    // A GOAWAY may have come before this set-up ran (with the server's SETTINGS).
+    if handler.receivedGoAway != nil { state.withLockedValue { $0.goingAway = true } }
+    handler.onGoAway = { [weak self] _, _, _ in
+      self?.state.withLockedValue { $0.goingAway = true }
     }
     handler.onClose = { [weak self] in
       self?.state.withLockedValue { $0.closed = true }
