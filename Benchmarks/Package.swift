@@ -37,6 +37,7 @@ let package = Package(
         "BenchmarkSupport",
         .product(name: "HarkAudio", package: hark),
         .product(name: "HarkClient", package: hark),
+        .product(name: "HarkLoad", package: hark),
         .product(name: "HarkProto", package: hark),
         .product(name: "HarkRecognizer", package: hark),
         .product(name: "HarkServer", package: hark),

@@ -74,6 +74,9 @@ struct Load: AsyncParsableCommand {
     @Option(help: "HTTP/2 connections (default: one per 1,000 sessions, 1…16).")
     var connections: Int?
 
+    @Option(help: EventLoopThreads.help)
+    var threads: Int?
+
     @Option(help: "An audio file; repeat for several, each session takes the next.")
     var audio: [String] = []
 
@@ -117,6 +120,7 @@ struct Load: AsyncParsableCommand {
     var quiet = false
 
     func validate() throws {
+      try EventLoopThreads.validate(threads)
       switch (sessions, rate) {
       case (nil, nil):
         throw ValidationError("give --sessions N (closed loop) or --rate R (open loop)")
@@ -232,7 +236,10 @@ struct Load: AsyncParsableCommand {
       }
       var report: LoadReport
       do {
-        report = try await LoadGenerator(configuration: configuration).run { progress in
+        let group = EventLoopThreads.makeGroup(threads)
+        defer { group.shutdownGracefully { _ in } }
+        report = try await LoadGenerator(configuration: configuration, group: group).run {
+          progress in
           guard !quiet else { return }
           printError(
             LoadLiveLine.render(

@@ -180,6 +180,9 @@ struct Serve: AsyncParsableCommand {
   )
   var maxConnectionsPerPeer: Int?
 
+  @Option(help: EventLoopThreads.help)
+  var threads: Int?
+
   @Option(help: "Streams one connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS).")
   var maxConcurrentStreams: Int = 10_000
 
@@ -233,6 +236,7 @@ struct Serve: AsyncParsableCommand {
   var statisticsInterval: Double = 60
 
   func validate() throws {
+    try EventLoopThreads.validate(threads)
     if (tlsCert == nil) != (tlsKey == nil) {
       throw ValidationError("--tls-cert and --tls-key go together")
     }
@@ -348,8 +352,11 @@ struct Serve: AsyncParsableCommand {
         metadata: Self.metadata(of: record)
       )
     }
+    let group = EventLoopThreads.makeGroup(threads)
+    defer { group.shutdownGracefully { _ in } }
     let server = RecognizerServer(
       configuration: configuration,
+      group: group,
       makeEngine: engine.factory(sphinxModel: sphinxModel)
     )
     let address: SocketAddress

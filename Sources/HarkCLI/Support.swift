@@ -1,7 +1,10 @@
 public import ArgumentParser
 @preconcurrency import Dispatch
+import Foundation
 import HarkCLIKit
 public import Logging
+import NIOCore
+import NIOPosix
 
 #if canImport(Glibc)
   import Glibc
@@ -82,4 +85,40 @@ func readTextFile(_ path: String, what: String) throws(RecognizeOptions.Problem)
     if count < chunk.count { break }
   }
   return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Event loops: `--threads` of `hark serve` and `hark load`.
+struct EventLoopThreads {
+  /// The CPUs this process may run on: its affinity mask (`taskset`, cpusets), within what
+  /// SwiftNIO counts (which includes a cgroup's CPU quota). At least 1.
+  static var availableCPUs: Int {
+    // Glibc's sched_getaffinity is not visible from Swift; the kernel states the same mask.
+    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") })
+    {
+      let count = line.dropFirst("Cpus_allowed:".count).reduce(0) { count, character in
+        count + (character.hexDigitValue?.nonzeroBitCount ?? 0)
+      }
+      if count > 0 { return min(count, System.coreCount) }
+    }
+    return max(System.coreCount, 1)
+  }
+
+  static let help = ArgumentHelp(
+    "Event loops (threads) carrying the connections.",
+    discussion: "Default: one per CPU this process may run on, so `taskset -c 0 hark …` runs one.",
+    valueName: "count"
+  )
+
+  /// Checks a `--threads` value.
+  static func validate(_ threads: Int?) throws {
+    if let threads, !(1...1024).contains(threads) {
+      throw ValidationError("--threads must be between 1 and 1024")
+    }
+  }
+
+  /// A group of `threads` event loops (the default when nil).
+  static func makeGroup(_ threads: Int?) -> MultiThreadedEventLoopGroup {
+    MultiThreadedEventLoopGroup(numberOfThreads: threads ?? availableCPUs)
+  }
 }

@@ -2,18 +2,23 @@ import HarkGRPC
 public import HarkGRPCCore
 public import HarkProto
 public import HarkRecognizer
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// One recognition in progress: its events, and the controls an application has over it.
 ///
 /// Events arrive in order — `started` (the 100 Continue), start of speech, partial and final
 /// results — and end with exactly one `finished(outcome)`.
+///
+/// The recognition runs on its connection's event loop (a ``ClientSession``). The application's
+/// audio frames cross into the loop in batches: whatever the producer has ready when the loop
+/// takes its turn goes over at once, so a frame costs the producer a lock and no hop, and a
+/// producer faster than the loop costs the loop one turn per batch. Events leave the loop in
+/// batches too.
 public final class Recognition: Sendable {
-  /// The recognition's events; the last is `.finished`.
-  public let events: AsyncStream<RecognitionEvent>
-  private let continuation: AsyncStream<RecognitionEvent>.Continuation
-  private let session: RecognitionSession?
-  private let ended: EventLoopPromise<RecognitionOutcome>?
+  /// The recognition's events; the last is `.finished`. Iterate it from one task.
+  public let events: RecognitionEvents
+  private let driver: RecognitionDriver?
   private let failure: RecognitionOutcome?
 
   init(
@@ -23,247 +28,454 @@ public final class Recognition: Sendable {
     prebufferLimit: Int,
     trace: (@Sendable (RecognitionTrace) -> Void)?
   ) {
-    (events, continuation) = AsyncStream.makeStream(of: RecognitionEvent.self)
-    let ended = connection.eventLoop.makePromise(of: RecognitionOutcome.self)
-    self.ended = ended
-    self.failure = nil
-    session = RecognitionSession(
+    let channel = RecognitionEventChannel()
+    events = RecognitionEvents(channel: channel)
+    failure = nil
+    driver = RecognitionDriver(
       connection: connection,
       metadata: metadata,
       timeout: timeout,
       prebufferLimit: prebufferLimit,
-      events: continuation,
-      ended: ended,
+      events: channel,
       trace: trace
     )
   }
 
   /// A recognition that could not start (no connection).
   init(failed status: GRPCStatus) {
-    (events, continuation) = AsyncStream.makeStream(of: RecognitionEvent.self)
     let outcome = RecognitionOutcome(transportFailure: status)
-    continuation.yield(.finished(outcome))
-    continuation.finish()
-    session = nil
-    ended = nil
+    let channel = RecognitionEventChannel()
+    channel.send([.finished(outcome)], finish: true)
+    events = RecognitionEvents(channel: channel)
+    driver = nil
     failure = outcome
   }
 
   func start<Audio: AsyncSequence & Sendable>(_ initMessage: RecognitionInitMessage, audio: Audio)
   where Audio.Element == ByteBuffer {
-    guard let session else { return }
+    guard let driver else { return }
+    // The loop runs its tasks in order: the init goes before any batch of audio.
+    driver.eventLoop.execute { driver.start(initMessage) }
     Task {
-      guard await session.start(initMessage) else { return }
       do {
         for try await frame in audio {
-          guard await session.audio(frame) else { return }
+          guard await driver.offer(frame) else { return }
         }
+        driver.endOfAudio(failed: false)
       } catch {
         // The audio source failed: the recognition cannot go on.
-        await session.cancelNow()
-        return
+        driver.endOfAudio(failed: true)
       }
-      await session.endOfAudio()
     }
   }
 
   /// Starts the stalled no-input and recognition timers (`start_timers_message`), e.g. when the
   /// prompt finished playing. Before the 100 Continue it is held and sent right after it.
   public func startTimers() {
-    guard let session else { return }
-    session.eventLoop.execute { session.assumeIsolated { $0.startTimers() } }
+    guard let driver else { return }
+    driver.eventLoop.execute { driver.startTimers() }
   }
 
   /// Cancels the recognition (its outcome becomes `.cancelled` unless it already ended).
   public func cancel() {
-    guard let session else { return }
-    session.eventLoop.execute { session.assumeIsolated { $0.cancelNow() } }
+    guard let driver else { return }
+    driver.eventLoop.execute { driver.cancel() }
   }
 
   /// The outcome, once the recognition ended.
   public var outcome: RecognitionOutcome {
     get async {
       if let failure { return failure }
-      return (try? await ended!.futureResult.get()) ?? .cancelled
+      return (try? await driver?.ended.futureResult.get()) ?? .cancelled
     }
   }
 }
 
-/// The client side of one recognition: an actor on its connection's event loop that carries out
-/// the ``ClientSessionStateMachine``. The transport's callbacks enter it without a hop; the audio
-/// producer enters it once per frame.
-actor RecognitionSession {
-  nonisolated let eventLoop: any EventLoop
-  nonisolated var unownedExecutor: UnownedSerialExecutor {
-    eventLoop.executor.asUnownedSerialExecutor()
+/// The events of a ``Recognition``, in order; `.finished` is the last. An iteration ends after
+/// it, or when the iterating task is cancelled.
+public struct RecognitionEvents: AsyncSequence, Sendable {
+  public typealias Element = RecognitionEvent
+  public typealias Failure = Never
+
+  let channel: RecognitionEventChannel
+
+  public func makeAsyncIterator() -> Iterator {
+    Iterator(channel: channel)
   }
 
-  private var machine: ClientSessionStateMachine
-  private var actions: [ClientSessionStateMachine.Action] = []
-  private let connection: GRPCClientConnection
+  /// Takes the events a batch at a time, then hands them out one by one without a lock.
+  public struct Iterator: AsyncIteratorProtocol {
+    public typealias Element = RecognitionEvent
+    public typealias Failure = Never
+
+    let channel: RecognitionEventChannel
+    private var batch: [RecognitionEvent] = []
+    private var index = 0
+
+    init(channel: RecognitionEventChannel) {
+      self.channel = channel
+    }
+
+    public mutating func next(
+      isolation actor: isolated (any Actor)? = #isolation
+    ) async -> RecognitionEvent? {
+      if index == batch.count {
+        guard let next = await channel.take(isolation: actor) else { return nil }
+        batch = next
+        index = 0
+      }
+      defer { index += 1 }
+      return batch[index]
+    }
+
+    public mutating func next() async -> RecognitionEvent? {
+      await next(isolation: nil)
+    }
+  }
+}
+
+/// Events on their way from the event loop to the application: the loop puts in each turn's
+/// events at once, the reader takes all there are at once.
+final class RecognitionEventChannel: Sendable {
+  private struct State {
+    var buffered: [RecognitionEvent] = []
+    var finished = false
+    /// The reader's task was cancelled: its iteration is over.
+    var abandoned = false
+    var reader: CheckedContinuation<[RecognitionEvent]?, Never>?
+  }
+
+  private let state = NIOLockedValueBox(State())
+
+  /// Adds `events` (and ends the sequence after them if `finish`).
+  func send(_ events: [RecognitionEvent], finish: Bool) {
+    let wake: (CheckedContinuation<[RecognitionEvent]?, Never>, [RecognitionEvent]?)? =
+      state.withLockedValue { state in
+        if state.buffered.isEmpty {
+          state.buffered = events
+        } else {
+          state.buffered.append(contentsOf: events)
+        }
+        if finish { state.finished = true }
+        guard let reader = state.reader else { return nil }
+        state.reader = nil
+        let batch = state.buffered
+        state.buffered = []
+        return (reader, batch.isEmpty ? nil : batch)
+      }
+    if let (reader, batch) = wake { reader.resume(returning: batch) }
+  }
+
+  /// The events not yet taken, waiting for some; nil once they ended (or the task was
+  /// cancelled).
+  func take(isolation actor: isolated (any Actor)?) async -> [RecognitionEvent]? {
+    enum Now {
+      case batch([RecognitionEvent])
+      case end
+      case wait
+    }
+    let now: Now = state.withLockedValue { state in
+      if !state.buffered.isEmpty {
+        defer { state.buffered = [] }
+        return .batch(state.buffered)
+      }
+      return state.finished || state.abandoned ? .end : .wait
+    }
+    switch now {
+    case .batch(let batch): return batch
+    case .end: return nil
+    case .wait: break
+    }
+    return await withTaskCancellationHandler {
+      await withCheckedContinuation(isolation: actor) { reader in
+        let ready: Now = state.withLockedValue { state in
+          if !state.buffered.isEmpty {
+            defer { state.buffered = [] }
+            return .batch(state.buffered)
+          }
+          if state.finished || state.abandoned { return .end }
+          state.reader = reader
+          return .wait
+        }
+        switch ready {
+        case .batch(let batch): reader.resume(returning: batch)
+        case .end: reader.resume(returning: nil)
+        case .wait: break
+        }
+      }
+    } onCancel: {
+      let reader = state.withLockedValue { state in
+        state.abandoned = true
+        defer { state.reader = nil }
+        return state.reader
+      }
+      reader?.resume(returning: nil)
+    }
+  }
+}
+
+/// The library's driver of one ``ClientSession``: it takes the application's audio frames into
+/// the event loop in batches, and hands the session's events to the application in batches.
+///
+/// Its audio inbox is the one part shared with the producer's task, under a lock; everything
+/// else lives on the event loop.
+final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
+  let eventLoop: any EventLoop
+  let ended: EventLoopPromise<RecognitionOutcome>
   private let metadata: GRPCMetadata
   private let timeout: TimeAmount?
-  private let events: AsyncStream<RecognitionEvent>.Continuation
-  private let ended: EventLoopPromise<RecognitionOutcome>
+  private let prebufferLimit: Int
+  private let events: RecognitionEventChannel
   private let trace: (@Sendable (RecognitionTrace) -> Void)?
-  private var stream: GRPCClientStream?
-  /// The audio producer, waiting for the 100 (prebuffer full) or for the stream to drain.
-  private var producer: CheckedContinuation<Bool, Never>?
 
-  static let path = "/nuance.asr.v1.Recognizer/Recognize"
+  /// The most audio, in bytes, waiting in the inbox while the recognition streams: beyond it
+  /// the producer waits for the loop to take its batch (1 s of 16 kHz L16).
+  static let inboxLimit = 32_000
+
+  // MARK: On the event loop
+
+  private var session: ClientSession?
+  /// Frames the session could not take yet (its prebuffer was full before the 100), in order.
+  private var backlog: [ByteBuffer] = []
+  private var backlogStart = 0
+  /// Audio bytes the session holds for the 100.
+  private var prebuffered = 0
+  private var started = false
+  /// The producer's audio ended, and the session is told once the backlog is through.
+  private var endOfAudioPending = false
+  private var finished = false
+  private var pendingEvents: [RecognitionEvent] = []
+  /// The credit the inbox was last given.
+  private var grantedCredit: Int
+
+  // MARK: The inbox, shared with the producer (under `lock`)
+
+  private let lock = NIOLock()
+  private var inbox: [ByteBuffer] = []
+  private var inboxBytes = 0
+  /// How many bytes may wait in the inbox before the producer waits.
+  private var credit: Int
+  private var producerEnded: Bool?
+  private var closed = false
+  private var drainScheduled = false
+  private var producer: CheckedContinuation<Bool, Never>?
 
   init(
     connection: GRPCClientConnection,
     metadata: GRPCMetadata,
     timeout: TimeAmount?,
     prebufferLimit: Int,
-    events: AsyncStream<RecognitionEvent>.Continuation,
-    ended: EventLoopPromise<RecognitionOutcome>,
+    events: RecognitionEventChannel,
     trace: (@Sendable (RecognitionTrace) -> Void)?
   ) {
-    self.trace = trace
     self.eventLoop = connection.eventLoop
-    self.connection = connection
+    self.ended = connection.eventLoop.makePromise(of: RecognitionOutcome.self)
     self.metadata = metadata
     self.timeout = timeout
-    self.machine = ClientSessionStateMachine(prebufferLimit: prebufferLimit)
+    self.prebufferLimit = prebufferLimit
     self.events = events
-    self.ended = ended
-  }
-
-  /// Opens the call and sends the init; false if the recognition already ended.
-  func start(_ initMessage: RecognitionInitMessage) -> Bool {
-    let handler = Handler(session: self)
-    trace?(.callStarted(path: Self.path, metadata: metadata.redactingCredentials()))
-    stream = connection.makeStream(
-      path: Self.path,
-      metadata: metadata,
-      timeout: timeout,
-      handler: handler
+    self.trace = trace
+    self.credit = prebufferLimit
+    self.grantedCredit = prebufferLimit
+    self.session = nil
+    self.session = ClientSession(
+      connection: connection,
+      prebufferLimit: prebufferLimit,
+      delegate: self
     )
-    do {
-      try machine.start(initMessage, into: &actions)
-    } catch {
-      return false
-    }
-    perform()
-    return machine.outcome == nil
   }
 
-  /// Offers an audio frame; waits while it cannot be taken. False when the producer must stop.
-  func audio(_ frame: ByteBuffer) async -> Bool {
-    while true {
-      switch machine.audio(frame, into: &actions) {
-      case .taken:
-        perform()
-        if let stream, !stream.isWritable, machine.outcome == nil {
-          // HTTP/2 flow control: wait until the server has taken what is queued.
-          guard await waitForProducerWakeUp() else { return false }
-        }
-        return machine.outcome == nil
-      case .wait:
-        guard await waitForProducerWakeUp() else { return false }
-      case .stop:
-        return false
+  // MARK: The producer's side (any thread)
+
+  /// Puts a frame in the inbox; waits while the inbox is over its credit. False when the
+  /// recognition takes no more audio (the producer stops).
+  func offer(_ frame: ByteBuffer) async -> Bool {
+    let (accepted, schedule, wait) = lock.withLock { () -> (Bool, Bool, Bool) in
+      guard !closed else { return (false, false, false) }
+      inbox.append(frame)
+      inboxBytes += frame.readableBytes
+      let schedule = !drainScheduled
+      drainScheduled = true
+      return (true, schedule, inboxBytes >= credit)
+    }
+    if schedule { eventLoop.execute { self.drain() } }
+    guard accepted else { return false }
+    guard wait else { return true }
+    return await withCheckedContinuation { producer in
+      let ready: Bool? = lock.withLock {
+        if closed { return false }
+        if inboxBytes < credit { return true }
+        self.producer = producer
+        return nil
       }
+      if let ready { producer.resume(returning: ready) }
     }
   }
 
-  private func waitForProducerWakeUp() async -> Bool {
-    await withCheckedContinuation { continuation in
-      producer = continuation
+  /// The producer's audio ended (or failed).
+  func endOfAudio(failed: Bool) {
+    let schedule = lock.withLock { () -> Bool in
+      guard !closed, producerEnded == nil else { return false }
+      producerEnded = failed
+      let schedule = !drainScheduled
+      drainScheduled = true
+      return schedule
     }
+    if schedule { eventLoop.execute { self.drain() } }
   }
 
-  private func wakeProducer(_ keepGoing: Bool) {
-    producer?.resume(returning: keepGoing)
-    producer = nil
-  }
+  // MARK: The loop's side
 
-  func endOfAudio() {
-    machine.endOfAudio(into: &actions)
-    perform()
+  func start(_ initMessage: RecognitionInitMessage) {
+    trace?(.callStarted(path: ClientSession.path, metadata: metadata.redactingCredentials()))
+    session?.start(initMessage, metadata: metadata, timeout: timeout)
   }
 
   func startTimers() {
-    machine.startTimers(into: &actions)
-    perform()
+    session?.startTimers()
   }
 
-  func cancelNow() {
-    machine.cancel(into: &actions)
-    perform()
+  func cancel() {
+    session?.cancel()
   }
 
-  func receive(_ message: ByteBuffer) {
-    do {
-      let response = try RecognitionResponse(serializedBytes: message)
-      trace?(.received(response))
-      machine.receive(response, into: &actions)
-    } catch {
-      // A response that does not decode: the client's INTERNAL error (H36).
-      stream?.cancel(
-        status: GRPCStatus(.internalError, "cannot decode a RecognitionResponse: \(error)")
-      )
-      return
+  /// Takes the inbox's batch into the session.
+  private func drain() {
+    var batch: [ByteBuffer] = []
+    let (ended, producerWaits) = lock.withLock { () -> (Bool?, Bool) in
+      swap(&batch, &inbox)
+      inboxBytes = 0
+      drainScheduled = false
+      return (producerEnded, producer != nil)
     }
-    perform()
-  }
-
-  func callFinished(_ status: GRPCStatus) {
-    trace?(.callEnded(status))
-    machine.callEnded(status, into: &actions)
-    perform()
-  }
-
-  func writabilityChanged(_ writable: Bool) {
-    if writable { wakeProducer(true) }
-  }
-
-  private func perform() {
-    var index = 0
-    while index < actions.count {
-      let action = actions[index]
-      index += 1
-      switch action {
-      case .send(let request):
-        trace?(.sent(request))
-        stream?.send(request)
-      case .halfClose:
-        trace?(.halfClosed)
-        stream?.finish()
-      case .deliver(let event):
-        events.yield(event)
-        if case .started = event { wakeProducer(true) }
-      case .finish(let outcome, let cancelCall):
-        if cancelCall { stream?.cancel() }
-        events.finish()
-        ended.succeed(outcome)
-        wakeProducer(false)
+    guard let session, !finished else { return }
+    for frame in batch {
+      guard take(frame, session) else { break }
+    }
+    if let ended, !endOfAudioPending && !finished {
+      if ended {
+        session.cancel()
+      } else {
+        endOfAudioPending = true
+        endAudioIfDue(session)
       }
     }
-    actions.removeAll(keepingCapacity: true)
+    grantCredit(wake: producerWaits)
   }
 
-  /// The transport's handler for the call: enters the session on the event loop.
-  final class Handler: GRPCClientStreamHandler {
-    let session: RecognitionSession
-
-    init(session: RecognitionSession) {
-      self.session = session
+  /// Offers `frame` behind the backlog; false once the recognition takes no more audio.
+  private func take(_ frame: ByteBuffer, _ session: ClientSession) -> Bool {
+    if backlogStart < backlog.count {
+      backlog.append(frame)
+      return true
     }
-
-    func receive(message: ByteBuffer) {
-      session.assumeIsolated { $0.receive(message) }
+    switch session.audio(frame) {
+    case .taken:
+      if !started { prebuffered += frame.readableBytes }
+      return true
+    case .wait:
+      backlog.append(frame)
+      return true
+    case .stop:
+      return false
     }
+  }
 
-    func finished(status: GRPCStatus, metadata: GRPCMetadata) {
-      session.assumeIsolated { $0.callFinished(status) }
-    }
+  private func endAudioIfDue(_ session: ClientSession) {
+    guard endOfAudioPending, backlogStart == backlog.count, !finished else { return }
+    session.endOfAudio()
+  }
 
-    func writabilityChanged(isWritable: Bool) {
-      session.assumeIsolated { $0.writabilityChanged(isWritable) }
+  /// Gives the inbox the credit the session's state allows, waking a waiting producer.
+  private func grantCredit(wake: Bool = false) {
+    guard !finished else { return }
+    let newCredit: Int
+    if backlogStart < backlog.count {
+      newCredit = 0
+    } else if !started {
+      newCredit = max(prebufferLimit - prebuffered, 0)
+    } else {
+      newCredit = session?.isWritable ?? true ? Self.inboxLimit : 0
     }
+    guard wake || newCredit != grantedCredit else { return }
+    grantedCredit = newCredit
+    let producer = lock.withLock { () -> CheckedContinuation<Bool, Never>? in
+      credit = newCredit
+      guard inboxBytes < credit, let producer = self.producer else { return nil }
+      self.producer = nil
+      return producer
+    }
+    producer?.resume(returning: true)
+  }
+
+  // MARK: ClientSessionDelegate
+
+  func clientSession(willSend request: RecognitionRequest) {
+    trace?(.sent(request))
+  }
+
+  func clientSessionWillHalfClose() {
+    trace?(.halfClosed)
+  }
+
+  func clientSession(received response: RecognitionResponse, bytes: Int) {
+    trace?(.received(response))
+  }
+
+  func clientSession(callEnded status: GRPCStatus) {
+    trace?(.callEnded(status))
+  }
+
+  func clientSession(deliver event: RecognitionEvent) {
+    if case .started = event {
+      started = true
+      prebuffered = 0
+    }
+    pendingEvents.append(event)
+  }
+
+  func clientSessionCanTakeAudio() {
+    guard let session, !finished else { return }
+    // The backlog goes first, in order, as far as the session takes it.
+    while backlogStart < backlog.count {
+      switch session.audio(backlog[backlogStart]) {
+      case .taken:
+        if !started { prebuffered += backlog[backlogStart].readableBytes }
+        backlogStart += 1
+      case .wait:
+        grantCredit()
+        return
+      case .stop:
+        backlogStart = backlog.count
+      }
+    }
+    backlog = []
+    backlogStart = 0
+    endAudioIfDue(session)
+    grantCredit()
+  }
+
+  func clientSession(finished outcome: RecognitionOutcome) {
+    finished = true
+    backlog = []
+    backlogStart = 0
+    let producer = lock.withLock { () -> CheckedContinuation<Bool, Never>? in
+      closed = true
+      inbox = []
+      inboxBytes = 0
+      defer { self.producer = nil }
+      return self.producer
+    }
+    producer?.resume(returning: false)
+    ended.succeed(outcome)
+  }
+
+  func clientSessionDidPerform() {
+    guard !pendingEvents.isEmpty || finished else { return }
+    let batch = pendingEvents
+    pendingEvents = []
+    events.send(batch, finish: finished)
+    if finished { session = nil }
   }
 }
 

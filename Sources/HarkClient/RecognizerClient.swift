@@ -80,15 +80,13 @@ public final class RecognizerClient: Sendable {
     do {
       let metadata = try await authorized(metadata)
       let connection = try await channel.connection()
-      recognition = try await connection.eventLoop.submit {
-        Recognition(
-          connection: connection,
-          metadata: metadata,
-          timeout: timeout.map { TimeAmount($0) },
-          prebufferLimit: prebufferLimit,
-          trace: trace
-        )
-      }.get()
+      recognition = Recognition(
+        connection: connection,
+        metadata: metadata,
+        timeout: timeout.map { TimeAmount($0) },
+        prebufferLimit: prebufferLimit,
+        trace: trace
+      )
     } catch let status as GRPCStatus {
       // No connection: the outcome is a transport failure, reported like any other.
       recognition = Recognition(failed: status)

@@ -66,7 +66,6 @@ final class LoadLoop {
   let metrics = LoopMetrics()
   private(set) var lanes: [Lane] = []
   private var sessions: [ObjectIdentifier: LoadSession] = [:]
-  private var scratch: [ClientSessionStateMachine.Action] = []
   private var random: SplitMix64
   /// Arrivals and replacements happen until this time.
   private let loadEnd: UInt64
@@ -106,16 +105,6 @@ final class LoadLoop {
 
   /// How long a closed loop waits before it replaces a session that failed.
   static let failedSessionPause: UInt64 = 100_000_000
-
-  func takeScratch() -> [ClientSessionStateMachine.Action] {
-    var taken: [ClientSessionStateMachine.Action] = []
-    swap(&taken, &scratch)
-    return taken
-  }
-
-  func returnScratch(_ actions: [ClientSessionStateMachine.Action]) {
-    if scratch.capacity < actions.capacity { scratch = actions }
-  }
 
   var activeSessions: Int { sessions.count }
 

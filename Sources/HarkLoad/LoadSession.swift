@@ -5,12 +5,13 @@ import HarkProto
 import HarkRecognizer
 import NIOCore
 
-/// One simulated call: streams its clip frame by frame when the wheel says, carries out the
-/// client state machine, and records what it measures into its loop's metrics.
+/// One simulated call: streams its clip frame by frame when the wheel says, through a
+/// ``ClientSession`` (the client library's core), and records what the session reports into its
+/// loop's metrics.
 ///
-/// Lives on its loop's event loop; the transport calls it there directly. No task, no actor hop
-/// and no allocation per frame beyond the frame's encoding.
-final class LoadSession: GRPCClientStreamHandler {
+/// Lives on its loop's event loop; the transport calls the session there directly. No task, no
+/// actor hop and no allocation per frame beyond the frame's encoding.
+final class LoadSession: ClientSessionDelegate {
   /// The loop outlives its sessions (the generator holds it until every connection is closed),
   /// and a safe unowned reference would cost an atomic retain at each of the many uses a frame
   /// makes of it.
@@ -20,8 +21,10 @@ final class LoadSession: GRPCClientStreamHandler {
   private let frameBytes: Int
   private let bytesPerMillisecond: Double
   private let periodNanoseconds: UInt64
-  private var machine = ClientSessionStateMachine()
-  private var stream: GRPCClientStream?
+  /// Set once in `start`; the session holds this object (its delegate) until it ends.
+  private var session: ClientSession?
+  /// When the input being handled happened.
+  private var now: UInt64 = 0
   private var offset = 0
   /// Frames taken by the state machine (sent, or held before the 100).
   private var frameIndex = 0
@@ -66,34 +69,26 @@ final class LoadSession: GRPCClientStreamHandler {
     self.firstDue = firstDue
     nextDue = firstDue
     loop.metrics.second.counters.sessionsStarted += 1
-    stream = lane.connection.makeStream(
-      path: "/nuance.asr.v1.Recognizer/Recognize",
-      metadata: metadata,
-      handler: self
-    )
-    var actions = loop.takeScratch()
-    do {
-      try machine.start(initMessage, into: &actions)
-    } catch {
-      // Cannot happen: a new machine always starts.
-    }
-    perform(&actions, now: now)
-    loop.returnScratch(actions)
+    self.now = now
+    let session = ClientSession(connection: lane.connection, delegate: self)
+    self.session = session
+    session.start(initMessage, metadata: metadata)
     if !ended { loop.wheel.schedule(self, at: firstDue) }
   }
 
   /// The wheel's call: the next frame is due.
   func frameDue(now: UInt64) {
-    guard !ended else { return }
-    if let stream, !stream.isWritable {
+    guard !ended, let session else { return }
+    self.now = now
+    if !session.isWritable {
       // HTTP/2 flow control holds the call: the frame waits (and is late when it goes).
       loop.wheel.schedule(self, at: now + loop.tickNanoseconds)
       return
     }
     let length = min(frameBytes, clip.readableBytes - offset)
     let frame = clip.getSlice(at: clip.readerIndex + offset, length: length)!
-    var actions = loop.takeScratch()
-    switch machine.audio(frame, into: &actions) {
+    let last = offset + length >= clip.readableBytes
+    switch session.audio(frame, last: last) {
     case .taken:
       let lateness = now &- nextDue
       loop.metrics.frameLateness.record(nanoseconds: now >= nextDue ? lateness : 0)
@@ -102,58 +97,55 @@ final class LoadSession: GRPCClientStreamHandler {
       frameIndex += 1
       offset += length
       nextDue += periodNanoseconds
-      if offset >= clip.readableBytes {
-        machine.endOfAudio(into: &actions)
-      }
-      perform(&actions, now: now)
-      if !ended && offset < clip.readableBytes { loop.wheel.schedule(self, at: nextDue) }
+      if !ended && !last { loop.wheel.schedule(self, at: nextDue) }
     case .wait:
       // The prebuffer before the 100 is full: try again next tick.
-      perform(&actions, now: now)
       loop.wheel.schedule(self, at: now + loop.tickNanoseconds)
     case .stop:
-      perform(&actions, now: now)
+      break
     }
-    loop.returnScratch(actions)
   }
 
   /// Cancels the call (the run is over).
   func cancel(now: UInt64) {
     guard !ended else { return }
     cancelledByRun = true
-    var actions = loop.takeScratch()
-    machine.cancel(into: &actions)
-    perform(&actions, now: now)
-    loop.returnScratch(actions)
+    self.now = now
+    session?.cancel()
   }
 
-  private func perform(_ actions: inout [ClientSessionStateMachine.Action], now: UInt64) {
-    var index = 0
-    while index < actions.count {
-      let action = actions[index]
-      index += 1
-      switch action {
-      case .send(let request):
-        if case .audio(let bytes)? = request.request {
-          loop.metrics.second.counters.audioMessages += 1
-          loop.metrics.second.counters.audioBytes += bytes.readableBytes
-          loop.metrics.second.counters.audioMilliseconds += Int(
-            (Double(bytes.readableBytes) / bytesPerMillisecond).rounded()
-          )
-        }
-        loop.metrics.second.counters.bytesSent += request.encodedSize + 5
-        stream?.send(request)
-      case .halfClose:
-        halfClosedAt = now
-        stream?.finish()
-      case .deliver(let event):
-        deliver(event, now: now)
-      case .finish(let outcome, let cancelCall):
-        if cancelCall { stream?.cancel() }
-        finish(outcome, now: now)
-      }
+  // MARK: ClientSessionDelegate
+
+  func clientSession(willSend request: RecognitionRequest) {
+    if case .audio(let bytes)? = request.request {
+      loop.metrics.second.counters.audioMessages += 1
+      loop.metrics.second.counters.audioBytes += bytes.readableBytes
+      loop.metrics.second.counters.audioMilliseconds += Int(
+        (Double(bytes.readableBytes) / bytesPerMillisecond).rounded()
+      )
     }
-    actions.removeAll(keepingCapacity: true)
+    loop.metrics.second.counters.bytesSent += request.encodedSize + 5
+  }
+
+  func clientSessionWillHalfClose() {
+    halfClosedAt = now
+  }
+
+  func clientSession(received response: RecognitionResponse, bytes: Int) {
+    now = LoadLoop.now()
+    loop.metrics.second.counters.bytesReceived += bytes + 5
+  }
+
+  func clientSession(callEnded status: GRPCStatus) {
+    now = LoadLoop.now()
+  }
+
+  func clientSession(deliver event: RecognitionEvent) {
+    deliver(event, now: now)
+  }
+
+  func clientSession(finished outcome: RecognitionOutcome) {
+    finish(outcome, now: now)
   }
 
   private func deliver(_ event: RecognitionEvent, now: UInt64) {
@@ -166,10 +158,8 @@ final class LoadSession: GRPCClientStreamHandler {
       if let after = loop.startTimersAfterMilliseconds {
         timersTask = loop.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(after))) {
           [self] in
-          var actions = loop.takeScratch()
-          machine.startTimers(into: &actions)
-          perform(&actions, now: LoadLoop.now())
-          loop.returnScratch(actions)
+          self.now = LoadLoop.now()
+          session?.startTimers()
         }
       }
     case .timersStarted, .informational:
@@ -247,29 +237,5 @@ final class LoadSession: GRPCClientStreamHandler {
       metrics.second.counters.transportErrors["\(transport.code)", default: 0] += 1
     }
     loop.sessionEnded(self, now: now)
-  }
-
-  // MARK: GRPCClientStreamHandler
-
-  func receive(message: ByteBuffer) {
-    loop.metrics.second.counters.bytesReceived += message.readableBytes + 5
-    let now = LoadLoop.now()
-    var actions = loop.takeScratch()
-    do {
-      machine.receive(try RecognitionResponse(serializedBytes: message), into: &actions)
-    } catch {
-      stream?.cancel(
-        status: GRPCStatus(.internalError, "cannot decode a RecognitionResponse: \(error)")
-      )
-    }
-    perform(&actions, now: now)
-    loop.returnScratch(actions)
-  }
-
-  func finished(status: GRPCStatus, metadata: GRPCMetadata) {
-    var actions = loop.takeScratch()
-    machine.callEnded(status, into: &actions)
-    perform(&actions, now: LoadLoop.now())
-    loop.returnScratch(actions)
   }
 }

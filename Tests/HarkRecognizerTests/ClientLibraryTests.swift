@@ -15,15 +15,20 @@ struct ClientLibraryTests {
   final class Log: Sendable {
     let entries = NIOLockedValueBox<[String]>([])
     let audioBytes = NIOLockedValueBox(0)
+    /// FNV-1a of every audio byte, in the order they arrived.
+    let checksum = NIOLockedValueBox(Checksum())
     func add(_ entry: String) { entries.withLockedValue { $0.append(entry) } }
     var all: [String] { entries.withLockedValue { $0 } }
   }
 
   /// A Recognize server that answers the init with 100 after `delay`, logs every request, and
-  /// ends with `status` after `after` audio bytes (or when the client half-closes).
+  /// ends with `status` after `after` audio bytes (or when the client half-closes). With
+  /// `readDelay`, it stops reading for that long after the 100 (HTTP/2 flow control then holds
+  /// the client back).
   static func scriptedServer(
     log: Log,
     delay: Duration,
+    readDelay: Duration? = nil,
     endAfterAudioBytes: Int? = nil,
     finalStatus: UInt32 = 200
   ) async throws -> (GRPCServer, Int) {
@@ -45,11 +50,13 @@ struct ClientLibraryTests {
               details: "recognition started on audio/l16;rate=8000 stream"
             )
           )
+          if let readDelay { try await Task.sleep(for: readDelay) }
         case .controlMessage?:
           log.add("start_timers")
           try await call.send(.status(code: 100, message: "Continue", details: "timers started"))
         case .audio(let bytes)?:
           if bytes.readableBytes == 0 { log.add("empty audio") }
+          log.checksum.withLockedValue { $0.add(bytes.readableBytesView) }
           let total = log.audioBytes.withLockedValue { count in
             count += bytes.readableBytes
             return count
@@ -243,6 +250,18 @@ extension Array where Element: Sendable {
     AsyncStream { continuation in
       for element in self { continuation.yield(element) }
       continuation.finish()
+    }
+  }
+}
+
+/// FNV-1a (64-bit) of a byte sequence, fed in pieces.
+struct Checksum: Equatable, Sendable {
+  private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+  mutating func add(_ bytes: some Sequence<UInt8>) {
+    for byte in bytes {
+      value ^= UInt64(byte)
+      value &*= 0x100_0000_01b3
     }
   }
 }

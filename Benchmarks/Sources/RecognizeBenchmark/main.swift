@@ -2,6 +2,7 @@ import BenchmarkSupport
 import Foundation
 import HarkAudio
 import HarkClient
+import HarkLoad
 import HarkProto
 import HarkRecognizer
 import HarkServer
@@ -16,6 +17,11 @@ import NIOPosix
 //   RecognizeBenchmark server --port 0 [--recognizers N]
 //   RecognizeBenchmark client --target HOST:PORT [--sessions N] [--duration S] [--warmup S]
 //                             [--connections C] [--cycle-ms MS]
+//   RecognizeBenchmark load   --target HOST:PORT [--sessions N] [--duration S] [--warmup S]
+//                             [--connections C] [--cycle-ms MS]
+//
+// `load` runs the same calls with `hark load`'s engine (HarkLoad's LoadGenerator: sessions
+// paced by a timer wheel on the event loop, no application task), for a side-by-side figure.
 //
 // The server prints LISTENING <port> and runs until stdin reaches EOF. The client opens its
 // sessions over one second, writes ESTABLISHED to stderr when every one has its 100 Continue,
@@ -217,10 +223,94 @@ func runClient(_ arguments: [String]) async throws {
   if !ok { exit(1) }
 }
 
+// MARK: hark load's engine
+
+func runLoad(_ arguments: [String]) async throws {
+  let target = option("--target", arguments) ?? "127.0.0.1:50051"
+  let sessions = Int(option("--sessions", arguments) ?? "1000") ?? 1000
+  let duration = Double(option("--duration", arguments) ?? "10") ?? 10
+  let warmup = Double(option("--warmup", arguments) ?? "2") ?? 2
+  let connections = Int(option("--connections", arguments) ?? "1") ?? 1
+  let cycle = Int(option("--cycle-ms", arguments) ?? "2000") ?? 2000
+  let parts = target.split(separator: ":")
+  // The library client's looped clip, long enough that no session ends during the run.
+  let cycleFrames = clipFrames(cycleMilliseconds: cycle)
+  var bytes = ByteBuffer()
+  let cycles = Int(((warmup + duration + 10) * 1000 / Double(cycle)).rounded(.up))
+  for _ in 0..<cycles {
+    for var frame in cycleFrames { bytes.writeBuffer(&frame) }
+  }
+  let clip = AudioClip(format: .linear16(sampleRate: 8000), bytes: bytes)
+  var parameters = RecognitionParameters(language: "en-US", audioFormat: .pcm(sampleRateHz: 8000))
+  parameters.utteranceDetectionMode = .multiple
+  parameters.resultType = .final
+  let initMessage = RecognitionInitMessage(parameters: parameters)
+  let rampUp = 1.0
+  let configuration = LoadConfiguration(
+    host: String(parts[0]),
+    port: Int(parts[1])!,
+    arrivals: .closed(sessions: sessions),
+    duration: warmup + duration + 1,
+    rampUp: rampUp,
+    connections: connections,
+    clips: [(name: "dtmf-cycle", clip: clip)],
+    initMessage: { _ in initMessage },
+    drainTimeout: 0
+  )
+  struct Mark {
+    var cpu: Double
+    var messages: Int
+    var at: ContinuousClock.Instant
+  }
+  let marks = NIOLockedValueBox<[String: Mark]>([:])
+  let rssBefore = residentBytes()
+  let rssEstablished = NIOLockedValueBox(0)
+  let report = try await LoadGenerator(configuration: configuration).run { progress in
+    let now = Mark(cpu: cpuSeconds(), messages: progress.totals.audioMessages, at: .now)
+    marks.withLockedValue { marks in
+      if progress.elapsed >= rampUp + 0.5 && marks["ESTABLISHED"] == nil {
+        marks["ESTABLISHED"] = now
+        rssEstablished.withLockedValue { $0 = residentBytes() }
+        log("ESTABLISHED")
+      }
+      if progress.elapsed >= rampUp + warmup && marks["MEASURING"] == nil {
+        marks["MEASURING"] = now
+        log("MEASURING")
+      }
+      if progress.elapsed >= rampUp + warmup + duration && marks["DONE"] == nil {
+        marks["DONE"] = now
+        log("DONE")
+      }
+    }
+  }
+  let (start, end) = marks.withLockedValue { ($0["MEASURING"], $0["DONE"]) }
+  guard let start, let end else {
+    log("the load ended before its measured window")
+    exit(1)
+  }
+  let elapsed = end.at - start.at
+  let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+  let counters = report.counters
+  let result: [String: any Sendable] = [
+    "sessions": sessions,
+    "frames": end.messages - start.messages,
+    "late_frames": counters.lateFrames,
+    "seconds": seconds,
+    "cpu_seconds": end.cpu - start.cpu,
+    "rss_before": rssBefore,
+    "rss_established": rssEstablished.withLockedValue { $0 },
+    "sessions_failed": counters.sessionsFailed,
+  ]
+  let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+  writeLine(String(decoding: json, as: UTF8.self))
+  if counters.sessionsFailed > 0 { exit(1) }
+}
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 switch arguments.first {
 case "server": try await runServer(arguments)
 case "client": try await runClient(arguments)
+case "load": try await runLoad(arguments)
 default:
   log("usage: RecognizeBenchmark server --port P | client --target HOST:PORT [--sessions N] ...")
   exit(64)

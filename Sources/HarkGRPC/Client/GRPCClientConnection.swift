@@ -282,8 +282,9 @@ public final class GRPCClientConnection: Sendable {
     let handler = self.handler.value
     let stream = GRPCClientStream(
       connection: handler,
+      owner: self,
       maxReceiveMessageSize: configuration.connection.maxReceiveMessageSize,
-      handler: CountingHandler(wrapped: streamHandler, connection: self)
+      handler: streamHandler
     )
     state.withLockedValue { $0.openStreams += 1 }
     if !isAvailable || handler.isConnectionClosed {
@@ -301,7 +302,8 @@ public final class GRPCClientConnection: Sendable {
     return stream
   }
 
-  fileprivate func streamEnded() {
+  /// One of this connection's calls ended (its stream tells it once).
+  func streamEnded() {
     state.withLockedValue { $0.openStreams -= 1 }
   }
 
@@ -325,25 +327,6 @@ private final class ConnectionParts: @unchecked Sendable {
 private final class ClientKeepaliveBox {
   var value: ClientKeepalive
   init(_ value: ClientKeepalive) { self.value = value }
-}
-
-/// Counts a connection's open calls for the pool.
-private final class CountingHandler: GRPCClientStreamHandler {
-  let wrapped: any GRPCClientStreamHandler
-  let connection: GRPCClientConnection
-
-  init(wrapped: any GRPCClientStreamHandler, connection: GRPCClientConnection) {
-    self.wrapped = wrapped
-    self.connection = connection
-  }
-
-  func receive(metadata: GRPCMetadata) { wrapped.receive(metadata: metadata) }
-  func receive(message: ByteBuffer) { wrapped.receive(message: message) }
-  func writabilityChanged(isWritable: Bool) { wrapped.writabilityChanged(isWritable: isWritable) }
-  func finished(status: GRPCStatus, metadata: GRPCMetadata) {
-    connection.streamEnded()
-    wrapped.finished(status: status, metadata: metadata)
-  }
 }
 
 /// A connection that could not be made: the address, and why in a few words (the socket's

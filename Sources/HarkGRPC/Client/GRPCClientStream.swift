@@ -36,13 +36,17 @@ public final class GRPCClientStream: @unchecked Sendable {
   private unowned let connection: GRPCConnectionHandler
   private var handler: (any GRPCClientStreamHandler)?
   private var deadline: Scheduled<Void>?
+  /// The pool's connection, which counts its open calls; told once, when this call ends.
+  private var owner: GRPCClientConnection?
 
   init(
     connection: GRPCConnectionHandler,
+    owner: GRPCClientConnection?,
     maxReceiveMessageSize: Int,
     handler: any GRPCClientStreamHandler
   ) {
     self.connection = connection
+    self.owner = owner
     self.eventLoop = connection.eventLoop
     self.machine = GRPCClientStreamStateMachine(maxReceiveMessageSize: maxReceiveMessageSize)
     self.handler = handler
@@ -133,6 +137,10 @@ public final class GRPCClientStream: @unchecked Sendable {
     deadline = nil
     let handler = self.handler
     self.handler = nil
+    if let owner {
+      self.owner = nil
+      owner.streamEnded()
+    }
     handler?.finished(status: status, metadata: metadata)
   }
 

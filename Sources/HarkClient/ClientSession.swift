@@ -1,0 +1,201 @@
+package import HarkGRPC
+package import HarkGRPCCore
+package import HarkProto
+package import HarkRecognizer
+package import NIOCore
+
+/// What a ``ClientSession`` reports to the code that drives it, on the session's event loop.
+///
+/// The library's ``Recognition`` and `hark load`'s sessions are the two delegates: one hands
+/// events to an application, the other measures.
+package protocol ClientSessionDelegate: AnyObject {
+  /// This request goes out now.
+  func clientSession(willSend request: RecognitionRequest)
+  /// The request stream is half-closed now.
+  func clientSessionWillHalfClose()
+  /// A response arrived (`bytes` long on the wire, without its gRPC prefix); its actions follow.
+  func clientSession(received response: RecognitionResponse, bytes: Int)
+  /// The call ended at the gRPC level; its actions follow.
+  func clientSession(callEnded status: GRPCStatus)
+  /// An event for the application, in order; `.finished` is the last.
+  func clientSession(deliver event: RecognitionEvent)
+  /// The recognition is over (after its `.finished` event); nothing more is reported.
+  func clientSession(finished outcome: RecognitionOutcome)
+  /// Audio may be offered again: the 100 Continue arrived (the prebuffer was sent), or HTTP/2
+  /// flow control let the queued requests go.
+  func clientSessionCanTakeAudio()
+  /// The actions of one input were carried out (a batch of events may leave now).
+  func clientSessionDidPerform()
+}
+
+extension ClientSessionDelegate {
+  package func clientSession(willSend request: RecognitionRequest) {}
+  package func clientSessionWillHalfClose() {}
+  package func clientSession(received response: RecognitionResponse, bytes: Int) {}
+  package func clientSession(callEnded status: GRPCStatus) {}
+  package func clientSessionCanTakeAudio() {}
+  package func clientSessionDidPerform() {}
+}
+
+/// One recognition on the client: the HTTP/2 stream of its Recognize call and the
+/// ``ClientSessionStateMachine`` it carries out, on the connection's event loop.
+///
+/// The only driver of the machine, for the library and for `hark load` alike: the transport
+/// calls it on the loop directly, and whoever offers audio does so on the loop too (the library
+/// in batches, see ``Recognition``). No task, no actor hop and no allocation per frame beyond the
+/// frame's encoding. What it does is reported to its ``ClientSessionDelegate``, which it holds
+/// until the recognition ends.
+package final class ClientSession: GRPCClientStreamHandler {
+  package static let path = "/nuance.asr.v1.Recognizer/Recognize"
+
+  package let eventLoop: any EventLoop
+  private let connection: GRPCClientConnection
+  private var machine: ClientSessionStateMachine
+  private var stream: GRPCClientStream?
+  private var delegate: (any ClientSessionDelegate)?
+  /// The actions being carried out; a machine call made from inside a delegate's callback adds
+  /// to them, and the loop that is already running carries them out in order.
+  private var actions: [ClientSessionStateMachine.Action] = []
+  private var performing = false
+  /// The machine ended the recognition (its `.finish` action was carried out).
+  private var ended = false
+
+  package init(
+    connection: GRPCClientConnection,
+    prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
+    delegate: any ClientSessionDelegate
+  ) {
+    self.connection = connection
+    self.eventLoop = connection.eventLoop
+    self.machine = ClientSessionStateMachine(prebufferLimit: prebufferLimit)
+    self.delegate = delegate
+  }
+
+  /// The outcome, once the recognition ended.
+  package var outcome: RecognitionOutcome? { machine.outcome }
+
+  /// Whether the stream's request queue is below its high watermark (audio may go on).
+  package var isWritable: Bool { stream?.isWritable ?? true }
+
+  /// Opens the call and sends the init; false if the recognition already ended (e.g. the
+  /// connection could not take the call).
+  @discardableResult
+  package func start(
+    _ initMessage: RecognitionInitMessage,
+    metadata: GRPCMetadata,
+    timeout: TimeAmount? = nil
+  ) -> Bool {
+    eventLoop.preconditionInEventLoop()
+    // A connection that cannot take the call ends it from inside makeStream (UNAVAILABLE).
+    stream = connection.makeStream(
+      path: Self.path,
+      metadata: metadata,
+      timeout: timeout,
+      handler: self
+    )
+    do {
+      try machine.start(initMessage, into: &actions)
+    } catch {
+      // It ended already.
+      return false
+    }
+    perform()
+    return machine.outcome == nil
+  }
+
+  /// Offers an audio frame (see ``ClientSessionStateMachine/audio(_:into:)``).
+  package func audio(_ frame: ByteBuffer) -> ClientSessionStateMachine.OnAudio {
+    let taken = machine.audio(frame, into: &actions)
+    perform()
+    return taken
+  }
+
+  /// Offers an audio frame, and ends the audio after it if `last`.
+  package func audio(_ frame: ByteBuffer, last: Bool) -> ClientSessionStateMachine.OnAudio {
+    let taken = machine.audio(frame, into: &actions)
+    if last && taken == .taken { machine.endOfAudio(into: &actions) }
+    perform()
+    return taken
+  }
+
+  /// The audio ended: the request stream is half-closed once everything held is sent.
+  package func endOfAudio() {
+    machine.endOfAudio(into: &actions)
+    perform()
+  }
+
+  /// Sends `start_timers_message` (held until the 100 Continue).
+  package func startTimers() {
+    machine.startTimers(into: &actions)
+    perform()
+  }
+
+  /// Cancels the recognition (`.cancelled`, and RST_STREAM to the server) unless it ended.
+  package func cancel() {
+    machine.cancel(into: &actions)
+    perform()
+  }
+
+  private func perform() {
+    guard !performing else { return }
+    performing = true
+    var index = 0
+    while index < actions.count {
+      let action = actions[index]
+      index += 1
+      switch action {
+      case .send(let request):
+        delegate?.clientSession(willSend: request)
+        stream?.send(request)
+      case .halfClose:
+        delegate?.clientSessionWillHalfClose()
+        stream?.finish()
+      case .deliver(let event):
+        delegate?.clientSession(deliver: event)
+        if case .started = event { delegate?.clientSessionCanTakeAudio() }
+      case .finish(let outcome, let cancelCall):
+        ended = true
+        if cancelCall { stream?.cancel() }
+        delegate?.clientSession(finished: outcome)
+      }
+    }
+    actions.removeAll(keepingCapacity: true)
+    performing = false
+    guard let delegate else { return }
+    delegate.clientSessionDidPerform()
+    if ended {
+      // The recognition is over: nothing more is reported, and the delegate (which holds this
+      // session) is let go.
+      self.delegate = nil
+    }
+  }
+
+  // MARK: GRPCClientStreamHandler
+
+  package func receive(message: ByteBuffer) {
+    let response: RecognitionResponse
+    do {
+      response = try RecognitionResponse(serializedBytes: message)
+    } catch {
+      // A response that does not decode: the client's INTERNAL error (H36). The stream reports
+      // the call's end through `finished`.
+      stream?.cancel(
+        status: GRPCStatus(.internalError, "cannot decode a RecognitionResponse: \(error)")
+      )
+      return
+    }
+    delegate?.clientSession(received: response, bytes: message.readableBytes)
+    machine.receive(response, into: &actions)
+    perform()
+  }
+
+  package func finished(status: GRPCStatus, metadata: GRPCMetadata) {
+    delegate?.clientSession(callEnded: status)
+    machine.callEnded(status, into: &actions)
+    perform()
+  }
+
+  package func writabilityChanged(isWritable: Bool) {
+    if isWritable && !ended { delegate?.clientSessionCanTakeAudio() }
+  }
+}

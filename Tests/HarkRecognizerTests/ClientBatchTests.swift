@@ -1,0 +1,171 @@
+import HarkAudio
+import HarkClient
+import HarkGRPC
+import HarkProto
+import HarkRecognizer
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+/// The edges of the library's audio batches: frames cross into the event loop in batches, and
+/// however the producer and the loop meet, every byte reaches the server once, in order.
+@Suite("Client library: audio batches")
+struct ClientBatchTests {
+  typealias Log = ClientLibraryTests.Log
+
+  /// Frame `index` of a clip whose bytes differ from frame to frame (so that a frame lost,
+  /// repeated or reordered changes the checksum).
+  static func frame(_ index: Int, bytes: Int = 320) -> ByteBuffer {
+    var random = SplitMix64(seed: UInt64(index) &+ 1)
+    var buffer = ByteBuffer()
+    buffer.reserveCapacity(bytes)
+    while buffer.readableBytes + 8 <= bytes { buffer.writeInteger(random.next()) }
+    while buffer.readableBytes < bytes {
+      buffer.writeInteger(UInt8(truncatingIfNeeded: random.next()))
+    }
+    return buffer
+  }
+
+  static func checksum(ofFrames count: Int, bytes: Int = 320) -> Checksum {
+    var checksum = Checksum()
+    for index in 0..<count { checksum.add(frame(index, bytes: bytes).readableBytesView) }
+    return checksum
+  }
+
+  /// `count` frames made ahead, handed out as fast as they are asked for, counting the pulls.
+  static func fastFrames(
+    _ count: Int,
+    pulled: NIOLockedValueBox<Int>
+  ) -> AsyncMapSequence<AsyncStream<ByteBuffer>, ByteBuffer> {
+    let frames = (0..<count).map { frame($0) }
+    return AsyncStream { continuation in
+      for frame in frames { continuation.yield(frame) }
+      continuation.finish()
+    }.map { frame in
+      pulled.withLockedValue { $0 += 1 }
+      return frame
+    }
+  }
+
+  /// Frames made as they are asked for, without end.
+  static func endlessFrames(pulled: NIOLockedValueBox<Int>) -> AsyncStream<ByteBuffer> {
+    AsyncStream(unfolding: {
+      frame(
+        pulled.withLockedValue { count in
+          defer { count += 1 }
+          return count
+        }
+      )
+    })
+  }
+
+  @Test("a producer faster than the loop: 5,000 frames arrive once, in order")
+  func fasterThanTheLoop() async throws {
+    let log = Log()
+    let (server, port) = try await ClientLibraryTests.scriptedServer(log: log, delay: .zero)
+    let client = RecognizerClient(host: "127.0.0.1", port: port)
+    let pulled = NIOLockedValueBox(0)
+    let outcome = try await client.recognize(
+      makeInit(),
+      audio: Self.fastFrames(5_000, pulled: pulled)
+    )
+    #expect(outcome.code == 200, "\(outcome)")
+    #expect(log.audioBytes.withLockedValue { $0 } == 5_000 * 320)
+    #expect(log.checksum.withLockedValue { $0 } == Self.checksum(ofFrames: 5_000))
+    #expect(log.all.last == "half-close")
+    await client.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  @Test(
+    "audio that ends in the middle of a batch, behind a full prebuffer: all of it, then the half-close"
+  )
+  func endsMidBatch() async throws {
+    let log = Log()
+    let (server, port) = try await ClientLibraryTests.scriptedServer(
+      log: log,
+      delay: .milliseconds(200)
+    )
+    let client = RecognizerClient(host: "127.0.0.1", port: port)
+    let pulled = NIOLockedValueBox(0)
+    let outcome = try await client.recognize(
+      makeInit(),
+      audio: Self.fastFrames(500, pulled: pulled),
+      prebufferLimit: 3200
+    ) { recognition in
+      try await Task.sleep(for: .milliseconds(100))
+      // Before the 100: the prebuffer's ten frames and the one offered, no more.
+      #expect(pulled.withLockedValue { $0 } <= 11)
+      for await _ in recognition.events {}
+      return await recognition.outcome
+    }
+    #expect(outcome.code == 200, "\(outcome)")
+    #expect(log.audioBytes.withLockedValue { $0 } == 500 * 320)
+    #expect(log.checksum.withLockedValue { $0 } == Self.checksum(ofFrames: 500))
+    #expect(log.all == ["init", "sent 100", "audio", "half-close"])
+    await client.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  @Test("cancellation while a batch is in flight: the producer stops, the server has a prefix")
+  func cancelMidBatch() async throws {
+    let log = Log()
+    let (server, port) = try await ClientLibraryTests.scriptedServer(log: log, delay: .zero)
+    let client = RecognizerClient(host: "127.0.0.1", port: port)
+    let pulled = NIOLockedValueBox(0)
+    let outcome = try await client.recognize(
+      makeInit(),
+      audio: Self.endlessFrames(pulled: pulled)
+    ) { recognition in
+      for await event in recognition.events {
+        if case .started = event {
+          try await Task.sleep(for: .milliseconds(20))
+          recognition.cancel()
+        }
+      }
+      return await recognition.outcome
+    }
+    #expect(outcome.kind == .cancelled)
+    let atOutcome = pulled.withLockedValue { $0 }
+    try await Task.sleep(for: .milliseconds(200))
+    // The producer stopped: at most the frame it was offering.
+    #expect(pulled.withLockedValue { $0 } <= atOutcome + 1)
+    // What the server got is the clip's beginning, each frame once, in order.
+    #expect(await eventually { log.all.last == "audio" || log.all.last == "half-close" })
+    try await Task.sleep(for: .milliseconds(100))
+    let received = log.audioBytes.withLockedValue { $0 }
+    #expect(received % 320 == 0)
+    #expect(received / 320 <= atOutcome)
+    #expect(log.checksum.withLockedValue { $0 } == Self.checksum(ofFrames: received / 320))
+    await client.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  @Test("a server that does not read: the producer waits on flow control, then all arrives once")
+  func backpressure() async throws {
+    let log = Log()
+    let (server, port) = try await ClientLibraryTests.scriptedServer(
+      log: log,
+      delay: .zero,
+      readDelay: .milliseconds(600)
+    )
+    let client = RecognizerClient(host: "127.0.0.1", port: port)
+    let pulled = NIOLockedValueBox(0)
+    let count = 10_000  // 3.2 MB: beyond the 1 MiB stream window, the request queue and the inbox
+    let outcome = try await client.recognize(
+      makeInit(),
+      audio: Self.fastFrames(count, pulled: pulled)
+    ) { recognition in
+      try await Task.sleep(for: .milliseconds(400))
+      // The server is not reading: the producer is held, far short of the whole clip.
+      #expect(pulled.withLockedValue { $0 } < count / 2)
+      for await _ in recognition.events {}
+      return await recognition.outcome
+    }
+    #expect(outcome.code == 200, "\(outcome)")
+    #expect(log.audioBytes.withLockedValue { $0 } == count * 320)
+    #expect(log.checksum.withLockedValue { $0 } == Self.checksum(ofFrames: count))
+    await client.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+}
