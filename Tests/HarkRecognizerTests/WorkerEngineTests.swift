@@ -112,8 +112,12 @@ struct WorkerEngineTests {
     let pulled = NIOLockedValueBox(0)
     let started = NIOLockedValueBox(false)
     let frames = CountedFrames(total: total, pulled: pulled)
-    async let ended = client.recognize(makeInit(mode: .disabled), audio: frames) {
-      recognition -> (RecognitionOutcome, [String]) in
+    // A prebuffer of 100 frames: the client holds no more than that before the 100 Continue.
+    async let ended = client.recognize(
+      makeInit(mode: .disabled),
+      audio: frames,
+      prebufferLimit: 32_000
+    ) { recognition -> (RecognitionOutcome, [String]) in
       var finals: [String] = []
       for await event in recognition.events {
         if case .started = event { started.withLockedValue { $0 = true } }
@@ -125,9 +129,10 @@ struct WorkerEngineTests {
     }
 
     // With the engine stopped, the producer must stall: what it pulled is bounded by the
-    // server's backlog limit (50 jobs), the stream window (32 KiB, ≈ 100 frames) and the client's
-    // send queue (64 KiB, ≈ 200 frames), not by the 2,000 frames on offer (it stops at 350 here).
-    // Waits for the 100 Continue (before it the client holds up to 1,000 frames by design), then
+    // server's backlog limit (50 jobs), the stream window (32 KiB, ≈ 100 frames), the client's
+    // send queue (64 KiB, ≈ 200 frames) and its inbox (32,000 bytes, 100 frames), not by the 2,000
+    // frames on offer (it stops at 350–450 here).
+    // Waits for the 100 Continue (before it the client holds up to 100 frames here), then
     // until the count is past the backlog limit and has not moved for half a second (a minute at
     // most: on a busy machine the producer can pause for longer before it gets that far).
     let deadline = ContinuousClock.now + .seconds(60)
