@@ -237,7 +237,6 @@ struct Load: AsyncParsableCommand {
       var report: LoadReport
       do {
         let group = EventLoopThreads.makeGroup(threads)
-        defer { group.shutdownGracefully { _ in } }
         report = try await LoadGenerator(configuration: configuration, group: group).run {
           progress in
           guard !quiet else { return }

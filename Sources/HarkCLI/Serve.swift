@@ -353,7 +353,6 @@ struct Serve: AsyncParsableCommand {
       )
     }
     let group = EventLoopThreads.makeGroup(threads)
-    defer { group.shutdownGracefully { _ in } }
     let server = RecognizerServer(
       configuration: configuration,
       group: group,

@@ -117,7 +117,9 @@ struct EventLoopThreads {
     }
   }
 
-  /// A group of `threads` event loops (the default when nil).
+  /// A group of `threads` event loops (the default when nil). Like SwiftNIO's singleton group,
+  /// it lives as long as the process: work that ends after the command (a connection's close,
+  /// a timer cancelled late) still finds its loop.
   static func makeGroup(_ threads: Int?) -> MultiThreadedEventLoopGroup {
     MultiThreadedEventLoopGroup(numberOfThreads: threads ?? availableCPUs)
   }
