@@ -57,6 +57,17 @@ let package = Package(
       ],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
+    // The server session state machine's cost per audio message (tools/bench-session).
+    .executableTarget(
+      name: "SessionBenchmark",
+      dependencies: [
+        "BenchmarkSupport",
+        .product(name: "HarkAudio", package: hark),
+        .product(name: "HarkProto", package: hark),
+        .product(name: "HarkRecognizer", package: hark),
+      ],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
     .executableTarget(
       name: "CodecBenchmark",
       dependencies: [

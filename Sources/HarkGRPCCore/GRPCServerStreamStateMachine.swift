@@ -4,16 +4,17 @@ public import NIOCore
 /// the status, deadlines and resets.
 ///
 /// ```
-///                 receive(headers:)                 receive(data: endStream: true)
-///   awaitingHeaders ─────────────► open ──────────────────────────────► requestClosed
-///        │   │  (valid request)     │  send(message) → .sendHeaders once    │
-///        │   │                      │  finish(status)                       │ finish(status)
-///        │   └─ invalid: reject ─┐  ▼                                       ▼
-///        │     (415, UNIMPLEMENTED,  responseClosed ◄──────────────────  closed
-///        │      INTERNAL …)          (status sent; request     receive(end) │
-///        │                           may still be open)        ─────────────┘
-///        ▼
-///      closed ◄── receive(reset:) / deadlineExpired / connection lost, from any state
+///                  receive(headers:)             receive(data:endStream: true)
+///   awaitingHeaders ──────────────► open(request open) ─────────────────────► open(request ended)
+///    │ (a valid request)             │ sendMessage(): the headers first, once    │
+///    │                               │ finish(status:)                           │ finish(status:)
+///    │ invalid: reject (415,         ▼                                           ▼
+///    │ UNIMPLEMENTED, INTERNAL …)   responseClosed(request open) ─request ends─► closed
+///    ▼                              (status sent; the rest of the request is discarded)
+///  closed
+///
+///  closed ◄── from any state: receiveReset() (RST_STREAM from the client, connection lost),
+///             writeStalled(), deadlineExpired(), a malformed or oversized message
 /// ```
 ///
 /// Terminal transitions and the status each produces:

@@ -1,26 +1,26 @@
 internal import HarkAudio
 public import HarkProto
+public import NIOCore
 
 /// The Recognize protocol as a server enforces it, for one RPC: the init, the 100 Continue,
 /// audio and timers, utterances and results, and every terminal status.
 ///
 /// ```
-///                      init ✓ (validated, engine acquired)
-///   awaitingInit ──────────────────────────────────────► recognizing ───────────► finished(status)
-///     │  audio first ─────────► 400 recognition_init_message   │ timers: stalled ─start_timers─► running (100)
-///     │  start_timers first ──► 410                            │ per utterance: waiting → inSpeech → trailing silence
-///     │  end of requests ─────► 400                            │
-///     │  no init in time ─────► 408                            │
-///     │  bad init ────────────► 400 <field>                    │ second init ─────────────────► 400
-///     │  pool busy / rate / auth ► 409 / 429 / 401·403         │ no speech for no_input_timeout ► 404
-///     │  resource failed ─────► 502                            │ speech past recognition_timeout ► final, 413
-///     └─ shutdown ────────────► 512                            │ no audio message for idle timeout ► 408
-///                                                              │ engine failed ───────────────► 500
-///                                                              │ shutdown ────────────────────► 512
-///                                                              │ SINGLE: end of the utterance ► final, 200
-///                                                              │ end of requests: an utterance → final, 200;
-///                                                              │                  none at all → 204
-///                                                              └ client reset ────────────────► (no status)
+///                  init ✓ (valid)                  engine ready (100 Continue)
+///   awaitingInit ───────────────► acquiring ─────────────────────────────► recognizing ─────────► finished(status)
+///    │ audio first ──► 400         │ audio, start_timers, a second init,    │ timers: stalled ─start_timers─► running (100)
+///    │ start_timers ─► 410         │ end of requests: queued, replayed in   │ per utterance: waiting → inSpeech → trailing silence
+///    │ end of requests ► 400       │ order after the 100 (queue full: pause │
+///    │ no init in time ► 408       │ the client's data); dropped if the     │ second init ─────────────────► 400
+///    │ bad init ─────► 400 <field> │ recognition does not start             │ no speech for no_input_timeout ► 404
+///    └ shutdown ─────► 512         │ rejected: unauthenticated ► 401        │ speech past recognition_timeout ► final, 413
+///                                  │   forbidden topic ────────► 403        │ no audio message for idle timeout ► 408
+///                                  │   every engine busy ──────► 409        │ engine failed ───────────────► 500
+///                                  │   rate limit ─────────────► 429        │ shutdown ────────────────────► 512
+///                                  │   engine refused ► 400 · 502 · 500     │ SINGLE: end of the utterance ► final, 200
+///                                  │ shutdown ────────────────► 512         │ end of requests: an utterance → final, 200;
+///                                  └ client reset ────────────► (none)      │                  none at all → 204
+///                                                                           └ client reset ────────────────► (no status)
 /// ```
 ///
 /// Timers count audio samples, never wall time, so audio faster than real time behaves like
@@ -30,6 +30,13 @@ public import HarkProto
 /// They start with the 100 unless `stall_timers` is set, then with `start_timers_message` (which
 /// is answered with another 100). Stalling holds the no-input and recognition timers only.
 ///
+/// The driver carries out actions in order, and an event it reports while doing so (an engine
+/// that answers at once) appends its actions after the ones still to do. The machine relies on
+/// it for the order of responses: a message's ``Action/engineAudio(position:)`` comes before the
+/// StartOfSpeech the same message produces, so a partial result the engine returns for those
+/// samples goes out after it. A partial computed from audio that reached past the end of its
+/// utterance is dropped: the final result, which follows, supersedes it.
+///
 /// Bad transitions come in three kinds: a driver that reports engine results nobody asked for
 /// is a caller bug (ignored, with an assertion in debug builds); what the client sends out of
 /// order is a protocol violation answered with its status; and events after the end (audio
@@ -37,24 +44,33 @@ public import HarkProto
 public struct ServerSessionStateMachine: Sendable {
   /// What the driver does next, in order.
   public enum Action: Sendable, Equatable {
-    /// Validate the recognition with the server's policy (authorization, rate limit, engine
-    /// pool) and prepare an engine with `configuration`; then call ``engineReady(notices:into:)``
-    /// or ``rejectInit(_:into:)``.
+    /// Check the recognition against the server's policy (credentials, rate limit), take an
+    /// engine of the pool and prepare it with the ``configuration`` (off the event loop); then
+    /// call ``engineReady(notices:into:)`` or ``rejectInit(_:into:)``. Meanwhile the machine
+    /// queues what the client sends.
     case acquireEngine
     /// Send this response.
     case send(RecognitionResponse)
     /// End the RPC (gRPC OK): the status was the last response.
     case finishCall
-    /// Give the engine this message's samples (which start at `position`). A partial hypothesis
-    /// it returns is reported with ``enginePartial(_:into:)`` after the message's other actions
-    /// (so that a StartOfSpeech among them goes out first).
+    /// Give the engine this message's samples (which start at `position`), and report a partial
+    /// hypothesis it returns with ``enginePartial(_:position:into:)``.
     case engineAudio(position: Int)
     /// Tell the engine an utterance began at `onset`.
     case engineBeginUtterance(onset: Int)
     /// Tell the engine the utterance ended at `end`, and report its hypotheses with
-    /// ``engineFinal(_:into:)`` (or ``engineFailed(_:into:)``).
+    /// ``engineFinal(_:end:into:)`` (or ``engineFailed(_:into:)``).
     case engineEndUtterance(end: Int)
-    /// The recognition is over: reset the engine and return it to the pool.
+    /// Decode this audio message, which arrived while the engine was acquired, and report it
+    /// with ``audio(_:into:)`` now, as if it had just arrived.
+    case replayAudio(ByteBuffer)
+    /// Stop acknowledging the client's data, so that HTTP/2 flow control holds the client back:
+    /// the queue of what it sent while the engine is acquired is full.
+    case pauseRequests
+    /// Acknowledge the client's data again.
+    case resumeRequests
+    /// The recognition is over: reset the engine and return it to the pool (an engine still
+    /// being prepared, once its preparation returns).
     case releaseEngine
     /// (Re)start the idle timer: no audio message for that long is 408 (``idleTimeout(milliseconds:into:)``).
     case restartIdleTimer
@@ -62,15 +78,55 @@ public struct ServerSessionStateMachine: Sendable {
     case stopIdleTimer
   }
 
+  /// Why the driver could not start an accepted recognition; each becomes its status
+  /// (``status(for:)``).
+  public enum InitRejection: Sendable, Hashable {
+    /// The call's credentials are missing, malformed or not accepted: 401, with `reason` as
+    /// the details.
+    case unauthenticated(reason: String)
+    /// The credentials are valid but may not use `topic`: 403.
+    case forbidden(topic: String)
+    /// More new recognitions per second than the server allows: 429.
+    case rateLimited
+    /// Every one of the server's `capacity` engines is busy: 409.
+    case enginesBusy(capacity: Int)
+    /// The engine refused the recognition's configuration: 400 (a parameter or resource it
+    /// cannot take), 502 (a resource that failed to load) or 500, by the error's kind.
+    case prepareFailed(EngineError)
+    /// The server's own admission hook refused the recognition with this status.
+    case refused(RecognitionStatus)
+  }
+
   enum State: Sendable {
     case awaitingInit
-    /// The init was valid (its configuration is in `accepted`); the driver is acquiring an
-    /// engine.
-    case acquiring
-    /// The recognition runs; its details are in `recognition` (kept outside the enum so that
-    /// audio updates them in place, without copying them per message).
-    case recognizing
+    /// The init was valid; the driver is acquiring an engine.
+    case acquiring(Acquisition)
+    /// The recognition runs.
+    case recognizing(Recognition)
     case finished
+    /// Only while a payload is out of the enum being changed: taken out, it is referenced once,
+    /// so it is changed in place rather than copied.
+    case modifying
+  }
+
+  /// An accepted init and what the client sent while its engine is acquired.
+  struct Acquisition: Sendable {
+    var configuration: RecognitionConfiguration
+    /// What arrived meanwhile, in order.
+    var queue: [Queued] = []
+    /// The audio bytes in `queue`.
+    var queuedBytes = 0
+    /// Whether the driver was told to stop acknowledging the client's data.
+    var pausedRequests = false
+  }
+
+  /// A request held while the engine is acquired.
+  enum Queued: Sendable {
+    case audio(ByteBuffer)
+    case startTimers
+    /// Another init message (whatever it holds: 400).
+    case secondInit
+    case endOfRequests
   }
 
   /// Everything a recognition tracks.
@@ -83,12 +139,10 @@ public struct ServerSessionStateMachine: Sendable {
     var heardSpeech = false
     /// The utterance the engine is in, if any (its onset).
     var utteranceOnset: Int?
-    /// The onsets of the utterances whose final results were requested and have not come back,
-    /// oldest first: one audio message can end an utterance and start (or end) the next before
-    /// the driver reports the first final.
-    var endedOnsets: [Int] = []
-    /// Where each of those utterances ended (the same order).
-    var endedEnds: [Int] = []
+    /// The utterances whose final results were requested and have not come back, oldest first:
+    /// one audio message can end an utterance and start (or end) the next before the driver
+    /// reports the first final.
+    var pendingFinals: [PendingFinal] = []
     /// Utterances finished with a final result.
     var finishedUtterances = 0
     /// A final result was requested of the engine and has not come back yet; what follows the
@@ -98,6 +152,18 @@ public struct ServerSessionStateMachine: Sendable {
     var lastPartialText: String?
     /// Notices of the engine to send with the next result.
     var notices: [EngineNotice] = []
+    /// What the client sent while the engine was acquired and is not replayed yet.
+    var replay: ArraySlice<Queued> = []
+  }
+
+  /// An utterance whose final result was requested.
+  struct PendingFinal: Sendable {
+    var onset: Int
+    var end: Int
+    /// The stream position of the audio being handled when the final was requested (the start
+    /// of the message that ended the utterance, or all the audio at the end of requests): a
+    /// partial computed from samples at or past it is superseded by the final.
+    var requestedAt: Int
   }
 
   /// Why a final result was requested, which says what follows it.
@@ -110,23 +176,28 @@ public struct ServerSessionStateMachine: Sendable {
     case endOfRequests
   }
 
+  /// Audio bytes the machine queues while the engine is acquired before it pauses the client's
+  /// data: one second of the largest PCM stream (L16 at 16 kHz). At most this plus the stream's
+  /// flow-control window is ever queued.
+  public static let defaultMaxQueuedAudioBytes = 32_000
+
   private var state: State = .awaitingInit
-  /// The running recognition (state `recognizing`).
-  private var recognition: Recognition?
-  /// The configuration of an accepted init (state `acquiring`). Payloads live outside `state`,
-  /// so that asking which state the machine is in copies nothing.
-  private var accepted: RecognitionConfiguration?
+  private let maxQueuedAudioBytes: Int
   /// The status the recognition ended with, once it ended.
   public private(set) var finalStatus: RecognitionStatus?
 
-  public init() {}
+  /// A machine that queues up to `maxQueuedAudioBytes` of audio while the engine is acquired
+  /// before it pauses the client's data.
+  public init(maxQueuedAudioBytes: Int = ServerSessionStateMachine.defaultMaxQueuedAudioBytes) {
+    self.maxQueuedAudioBytes = maxQueuedAudioBytes
+  }
 
   /// The configuration of the recognition, once the init was accepted.
   public var configuration: RecognitionConfiguration? {
     switch state {
-    case .acquiring: accepted
-    case .recognizing: recognition?.configuration
-    case .awaitingInit, .finished: nil
+    case .acquiring(let acquisition): acquisition.configuration
+    case .recognizing(let recognition): recognition.configuration
+    case .awaitingInit, .finished, .modifying: nil
     }
   }
 
@@ -164,7 +235,7 @@ public struct ServerSessionStateMachine: Sendable {
         return
       }
       startTimers(into: &actions)
-    case .audio?:
+    case .audio(let bytes)?:
       switch state {
       case .awaitingInit:
         end(
@@ -173,8 +244,19 @@ public struct ServerSessionStateMachine: Sendable {
           "recognition_init_message must be the first message, before any audio",
           into: &actions
         )
-      case .acquiring, .recognizing, .finished:
-        // Audio while acquiring is held by the driver; while recognizing it goes to audio(_:).
+      case .acquiring(var acquisition):
+        // An empty message would change nothing when replayed (the idle timer starts with the
+        // 100), so only audio is queued.
+        guard bytes.readableBytes > 0 else { return }
+        state = .modifying
+        acquisition.queue.append(.audio(bytes))
+        acquisition.queuedBytes += bytes.readableBytes
+        let pause = acquisition.queuedBytes > maxQueuedAudioBytes && !acquisition.pausedRequests
+        if pause { acquisition.pausedRequests = true }
+        state = .acquiring(acquisition)
+        if pause { actions.append(.pauseRequests) }
+      case .recognizing, .finished, .modifying:
+        // While recognizing, audio goes to audio(_:into:).
         break
       }
     case nil:
@@ -187,37 +269,87 @@ public struct ServerSessionStateMachine: Sendable {
     switch state {
     case .awaitingInit:
       do {
-        accepted = try RecognitionConfiguration(validating: message)
-        state = .acquiring
+        state = .acquiring(
+          Acquisition(configuration: try RecognitionConfiguration(validating: message))
+        )
         actions.append(.acquireEngine)
       } catch {
         end(400, "Bad request", "\(error)", into: &actions)
       }
-    case .acquiring, .recognizing:
-      end(
-        400,
-        "Bad request",
-        "recognition_init_message: a recognition accepts one init message",
-        into: &actions
-      )
-    case .finished:
+    case .acquiring(var acquisition):
+      // Answered (400) after the 100, as if the engine had been ready at once.
+      state = .modifying
+      acquisition.queue.append(.secondInit)
+      state = .acquiring(acquisition)
+    case .recognizing:
+      end(Self.secondInitStatus, into: &actions)
+    case .finished, .modifying:
       break
     }
   }
 
-  /// The driver could not start the recognition: 401, 403, 409, 429, 400 or 502.
-  public mutating func rejectInit(_ status: RecognitionStatus, into actions: inout [Action]) {
+  private static let secondInitStatus = RecognitionStatus(
+    code: 400,
+    message: "Bad request",
+    details: "recognition_init_message: a recognition accepts one init message"
+  )
+
+  /// The driver could not start the recognition: its status (401, 403, 409, 429, 400, 502 or
+  /// 500), and the engine, if the driver took one, goes back.
+  public mutating func rejectInit(_ rejection: InitRejection, into actions: inout [Action]) {
     guard case .acquiring = state else { return }
-    end(status.code, status.message, status.details, into: &actions)
+    end(Self.status(for: rejection), into: &actions)
   }
 
-  /// The engine is ready: the recognition starts (100 Continue).
+  /// The status that refuses a recognition for `rejection`.
+  public static func status(for rejection: InitRejection) -> RecognitionStatus {
+    switch rejection {
+    case .unauthenticated(let reason):
+      RecognitionStatus(code: 401, message: "Unauthorized", details: reason)
+    case .forbidden(let topic):
+      RecognitionStatus(
+        code: 403,
+        message: "Forbidden",
+        details: "the token may not use the topic \(topic)"
+      )
+    case .rateLimited:
+      RecognitionStatus(
+        code: 429,
+        message: "Too many requests",
+        details: "the server's limit of new recognitions per second was exceeded"
+      )
+    case .enginesBusy(let capacity):
+      RecognitionStatus(
+        code: 409,
+        message: "Conflict",
+        details: "all \(capacity) recognizers are busy"
+      )
+    case .prepareFailed(let error):
+      switch error.kind {
+      case .badRequest(let field):
+        RecognitionStatus(code: 400, message: "Bad request", details: "\(field): \(error.message)")
+      case .resourceFailed(let field):
+        RecognitionStatus(
+          code: 502,
+          message: "Resource error",
+          details: "\(field): \(error.message)"
+        )
+      case .internalFailure:
+        RecognitionStatus(code: 500, message: "Internal server error", details: error.message)
+      }
+    case .refused(let status):
+      status
+    }
+  }
+
+  /// The engine is ready: the recognition starts (100 Continue), and what the client sent
+  /// meanwhile is replayed in order.
   public mutating func engineReady(notices: [EngineNotice] = [], into actions: inout [Action]) {
-    guard case .acquiring = state, let configuration = accepted else {
+    guard case .acquiring(let acquisition) = state else {
       assertionFailure("engineReady without acquireEngine")
       return
     }
-    accepted = nil
+    let configuration = acquisition.configuration
     var recognition = Recognition(
       configuration: configuration,
       endpointer: Endpointer(
@@ -229,18 +361,20 @@ public struct ServerSessionStateMachine: Sendable {
       )
     )
     recognition.notices = notices
+    recognition.replay = acquisition.queue[...]
     if !configuration.stallTimers { recognition.timersStart = 0 }
     if configuration.mode == .disabled {
       // No endpointing: the whole stream is one utterance for the engine.
       recognition.utteranceOnset = 0
       actions.append(.engineBeginUtterance(onset: 0))
     }
-    self.recognition = recognition
-    state = .recognizing
+    state = .recognizing(recognition)
     actions.append(
       .send(.status(code: 100, message: "Continue", details: Self.continueDetails(configuration)))
     )
     actions.append(.restartIdleTimer)
+    if acquisition.pausedRequests { actions.append(.resumeRequests) }
+    replayQueued(into: &actions)
   }
 
   /// The details of every 100 Continue: the stream the recognition runs on.
@@ -248,9 +382,31 @@ public struct ServerSessionStateMachine: Sendable {
     "recognition started on \(configuration.audioFormat.mediaType) stream"
   }
 
+  /// Replays what arrived while the engine was acquired, up to the next audio message: the
+  /// driver decodes that one (``Action/replayAudio(_:)``) and reports it with ``audio(_:into:)``,
+  /// which goes on with the rest.
+  private mutating func replayQueued(into actions: inout [Action]) {
+    while case .recognizing(var recognition) = state, let next = recognition.replay.first {
+      state = .modifying
+      recognition.replay.removeFirst()
+      state = .recognizing(recognition)
+      switch next {
+      case .audio(let bytes):
+        actions.append(.replayAudio(bytes))
+        return
+      case .startTimers:
+        startTimers(into: &actions)
+      case .secondInit:
+        end(Self.secondInitStatus, into: &actions)
+      case .endOfRequests:
+        endOfRequests(into: &actions)
+      }
+    }
+  }
+
   private mutating func startTimers(into actions: inout [Action]) {
     switch state {
-    case .awaitingInit, .acquiring:
+    case .awaitingInit:
       // Seed 004: a start_timers_message while no recognition is in progress is 410.
       end(
         410,
@@ -258,30 +414,47 @@ public struct ServerSessionStateMachine: Sendable {
         "start_timers_message arrived before a recognition started",
         into: &actions
       )
-    case .recognizing:
+    case .acquiring(var acquisition):
+      // Replayed after the 100. Once is enough: a second would find the timers running.
+      guard
+        !acquisition.queue.contains(where: { if case .startTimers = $0 { true } else { false } })
+      else { return }
+      state = .modifying
+      acquisition.queue.append(.startTimers)
+      state = .acquiring(acquisition)
+    case .recognizing(var recognition):
       // Timers already running: the message changes nothing (DESIGN rule 2).
-      guard recognition!.timersStart == nil else { return }
-      recognition!.timersStart = recognition!.endpointer.position
+      guard recognition.timersStart == nil else { return }
+      state = .modifying
+      recognition.timersStart = recognition.endpointer.position
+      state = .recognizing(recognition)
       actions.append(.send(.status(code: 100, message: "Continue", details: "timers started")))
-    case .finished:
+    case .finished, .modifying:
       break
     }
   }
 
   /// The driver decoded an audio message into `samples`; run endpointing and the timers on them.
   public mutating func audio(_ samples: UnsafeBufferPointer<Int16>, into actions: inout [Action]) {
-    guard case .recognizing = state else { return }
+    // Taken out of the enum and put back: changed in place, with no copy per message.
+    guard case .recognizing(var recognition) = state else { return }
+    state = .modifying
     actions.append(.restartIdleTimer)
-    // Only through an inout access: reading `recognition!.field` copies all of the recognition.
-    let ended = Self.audio(samples, recognition: &recognition!, into: &actions)
-    if let ended { end(ended.code, ended.message, ended.details, into: &actions) }
+    let ended = Self.audio(samples, recognition: &recognition, into: &actions)
+    let replaying = !recognition.replay.isEmpty
+    state = .recognizing(recognition)
+    if let ended {
+      end(ended, into: &actions)
+    } else if replaying {
+      replayQueued(into: &actions)
+    }
   }
 
   private static func audio(
     _ samples: UnsafeBufferPointer<Int16>,
     recognition: inout Recognition,
     into actions: inout [Action]
-  ) -> (code: UInt32, message: String, details: String)? {
+  ) -> RecognitionStatus? {
     if recognition.awaitingFinal == .endOfRequests
       || recognition.awaitingFinal == .recognitionTimeout
     {
@@ -290,18 +463,20 @@ public struct ServerSessionStateMachine: Sendable {
     }
     // The stream position of these samples: every sample before them, not just whole frames (a
     // message need not be a whole number of 10 ms frames).
-    actions.append(.engineAudio(position: recognition.endpointer.samplesSeen))
-    return endpoint(samples, recognition: &recognition, into: &actions)
+    let position = recognition.endpointer.samplesSeen
+    actions.append(.engineAudio(position: position))
+    return endpoint(samples, at: position, recognition: &recognition, into: &actions)
   }
 
-  /// Endpointing and the timers over `samples`, updating `recognition` in place; the status to
-  /// end with, if a timer expired.
+  /// Endpointing and the timers over `samples` (which start at `position`), updating
+  /// `recognition` in place; the status to end with, if a timer expired.
   private static func endpoint(
     _ samples: UnsafeBufferPointer<Int16>,
+    at position: Int,
     recognition: inout Recognition,
     into actions: inout [Action]
-  ) -> (code: UInt32, message: String, details: String)? {
-    var ended: (code: UInt32, message: String, details: String)?
+  ) -> RecognitionStatus? {
+    var ended: RecognitionStatus?
     // Frame by frame, the endpointer changed in place (no copy of it, no closure).
     var index = 0
     while index < samples.count {
@@ -310,16 +485,24 @@ public struct ServerSessionStateMachine: Sendable {
       guard step.completed, ended == nil, recognition.awaitingFinal != .recognitionTimeout else {
         continue
       }
-      Self.frame(&recognition, event: step.event, ended: &ended, into: &actions)
+      Self.frame(
+        &recognition,
+        event: step.event,
+        messageStart: position,
+        ended: &ended,
+        into: &actions
+      )
     }
     return ended
   }
 
-  /// One 10 ms frame of endpointing: utterance boundaries and the timers.
+  /// One 10 ms frame of endpointing, in the message that starts at `messageStart`: utterance
+  /// boundaries and the timers.
   private static func frame(
     _ recognition: inout Recognition,
     event: Endpointer.Event?,
-    ended: inout (code: UInt32, message: String, details: String)?,
+    messageStart: Int,
+    ended: inout RecognitionStatus?,
     into actions: inout [Action]
   ) {
     // Fields are read from `recognition.configuration` in place: copying the configuration (its
@@ -356,8 +539,9 @@ public struct ServerSessionStateMachine: Sendable {
     case .speechEnded(let end)?:
       if !disabled, let onset = recognition.utteranceOnset {
         recognition.awaitingFinal = .utteranceEnded
-        recognition.endedOnsets.append(onset)
-        recognition.endedEnds.append(end)
+        recognition.pendingFinals.append(
+          PendingFinal(onset: onset, end: end, requestedAt: messageStart)
+        )
         recognition.utteranceOnset = nil
         actions.append(.engineEndUtterance(end: end))
       }
@@ -372,9 +556,10 @@ public struct ServerSessionStateMachine: Sendable {
       && recognition.endpointer.position - timersStart
         >= recognition.configuration.samples(milliseconds: noInputTimeoutMs)
     {
-      ended = (
-        404, "No speech",
-        "no speech within no_input_timeout_ms (\(noInputTimeoutMs) ms)"
+      ended = RecognitionStatus(
+        code: 404,
+        message: "No speech",
+        details: "no speech within no_input_timeout_ms (\(noInputTimeoutMs) ms)"
       )
       return
     }
@@ -388,31 +573,47 @@ public struct ServerSessionStateMachine: Sendable {
         >= recognition.configuration.samples(milliseconds: recognitionTimeoutMs)
       {
         recognition.awaitingFinal = .recognitionTimeout
-        recognition.endedOnsets.append(
-          recognition.utteranceOnset ?? recognition.endpointer.utteranceOnset
+        recognition.pendingFinals.append(
+          PendingFinal(
+            onset: recognition.utteranceOnset ?? recognition.endpointer.utteranceOnset,
+            end: recognition.endpointer.lastSpeechEnd,
+            requestedAt: messageStart
+          )
         )
-        recognition.endedEnds.append(recognition.endpointer.lastSpeechEnd)
         recognition.utteranceOnset = nil
         actions.append(.engineEndUtterance(end: recognition.endpointer.lastSpeechEnd))
       }
     }
   }
 
-  /// The engine returned a partial hypothesis of the current utterance.
+  /// The engine returned a partial hypothesis, computed from the samples of the
+  /// ``Action/engineAudio(position:)`` at `position`.
   ///
-  /// An engine on a worker thread answers in order, so a partial that arrives while finals are
-  /// pending belongs to the oldest utterance still waiting for its final (it ended, its final has
-  /// not come back); otherwise to the utterance in progress.
-  public mutating func enginePartial(_ hypothesis: EngineHypothesis, into actions: inout [Action]) {
-    guard case .recognizing = state, var recognition,
-      let onset = recognition.endedOnsets.first ?? recognition.utteranceOnset
-    else {
+  /// An engine answers in order, so a partial that arrives while finals are pending belongs to
+  /// the oldest utterance still waiting for its final (it ended, its final has not come back);
+  /// otherwise to the utterance in progress. One computed from the audio that ended its
+  /// utterance (or later audio) is dropped: the final that follows supersedes it.
+  public mutating func enginePartial(
+    _ hypothesis: EngineHypothesis,
+    position: Int,
+    into actions: inout [Action]
+  ) {
+    guard case .recognizing(var recognition) = state else { return }
+    let onset: Int
+    let end: Int
+    if let pending = recognition.pendingFinals.first {
+      guard position < pending.requestedAt else { return }
+      onset = pending.onset
+      end = pending.end
+    } else if let current = recognition.utteranceOnset {
+      // The end of the audio the partial covers: so far.
+      onset = current
+      end = recognition.endpointer.position
+    } else {
       return
     }
-    // The end of the audio the partial covers: so far, or where its utterance ended.
-    let end = recognition.endedEnds.first ?? recognition.endpointer.position
-    let configuration = recognition.configuration
-    switch configuration.resultType {
+    let resultType = recognition.configuration.resultType
+    switch resultType {
     case .partial:
       break
     case .immutablePartial:
@@ -422,20 +623,23 @@ public struct ServerSessionStateMachine: Sendable {
       return
     }
     guard hypothesis.text != recognition.lastPartialText else { return }
+    state = .modifying
     recognition.lastPartialText = hypothesis.text
-    let result = Self.result(
+    let result = RecognitionResultBuilder.result(
       [hypothesis],
-      type: configuration.resultType,
+      type: resultType,
       onset: onset,
       end: end,
-      recognition: recognition,
+      configuration: recognition.configuration,
+      statistics: recognition.endpointer.statistics,
+      notices: [],
       final: false
     )
-    self.recognition = recognition
+    state = .recognizing(recognition)
     actions.append(.send(RecognitionResponse(.result(result))))
   }
 
-  /// The engine returned the final hypotheses of the utterance that ended.
+  /// The engine returned the final hypotheses of the utterance that ended at `end`.
   public mutating func engineFinal(
     _ hypotheses: [EngineHypothesis],
     end: Int,
@@ -443,48 +647,52 @@ public struct ServerSessionStateMachine: Sendable {
   ) {
     // The recognition ended while the engine worked (e.g. it failed on the same message): a race.
     if case .finished = state { return }
-    guard case .recognizing = state, var recognition, let pending = recognition.awaitingFinal,
-      !recognition.endedOnsets.isEmpty
+    guard case .recognizing(var recognition) = state, let pending = recognition.awaitingFinal,
+      !recognition.pendingFinals.isEmpty
     else {
       assertionFailure("engineFinal without engineEndUtterance")
       return
     }
-    let onset = recognition.endedOnsets.removeFirst()
-    recognition.endedEnds.removeFirst()
-    let configuration = recognition.configuration
+    state = .modifying
+    let utterance = recognition.pendingFinals.removeFirst()
     var best = hypotheses
     if best.isEmpty {
       // Heard something, recognized nothing acceptable: a rejected hypothesis (seed 004: 200 is
       // returned for accepted and rejected results alike).
       best = [EngineHypothesis(words: [], text: "", confidence: 0, rejected: true)]
     }
-    let result = Self.result(
+    let result = RecognitionResultBuilder.result(
       best,
       type: .final,
-      onset: onset,
+      onset: utterance.onset,
       end: end,
-      recognition: recognition,
+      configuration: recognition.configuration,
+      statistics: recognition.endpointer.statistics,
+      notices: recognition.notices,
       final: true
     )
     recognition.notices = []
-    if recognition.endedOnsets.isEmpty { recognition.awaitingFinal = nil }
+    let last = recognition.pendingFinals.isEmpty
+    if last { recognition.awaitingFinal = nil }
     recognition.finishedUtterances += 1
-    self.recognition = recognition
+    let single = recognition.configuration.mode == .single
+    let recognitionTimeoutMs = recognition.configuration.recognitionTimeoutMs
+    state = .recognizing(recognition)
     actions.append(.send(RecognitionResponse(.result(result))))
     // What is pending follows the last final asked for, not an earlier one.
-    guard recognition.endedOnsets.isEmpty else { return }
+    guard last else { return }
     switch pending {
     case .recognitionTimeout:
       self.end(
         413,
         "Too much speech",
-        "speech lasted longer than recognition_timeout_ms (\(configuration.recognitionTimeoutMs) ms)",
+        "speech lasted longer than recognition_timeout_ms (\(recognitionTimeoutMs) ms)",
         into: &actions
       )
     case .endOfRequests:
       self.end(200, "Success", "", into: &actions)
     case .utteranceEnded:
-      if configuration.mode == .single { self.end(200, "Success", "", into: &actions) }
+      if single { self.end(200, "Success", "", into: &actions) }
     }
   }
 
@@ -504,40 +712,42 @@ public struct ServerSessionStateMachine: Sendable {
         "recognition_init_message: the stream ended before an init message",
         into: &actions
       )
-    case .acquiring:
-      // The driver answers the init first; the end is handled after engineReady.
-      break
-    case .recognizing:
-      var recognition = recognition!
+    case .acquiring(var acquisition):
+      // Replayed after the 100, after the audio before it.
+      state = .modifying
+      acquisition.queue.append(.endOfRequests)
+      state = .acquiring(acquisition)
+    case .recognizing(var recognition):
       if recognition.awaitingFinal == .recognitionTimeout
         || recognition.awaitingFinal == .endOfRequests
       {
         // The recognition is already ending.
         return
       }
-      let endpointer = recognition.endpointer
-      let inUtterance =
-        recognition.configuration.mode == .disabled ? recognition.heardSpeech : endpointer.inSpeech
+      let disabled = recognition.configuration.mode == .disabled
+      let inUtterance = disabled ? recognition.heardSpeech : recognition.endpointer.inSpeech
       if inUtterance, let onset = recognition.utteranceOnset {
+        state = .modifying
         recognition.awaitingFinal = .endOfRequests
         let end =
-          recognition.configuration.mode == .disabled
-          ? endpointer.samplesSeen : endpointer.lastSpeechEnd
-        recognition.endedOnsets.append(onset)
-        recognition.endedEnds.append(end)
+          disabled ? recognition.endpointer.samplesSeen : recognition.endpointer.lastSpeechEnd
+        recognition.pendingFinals.append(
+          PendingFinal(onset: onset, end: end, requestedAt: recognition.endpointer.samplesSeen)
+        )
         recognition.utteranceOnset = nil
-        self.recognition = recognition
+        state = .recognizing(recognition)
         actions.append(.engineEndUtterance(end: end))
       } else if recognition.awaitingFinal == .utteranceEnded {
         // A final result is on its way; the recognition ends (200) after it.
+        state = .modifying
         recognition.awaitingFinal = .endOfRequests
-        self.recognition = recognition
+        state = .recognizing(recognition)
       } else if recognition.finishedUtterances > 0 {
         end(200, "Success", "", into: &actions)
       } else {
         end(204, "No result", "the audio held no utterance", into: &actions)
       }
-    case .finished:
+    case .finished, .modifying:
       break
     }
   }
@@ -566,7 +776,7 @@ public struct ServerSessionStateMachine: Sendable {
     switch state {
     case .awaitingInit, .acquiring, .recognizing:
       end(512, "Shutdown", "the server is shutting down", into: &actions)
-    case .finished:
+    case .finished, .modifying:
       break
     }
   }
@@ -576,7 +786,6 @@ public struct ServerSessionStateMachine: Sendable {
     switch state {
     case .recognizing:
       state = .finished
-      recognition = nil
       actions.append(.stopIdleTimer)
       actions.append(.releaseEngine)
     case .acquiring:
@@ -584,7 +793,7 @@ public struct ServerSessionStateMachine: Sendable {
       actions.append(.releaseEngine)
     case .awaitingInit:
       state = .finished
-    case .finished:
+    case .finished, .modifying:
       break
     }
   }
@@ -595,106 +804,24 @@ public struct ServerSessionStateMachine: Sendable {
     _ details: String,
     into actions: inout [Action]
   ) {
-    let hadEngine: Bool
+    end(RecognitionStatus(code: code, message: message, details: details), into: &actions)
+  }
+
+  /// Sends `status` and ends the RPC; an engine held (or being acquired) goes back.
+  private mutating func end(_ status: RecognitionStatus, into actions: inout [Action]) {
+    let wasAcquiring: Bool
+    let wasRecognizing: Bool
     switch state {
-    case .finished: return
-    case .awaitingInit: hadEngine = false
-    case .acquiring: hadEngine = false
-    case .recognizing: hadEngine = true
+    case .finished, .modifying: return
+    case .awaitingInit: (wasAcquiring, wasRecognizing) = (false, false)
+    case .acquiring: (wasAcquiring, wasRecognizing) = (true, false)
+    case .recognizing: (wasAcquiring, wasRecognizing) = (false, true)
     }
     state = .finished
-    recognition = nil
-    accepted = nil
-    let status = RecognitionStatus(code: code, message: message, details: details)
     finalStatus = status
     actions.append(.send(RecognitionResponse(.status(status))))
     actions.append(.finishCall)
-    if hadEngine {
-      actions.append(.stopIdleTimer)
-      actions.append(.releaseEngine)
-    }
-  }
-
-  // MARK: Results
-
-  static func result(
-    _ hypotheses: [EngineHypothesis],
-    type: ResultType,
-    onset: Int,
-    end: Int,
-    recognition: Recognition,
-    final: Bool
-  ) -> RecognitionResult {
-    let configuration = recognition.configuration
-    var result = RecognitionResult()
-    result.resultType = type
-    result.absStartMs = configuration.milliseconds(samples: onset)
-    result.absEndMs = configuration.milliseconds(samples: max(end, onset))
-    result.hypotheses = hypotheses.prefix(configuration.maxHypotheses).map { hypothesis in
-      var converted = Hypothesis()
-      converted.confidence = hypothesis.confidence
-      converted.rejected = final && hypothesis.rejected
-      converted.formattedText = hypothesis.text
-      converted.minimallyFormattedText = hypothesis.text
-      converted.grammarID = hypothesis.grammarID
-      var weighted: Float = 0
-      var duration = 0
-      converted.words = hypothesis.words.map { word in
-        let length = max(word.endSample - word.startSample, 1)
-        weighted += word.confidence * Float(length)
-        duration += length
-        var converted = Word(
-          text: word.text,
-          confidence: word.confidence,
-          startMs: configuration.milliseconds(samples: word.startSample),
-          endMs: configuration.milliseconds(samples: word.endSample)
-        )
-        converted.grammarRule = word.grammarRule
-        return converted
-      }
-      converted.averageConfidence =
-        duration > 0 ? weighted / Float(duration) : hypothesis.confidence
-      return converted
-    }
-    // silence_after_word_ms: the gap to the next word.
-    result.hypotheses = result.hypotheses.map { hypothesis in
-      var hypothesis = hypothesis
-      for index in hypothesis.words.indices.dropLast() {
-        let gap = Int(hypothesis.words[index + 1].startMs) - Int(hypothesis.words[index].endMs)
-        hypothesis.words[index].silenceAfterWordMs = UInt32(max(gap, 0))
-      }
-      return hypothesis
-    }
-    if final {
-      let statistics = recognition.endpointer.statistics
-      var info = UtteranceInfo()
-      info.durationMs = result.absEndMs - result.absStartMs
-      info.clippingDurationMs = configuration.milliseconds(samples: statistics.clippedSamples)
-      var dsp = Dsp()
-      dsp.snrEstimateDb = statistics.snrEstimate
-      dsp.level = statistics.meanEnergy
-      dsp.numChannels = 1
-      dsp.initialSilenceMs = configuration.milliseconds(samples: onset)
-      dsp.initialEnergy = statistics.initialEnergy
-      dsp.finalEnergy = statistics.finalEnergy
-      dsp.meanEnergy = statistics.meanEnergy
-      info.dsp = dsp
-      result.utteranceInfo = info
-      var dataPack = DataPack()
-      dataPack.language = configuration.language
-      dataPack.topic = configuration.topic
-      result.dataPack = dataPack
-      result.notifications = recognition.notices.map { notice in
-        var notification = Notification()
-        notification.code = notice.code
-        notification.severity = .warning
-        var message = LocalizedMessage()
-        message.locale = "en-US"
-        message.message = notice.message
-        notification.message = message
-        return notification
-      }
-    }
-    return result
+    if wasRecognizing { actions.append(.stopIdleTimer) }
+    if wasAcquiring || wasRecognizing { actions.append(.releaseEngine) }
   }
 }

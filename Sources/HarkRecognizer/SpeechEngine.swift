@@ -92,7 +92,8 @@ public struct EngineError: Error, Hashable, Sendable, CustomStringConvertible {
 /// instance serves one recognition at a time; a server keeps a pool of them.
 public protocol SpeechEngine: AnyObject {
   /// Sets the engine up for a recognition: language, resources, sample rate. Called once per
-  /// recognition, before any audio.
+  /// recognition, before any audio, off the server's event loops (it may take long, e.g. to
+  /// compile a grammar): on the engine's worker thread, or on a thread pool.
   ///
   /// - Throws: ``EngineError`` naming the parameter or resource it cannot take.
   func prepare(_ configuration: RecognitionConfiguration) throws(EngineError) -> [EngineNotice]

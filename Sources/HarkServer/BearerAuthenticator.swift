@@ -1,5 +1,6 @@
 public import HarkGRPCCore
 public import HarkProto
+import HarkRecognizer
 import NIOConcurrencyHelpers
 
 #if canImport(FoundationEssentials)
@@ -102,18 +103,30 @@ public final class BearerAuthenticator: Sendable {
     topic: String,
     now: Date = Date()
   ) -> RecognitionStatus? {
+    refusal(metadata, topic: topic, now: now).map { failure in
+      ServerSessionStateMachine.status(for: failure.rejection)
+    }
+  }
+
+  /// Why a call with `metadata` that asks for `topic` is refused, or nil to let it start; JWT
+  /// times are checked against `now`.
+  func refusal(
+    _ metadata: GRPCMetadata,
+    topic: String,
+    now: Date = Date()
+  ) -> AuthenticationFailure? {
     let credentials = self.credentials
     let token: Substring
     switch Self.bearerToken(in: metadata) {
     case .success(let found): token = found
-    case .failure(let failure): return failure.status
+    case .failure(let failure): return failure
     }
     let topics: AllowedTopics
     switch check(token, credentials: credentials, now: now) {
     case .success(let allowed): topics = allowed
-    case .failure(let failure): return failure.status
+    case .failure(let failure): return failure
     }
-    guard topics.allows(topic) else { return AuthenticationFailure.topic(topic).status }
+    guard topics.allows(topic) else { return .topic(topic) }
     return nil
   }
 
@@ -189,7 +202,7 @@ public final class BearerAuthenticator: Sendable {
   }
 }
 
-/// Why a call is refused, and the status that says so.
+/// Why a call is refused, and the rejection (401, 403) that says so.
 enum AuthenticationFailure: Error, Hashable, Sendable {
   case missingHeader
   case repeatedHeader
@@ -198,16 +211,11 @@ enum AuthenticationFailure: Error, Hashable, Sendable {
   case jwt(JWTKeySet.Rejection)
   case topic(String)
 
-  var status: RecognitionStatus {
+  /// The recognition's rejection: 403 for a topic the token may not use, else 401.
+  var rejection: ServerSessionStateMachine.InitRejection {
     switch self {
-    case .topic(let topic):
-      return RecognitionStatus(
-        code: 403,
-        message: "Forbidden",
-        details: "the token may not use the topic \(topic)"
-      )
-    default:
-      return RecognitionStatus(code: 401, message: "Unauthorized", details: details)
+    case .topic(let topic): .forbidden(topic: topic)
+    default: .unauthenticated(reason: details)
     }
   }
 

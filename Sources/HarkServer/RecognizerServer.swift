@@ -104,7 +104,9 @@ public final class RecognizerServer: Sendable {
     private let authorize:
       (@Sendable (GRPCMetadata, RecognitionConfiguration) -> RecognitionStatus?)?
     private let limiter: NIOLockedValueBox<RateLimiter?>
-    private let sessions = NIOLockedValueBox<[ObjectIdentifier: RecognizerSession]>([:])
+    private let sessions = NIOLockedValueBox<
+      (live: [ObjectIdentifier: RecognizerSession], shuttingDown: Bool)
+    >(([:], false))
     private let started = NIOLockedValueBox(0)
     private let totals = NIOLockedValueBox(Statistics())
     private let onRecognitionEnded: (@Sendable (RecognitionRecord) -> Void)?
@@ -120,34 +122,44 @@ public final class RecognizerServer: Sendable {
       limiter = NIOLockedValueBox(configuration.maxSessionsPerSecond.map { RateLimiter(rate: $0) })
     }
 
-    /// A status refusing the recognition (401, 403, 429), or nil.
+    /// Why the recognition is refused (401, 403, the ``Configuration/authorize`` hook's status,
+    /// 429), or nil.
     func admit(
       _ configuration: RecognitionConfiguration,
       metadata: GRPCMetadata
-    ) -> RecognitionStatus? {
-      if let rejection = authenticator?.authorize(metadata, topic: configuration.topic) {
-        return rejection
+    ) -> ServerSessionStateMachine.InitRejection? {
+      if let failure = authenticator?.refusal(metadata, topic: configuration.topic) {
+        return failure.rejection
       }
-      if let rejection = authorize?(metadata, configuration) { return rejection }
+      if let status = authorize?(metadata, configuration) { return .refused(status) }
       let now = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
       let allowed = limiter.withLockedValue { limiter in limiter?.acquire(now: now) ?? true }
-      guard allowed else {
-        return RecognitionStatus(
-          code: 429,
-          message: "Too many requests",
-          details: "the server's limit of new recognitions per second was exceeded"
-        )
-      }
-      return nil
+      return allowed ? nil : .rateLimited
     }
 
-    func sessionStarted(_ session: RecognizerSession) {
-      sessions.withLockedValue { $0[ObjectIdentifier(session)] = session }
-      started.withLockedValue { $0 += 1 }
+    /// A recognition started (its engine is ready); false when the server is shutting down,
+    /// and the session must end with 512 rather than start.
+    func sessionStarted(_ session: RecognizerSession) -> Bool {
+      let accepted = sessions.withLockedValue { sessions in
+        guard !sessions.shuttingDown else { return false }
+        sessions.live[ObjectIdentifier(session)] = session
+        return true
+      }
+      if accepted { started.withLockedValue { $0 += 1 } }
+      return accepted
     }
 
     func sessionEnded(_ session: RecognizerSession) {
-      _ = sessions.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(session)) }
+      _ = sessions.withLockedValue { $0.live.removeValue(forKey: ObjectIdentifier(session)) }
+    }
+
+    /// The server shuts down: the recognitions in flight, to end with 512. Those whose engine
+    /// is still being prepared end with 512 once it is (``sessionStarted(_:)``).
+    func beginShutdown() -> [RecognizerSession] {
+      sessions.withLockedValue { sessions in
+        sessions.shuttingDown = true
+        return Array(sessions.live.values)
+      }
     }
 
     /// A finished RPC's figures (sent once per RPC, when it ends).
@@ -172,7 +184,7 @@ public final class RecognizerServer: Sendable {
 
     var statistics: Statistics { totals.withLockedValue { $0 } }
 
-    var liveSessions: [RecognizerSession] { sessions.withLockedValue { Array($0.values) } }
+    var liveSessions: [RecognizerSession] { sessions.withLockedValue { Array($0.live.values) } }
     var startedCount: Int { started.withLockedValue { $0 } }
   }
 
@@ -306,7 +318,7 @@ public final class RecognizerServer: Sendable {
   /// Shuts down: every recognition in flight ends with 512, then each connection gets GOAWAY and
   /// closes once its calls have ended (at most `gracePeriod` later).
   public func shutdown(gracePeriod: TimeAmount = .seconds(5)) async {
-    for session in context.liveSessions {
+    for session in context.beginShutdown() {
       try? await session.eventLoop.submit { session.assumeIsolated { $0.shutdown() } }.get()
     }
     await server.shutdown(gracePeriod: gracePeriod)

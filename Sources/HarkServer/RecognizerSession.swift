@@ -1,4 +1,3 @@
-internal import Dispatch
 internal import HarkAudio
 import HarkGRPC
 import HarkGRPCCore
@@ -13,12 +12,13 @@ import NIOPosix
 /// delivers every message on that loop: it enters the actor with `assumeIsolated`, so an audio
 /// message costs no task, no hop and no allocation beyond its decoded samples.
 ///
-/// An engine that ``SpeechEngine/runsOnWorkerThread`` (speech decoding: milliseconds a message)
-/// is driven on a serial queue of its own instead, so it never stalls the loop's other
-/// connections; its answers come back to the loop as events of the state machine. When it falls
-/// more than ``RecognizerServer/Configuration/maxBufferedAudio`` behind, the session stops
-/// acknowledging the client's data, and HTTP/2 flow control slows the client down. It does the
-/// same while the client does not read its responses (the stream's queue is full).
+/// Its engine runs through an ``EngineRunner``: inline, or on a worker thread for an engine that
+/// ``SpeechEngine/runsOnWorkerThread``; either way each answer comes back through one callback
+/// and goes straight to the machine. The engine is prepared off the loop; until it is ready the
+/// machine queues what the client sends. The session stops acknowledging the client's data (and
+/// HTTP/2 flow control slows the client down) while the machine's queue is full, while a worker
+/// is more than ``RecognizerServer/Configuration/maxBufferedAudio`` behind, and while the client
+/// does not read its responses (the stream's queue is full).
 ///
 /// Timers: the init must arrive within ``RecognizerServer/Configuration/initTimeout`` (else 408);
 /// during the recognition, an audio message within the idle timeout of the last (else 408). The
@@ -34,9 +34,10 @@ actor RecognizerSession {
   private let context: RecognizerServer.Context
   private var machine = ServerSessionStateMachine()
   private var actions: [ServerSessionStateMachine.Action] = []
-  private var engine: (any SpeechEngine)?
+  /// Whether `perform()` is carrying out `actions` (an engine answering inline adds to them).
+  private var performing = false
+  private var runner: EngineRunner?
   private var assembler: PCMAssembler?
-  private var pendingPartial: EngineHypothesis?
   private var idleTimer: Scheduled<Void>?
   private var initTimer: Scheduled<Void>?
   private var lastAudio = NIODeadline.now()
@@ -44,14 +45,9 @@ actor RecognizerSession {
   private var audioMessages = 0
   private var reported = false
   private let startedAt = NIODeadline.now()
-  /// The worker of an engine that runs off the loop, and the samples of its jobs not yet done.
-  private var worker: DispatchQueue?
-  private var bufferedSamples = 0
-  /// Samples queued for the worker beyond which the client's data is no longer acknowledged;
-  /// it is again once half of them are done.
-  private var bufferLimit = Int.max
-  /// Why the client's data is not acknowledged: the engine is behind, or the client does not
-  /// read its responses.
+  /// Why the client's data is not acknowledged: the machine's queue is full, the engine is
+  /// behind, or the client does not read its responses.
+  private var requestsPaused = false
   private var engineBehind = false
   private var responsesBlocked = false
   private var holdingConsumption = false
@@ -100,7 +96,6 @@ actor RecognizerSession {
       return
     }
     if case .audio(let bytes)? = request.request, machine.isRecognizing {
-      audioMessages += 1
       receiveAudio(bytes)
     } else {
       machine.receive(request, into: &actions)
@@ -108,7 +103,10 @@ actor RecognizerSession {
     perform()
   }
 
+  /// An audio message to recognize: one that just arrived, or one the machine queued while the
+  /// engine was acquired.
   private func receiveAudio(_ bytes: ByteBuffer) {
+    audioMessages += 1
     lastAudio = .now()
     let scratch = SampleScratch.current
     scratch.samples.removeAll(keepingCapacity: true)
@@ -156,7 +154,7 @@ actor RecognizerSession {
   }
 
   private func updateConsumptionHold() {
-    let hold = (engineBehind || responsesBlocked) && !machine.isFinished
+    let hold = (requestsPaused || engineBehind || responsesBlocked) && !machine.isFinished
     guard hold != holdingConsumption else { return }
     holdingConsumption = hold
     stream.holdConsumption(hold)
@@ -175,7 +173,11 @@ actor RecognizerSession {
 
   // MARK: Carrying out actions
 
+  /// Carries out the machine's actions in order, including those that events reported on the
+  /// way add (an inline engine's answers, a replayed message's).
   private func perform() {
+    guard !performing else { return }
+    performing = true
     var index = 0
     while index < actions.count {
       let action = actions[index]
@@ -188,80 +190,33 @@ actor RecognizerSession {
       case .finishCall:
         stream.finish()
       case .engineAudio(let position):
-        guard let engine else { break }
-        if worker != nil {
-          // The samples buffer is reused for the next message: the job takes a copy.
-          let samples = Array(SampleScratch.current.samples)
-          enqueue(engine, samples: samples.count) { engine throws(EngineError) in
-            var result: Result<EngineHypothesis?, EngineError> = .success(nil)
-            samples.withUnsafeBufferPointer { samples in
-              do throws(EngineError) {
-                result = .success(try engine.process(samples, at: position))
-              } catch {
-                result = .failure(error)
-              }
-            }
-            return .partial(try result.get())
-          }
-          break
-        }
-        let result = SampleScratch.current.samples.withUnsafeBufferPointer {
-          samples -> Result<EngineHypothesis?, EngineError> in
-          do throws(EngineError) {
-            return .success(try engine.process(samples, at: position))
-          } catch {
-            return .failure(error)
-          }
-        }
-        switch result {
-        case .success(let partial?): pendingPartial = partial
-        case .success(nil): break
-        case .failure(let error): machine.engineFailed(error, into: &actions)
+        SampleScratch.current.samples.withUnsafeBufferPointer { samples in
+          runner?.audio(samples, at: position)
         }
       case .engineBeginUtterance(let onset):
-        guard let engine else { break }
-        if worker != nil {
-          enqueue(engine) { engine throws(EngineError) in
-            try engine.beginUtterance(at: onset)
-            return .partial(nil)
-          }
-          break
-        }
-        do {
-          try engine.beginUtterance(at: onset)
-        } catch {
-          machine.engineFailed(error, into: &actions)
-        }
+        runner?.beginUtterance(at: onset)
       case .engineEndUtterance(let end):
-        guard let engine else { break }
-        if worker != nil {
-          enqueue(engine) { engine throws(EngineError) in
-            .final(try engine.endUtterance(at: end), end: end)
-          }
-          break
-        }
-        do {
-          let hypotheses = try engine.endUtterance(at: end)
-          pendingPartial = nil
-          machine.engineFinal(hypotheses, end: end, into: &actions)
-        } catch {
-          machine.engineFailed(error, into: &actions)
-        }
+        runner?.endUtterance(at: end)
+      case .replayAudio(let bytes):
+        receiveAudio(bytes)
+      case .pauseRequests:
+        requestsPaused = true
+        updateConsumptionHold()
+      case .resumeRequests:
+        requestsPaused = false
+        updateConsumptionHold()
       case .releaseEngine:
-        releaseEngine()
+        runner?.release()
+        runner = nil
       case .restartIdleTimer:
         startIdleTimerIfNeeded()
       case .stopIdleTimer:
         idleTimer?.cancel()
         idleTimer = nil
       }
-      if index == actions.count, let partial = pendingPartial {
-        // After the message's other actions, so that its StartOfSpeech goes first.
-        pendingPartial = nil
-        machine.enginePartial(partial, into: &actions)
-      }
     }
     actions.removeAll(keepingCapacity: true)
+    performing = false
     if initTimer != nil && (machine.configuration != nil || machine.isFinished) {
       initTimer?.cancel()
       initTimer = nil
@@ -288,62 +243,10 @@ actor RecognizerSession {
     }
   }
 
-  // MARK: An engine on a worker thread
+  // MARK: The engine
 
-  /// What an engine job answered.
-  enum EngineAnswer: Sendable {
-    case partial(EngineHypothesis?)
-    case final([EngineHypothesis], end: Int)
-  }
-
-  /// An engine handed to its worker: while the session runs its engine off the loop, only the
-  /// worker's serial queue calls it.
-  struct WorkerEngine: @unchecked Sendable {
-    let engine: any SpeechEngine
-  }
-
-  /// Runs `job` (on `samples` samples of audio, or none) on the worker, after the jobs before
-  /// it; its answer comes back to the loop.
-  private func enqueue(
-    _ engine: any SpeechEngine,
-    samples: Int = 0,
-    _ job: @escaping @Sendable (any SpeechEngine) throws(EngineError) -> EngineAnswer
-  ) {
-    guard let worker else { return }
-    bufferedSamples += samples
-    if bufferedSamples > bufferLimit && !engineBehind {
-      engineBehind = true
-      updateConsumptionHold()
-    }
-    let handed = WorkerEngine(engine: engine)
-    let eventLoop = self.eventLoop
-    worker.async { [self] in
-      let answer: Result<EngineAnswer, EngineError>
-      do throws(EngineError) {
-        answer = .success(try job(handed.engine))
-      } catch {
-        answer = .failure(error)
-      }
-      eventLoop.execute { self.assumeIsolated { $0.engineAnswered(answer, samples: samples) } }
-    }
-  }
-
-  private func engineAnswered(_ answer: Result<EngineAnswer, EngineError>, samples: Int) {
-    bufferedSamples -= samples
-    if engineBehind && bufferedSamples <= bufferLimit / 2 {
-      engineBehind = false
-      updateConsumptionHold()
-    }
-    switch answer {
-    case .success(.partial(let partial?)): machine.enginePartial(partial, into: &actions)
-    case .success(.partial(nil)): break
-    case .success(.final(let hypotheses, let end)):
-      machine.engineFinal(hypotheses, end: end, into: &actions)
-    case .failure(let error): machine.engineFailed(error, into: &actions)
-    }
-    perform()
-  }
-
+  /// Admits the recognition, takes an engine and has it prepared off the loop (answered in
+  /// `engineAnswered`).
   private func acquireEngine() {
     guard let configuration = machine.configuration else { return }
     if let rejection = context.admit(configuration, metadata: stream.request.metadata) {
@@ -351,75 +254,56 @@ actor RecognizerSession {
       return
     }
     guard let engine = context.engines.acquire() else {
-      machine.rejectInit(
-        RecognitionStatus(
-          code: 409,
-          message: "Conflict",
-          details: "all \(context.engines.capacity) recognizers are busy"
-        ),
-        into: &actions
-      )
+      machine.rejectInit(.enginesBusy(capacity: context.engines.capacity), into: &actions)
       return
     }
-    do {
-      let notices = try engine.prepare(configuration)
-      self.engine = engine
-      if engine.runsOnWorkerThread {
-        worker = DispatchQueue(label: "hark.engine")
-        bufferLimit = max(
-          Int(context.maxBufferedAudio.nanoseconds / 1_000_000) * configuration.sampleRate / 1000,
-          1
-        )
+    let runner = EngineRunner(
+      engine: engine,
+      pool: context.engines,
+      eventLoop: eventLoop,
+      maxBufferedSamples: Int(context.maxBufferedAudio.nanoseconds / 1_000_000)
+        * configuration.sampleRate / 1000,
+      answered: { [self] answer in self.assumeIsolated { $0.engineAnswered(answer) } },
+      behindChanged: { [self] behind in
+        self.assumeIsolated { session in
+          session.engineBehind = behind
+          session.updateConsumptionHold()
+        }
       }
-      assembler = PCMAssembler(encoding: configuration.audioFormat.encoding)
-      registered = true
-      context.sessionStarted(self)
-      machine.engineReady(notices: notices, into: &actions)
-    } catch {
-      engine.reset()
-      context.engines.release(engine)
-      let status: RecognitionStatus
-      switch error.kind {
-      case .badRequest(let field):
-        status = RecognitionStatus(
-          code: 400,
-          message: "Bad request",
-          details: "\(field): \(error.message)"
-        )
-      case .resourceFailed(let field):
-        status = RecognitionStatus(
-          code: 502,
-          message: "Resource error",
-          details: "\(field): \(error.message)"
-        )
-      case .internalFailure:
-        status = RecognitionStatus(
-          code: 500,
-          message: "Internal server error",
-          details: error.message
-        )
-      }
-      machine.rejectInit(status, into: &actions)
-    }
+    )
+    self.runner = runner
+    runner.prepare(configuration)
   }
 
-  private func releaseEngine() {
-    guard let engine else { return }
-    self.engine = nil
-    guard let worker else {
-      engine.reset()
-      context.engines.release(engine)
-      return
+  /// The engine answered: at once (inline, while `perform()` carries out the job), or later
+  /// from its worker or the thread pool.
+  private func engineAnswered(_ answer: EngineRunner.Answer) {
+    switch answer {
+    case .prepared(.success(let notices)):
+      guard let configuration = machine.configuration else { break }
+      assembler = PCMAssembler(encoding: configuration.audioFormat.encoding)
+      // The idle clock starts with the 100, however long the preparation took.
+      lastAudio = .now()
+      if context.sessionStarted(self) {
+        registered = true
+        machine.engineReady(notices: notices, into: &actions)
+      } else {
+        // The server began shutting down while the engine was prepared.
+        machine.shutdown(into: &actions)
+      }
+    case .prepared(.failure(let error)):
+      machine.rejectInit(.prepareFailed(error), into: &actions)
+    case .partial(let hypothesis, let position):
+      machine.enginePartial(hypothesis, position: position, into: &actions)
+    case .final(let hypotheses, let end):
+      machine.engineFinal(hypotheses, end: end, into: &actions)
+    case .failed(let error):
+      machine.engineFailed(error, into: &actions)
     }
-    // After the jobs still queued: the engine goes back to the pool only once it is idle.
-    let handed = WorkerEngine(engine: engine)
-    let engines = context.engines
-    worker.async {
-      handed.engine.reset()
-      engines.release(handed.engine)
-    }
-    self.worker = nil
+    perform()
   }
+
+  // MARK: The idle timer
 
   /// One timer per session, checked against the time of the last audio message: receiving audio
   /// only records a time, it schedules nothing.

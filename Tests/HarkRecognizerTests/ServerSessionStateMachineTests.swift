@@ -12,7 +12,9 @@ import Testing
 /// which start at sample 800), `begin@2400` / `end@4000` (utterance boundaries for the engine),
 /// `sos 300ms`, `partial '5' 300-500ms` / `final '5' 300-500ms` (results and their
 /// `abs_start_ms`-`abs_end_ms`), `404 No speech` (a status), `finish` (end the call),
-/// `idle stop`, `release` (the engine), `acquire` (an engine).
+/// `idle stop`, `release` (the engine), `acquire` (an engine), `replay 8000B` (an audio message
+/// queued while acquiring, which the test then reports as a driver does), `pause` / `resume`
+/// (the client's data).
 @Suite("Server session state machine")
 struct ServerSessionStateMachineTests {
   typealias Machine = ServerSessionStateMachine
@@ -103,7 +105,8 @@ struct ServerSessionStateMachineTests {
     case engineReady
     /// The driver refused the recognition: 409, the pool is busy.
     case rejectInit
-    /// The engine returned a partial hypothesis.
+    /// The engine returned a partial hypothesis, computed from the first audio message (as an
+    /// engine on a worker thread that is behind reports it).
     case partial(String)
     /// The engine returned the final hypotheses of the utterance the machine last ended.
     case final([String])
@@ -150,6 +153,8 @@ struct ServerSessionStateMachineTests {
     var statuses: [RecognitionStatus] = []
     /// Every result sent, in order.
     var results: [RecognitionResult] = []
+    /// Decodes replayed audio messages.
+    var assembler: PCMAssembler?
 
     init(_ initMessage: RecognitionInitMessage = ServerSessionStateMachineTests.tableInit()) {
       self.initMessage = initMessage
@@ -184,12 +189,13 @@ struct ServerSessionStateMachineTests {
       case .engineReady:
         machine.engineReady(into: &actions)
       case .rejectInit:
-        machine.rejectInit(
-          RecognitionStatus(code: 409, message: "Conflict", details: "all 1 recognizers are busy"),
+        machine.rejectInit(.enginesBusy(capacity: 1), into: &actions)
+      case .partial(let text):
+        machine.enginePartial(
+          ServerSessionStateMachineTests.hypothesis(text),
+          position: 0,
           into: &actions
         )
-      case .partial(let text):
-        machine.enginePartial(ServerSessionStateMachineTests.hypothesis(text), into: &actions)
       case .final(let texts):
         machine.engineFinal(
           texts.map { ServerSessionStateMachineTests.hypothesis($0) },
@@ -230,8 +236,14 @@ struct ServerSessionStateMachineTests {
       }
     }
 
+    /// Records what `actions` send, and reports each replayed audio message as a driver does
+    /// (decoded, with `audio(_:into:)`, whose actions follow); returns all the actions.
     private mutating func record(_ actions: [Machine.Action]) -> [String] {
-      for action in actions {
+      var actions = actions
+      var index = 0
+      while index < actions.count {
+        let action = actions[index]
+        index += 1
         switch action {
         case .engineEndUtterance(let end): requestedEnd = end
         case .send(let response):
@@ -240,6 +252,13 @@ struct ServerSessionStateMachineTests {
           case .result(let result)?: results.append(result)
           case .startOfSpeech?, nil: break
           }
+        case .replayAudio(let bytes):
+          if assembler == nil {
+            assembler = PCMAssembler(encoding: machine.configuration!.audioFormat.encoding)
+          }
+          var samples: [Int16] = []
+          bytes.withUnsafeReadableBytes { assembler!.append($0, into: &samples) }
+          samples.withUnsafeBufferPointer { machine.audio($0, into: &actions) }
         default: break
         }
       }
@@ -272,6 +291,9 @@ struct ServerSessionStateMachineTests {
     case .releaseEngine: "release"
     case .restartIdleTimer: "idle"
     case .stopIdleTimer: "idle stop"
+    case .replayAudio(let bytes): "replay \(bytes.readableBytes)B"
+    case .pauseRequests: "pause"
+    case .resumeRequests: "resume"
     }
   }
 
@@ -523,27 +545,34 @@ struct ServerSessionStateMachineTests {
     starts.map { Row($0, event, actions, $0.phase) }
   }
 
-  /// Rows for `starts` that all end with `status` (e.g. "512 Shutdown").
+  /// Rows for `starts` that all end with `status` (e.g. "512 Shutdown"). While acquiring, the
+  /// engine being prepared goes back too.
   static func ending(_ starts: [Start], _ event: Event, _ status: String) -> [Row] {
     starts.map { start in
       let code = UInt32(status.prefix(3))!
       switch start {
-      case .awaitingInit, .acquiring: return Row(start, event, [status, "finish"], .finished(code))
+      case .awaitingInit: return Row(start, event, [status, "finish"], .finished(code))
+      case .acquiring: return Row(start, event, [status, "finish", "release"], .finished(code))
       default: return Row(start, event, [status] + ended, .finished(code))
       }
     }
   }
 
   static let table: [Row] =
-    // A valid init: the first is acquired, a second is 400.
+    // A valid init: the first is acquired, a second is 400 (after the 100: queued while
+    // acquiring, see secondInitWhileAcquiring).
     [Row(.awaitingInit, .initMessage, ["acquire"], .acquiring)]
-    + ending([.acquiring] + recognizing, .initMessage, "400 Bad request")
+    + [Row(.acquiring, .initMessage, [], .acquiring)]
+    + ending(recognizing, .initMessage, "400 Bad request")
     + unchanged([.finished, .cancelled], .initMessage)
-    // An invalid init: 400 whenever the RPC is open.
-    + ending([.awaitingInit, .acquiring] + recognizing, .badInit, "400 Bad request")
+    // An invalid init: 400 whenever the RPC is open (after the 100 while acquiring).
+    + ending([.awaitingInit] + recognizing, .badInit, "400 Bad request")
+    + [Row(.acquiring, .badInit, [], .acquiring)]
     + unchanged([.finished, .cancelled], .badInit)
-    // start_timers: 410 before a recognition, 100 when it starts stalled timers, else nothing.
-    + ending([.awaitingInit, .acquiring], .startTimers, "410 Not recognizing")
+    // start_timers: 410 before the init, queued while acquiring, 100 when it starts stalled
+    // timers, else nothing.
+    + ending([.awaitingInit], .startTimers, "410 Not recognizing")
+    + [Row(.acquiring, .startTimers, [], .acquiring)]
     + [Row(.stalled, .startTimers, ["100 Continue"], running)]
     + unchanged(
       [
@@ -555,7 +584,8 @@ struct ServerSessionStateMachineTests {
     // Messages without content change nothing.
     + unchanged(Start.allCases, .emptyControl)
     + unchanged(Start.allCases, .emptyRequest)
-    // An empty audio message still counts as audio for the idle timer and the order rules.
+    // An empty audio message still counts as audio for the idle timer and the order rules
+    // (while acquiring it is dropped: replayed, it would change nothing).
     + [
       Row(.awaitingInit, .audio(.empty), ["400 Bad request", "finish"], .finished(400)),
       Row(.acquiring, .audio(.empty), [], .acquiring),
@@ -572,7 +602,8 @@ struct ServerSessionStateMachineTests {
       Row(.finished, .audio(.empty), [], .finished(200)),
       Row(.cancelled, .audio(.empty), [], .finished(nil)),
     ]
-    // 100 ms of silence: too short for any timer or end of utterance.
+    // 100 ms of silence: too short for any timer or end of utterance. While acquiring, audio is
+    // queued (replayedAfterEngineReady follows it).
     + [
       Row(.awaitingInit, silence100, ["400 Bad request", "finish"], .finished(400)),
       Row(.acquiring, silence100, [], .acquiring),
@@ -636,8 +667,7 @@ struct ServerSessionStateMachineTests {
     // The end of the request stream.
     + [
       Row(.awaitingInit, .endOfRequests, ["400 Bad request", "finish"], .finished(400)),
-      // Ignored, and not remembered: the server's driver acquires at once, so it never happens
-      // there; a driver that acquired asynchronously would lose the end.
+      // Queued, and replayed after the 100 (endOfRequestsWhileAcquiring).
       Row(.acquiring, .endOfRequests, [], .acquiring),
     ]
     + ending([.stalled, .waiting, .waitingInSilence], .endOfRequests, "204 No result")
@@ -649,7 +679,8 @@ struct ServerSessionStateMachineTests {
     + ending([.afterResult], .endOfRequests, "200 Success")
     + unchanged([.finished, .cancelled], .endOfRequests)
     // The engine is ready only when the machine asked for one; even after a cancel while
-    // acquiring (which the server's driver, acquiring at once, cannot see) it is a driver bug.
+    // acquiring it is a driver bug (the server's engine runner drops the answer of a preparation
+    // it was told to release).
     + [Row(.acquiring, .engineReady, ["100 Continue", "idle"], running)]
     + Start.allCases.filter { $0 != .acquiring }.map { Row($0, .engineReady, callerBug: ()) }
     // The driver's refusal counts only while it acquires.
@@ -777,13 +808,6 @@ struct ServerSessionStateMachineTests {
       details: "start_timers_message arrived before a recognition started"
     ),
     StatusCase(
-      start: .acquiring,
-      event: .startTimers,
-      code: 410,
-      message: "Not recognizing",
-      details: "start_timers_message arrived before a recognition started"
-    ),
-    StatusCase(
       start: .awaitingInit,
       event: .endOfRequests,
       code: 400,
@@ -796,13 +820,6 @@ struct ServerSessionStateMachineTests {
       code: 400,
       message: "Bad request",
       details: "language: language is required, e.g. en-US"
-    ),
-    StatusCase(
-      start: .acquiring,
-      event: .initMessage,
-      code: 400,
-      message: "Bad request",
-      details: "recognition_init_message: a recognition accepts one init message"
     ),
     StatusCase(
       start: .inSpeech,
@@ -962,6 +979,222 @@ struct ServerSessionStateMachineTests {
       ]
     )
     #expect(session.machine.configuration?.sampleRate == formatCase.sampleRate)
+  }
+
+  // MARK: - Rejections
+
+  struct RejectionCase: Sendable, CustomTestStringConvertible {
+    var rejection: Machine.InitRejection
+    var status: RecognitionStatus
+    var testDescription: String { "\(status.code) for \(rejection)" }
+
+    init(_ rejection: Machine.InitRejection, _ code: UInt32, _ message: String, _ details: String) {
+      self.rejection = rejection
+      self.status = RecognitionStatus(code: code, message: message, details: details)
+    }
+  }
+
+  static let rejectionCases: [RejectionCase] = [
+    RejectionCase(
+      .unauthenticated(reason: "the token is not one the server accepts"),
+      401,
+      "Unauthorized",
+      "the token is not one the server accepts"
+    ),
+    RejectionCase(
+      .forbidden(topic: "BANKING"),
+      403,
+      "Forbidden",
+      "the token may not use the topic BANKING"
+    ),
+    RejectionCase(
+      .rateLimited,
+      429,
+      "Too many requests",
+      "the server's limit of new recognitions per second was exceeded"
+    ),
+    RejectionCase(.enginesBusy(capacity: 4), 409, "Conflict", "all 4 recognizers are busy"),
+    RejectionCase(
+      .prepareFailed(EngineError(.badRequest(field: "resources[0].builtin"), "unknown builtin")),
+      400,
+      "Bad request",
+      "resources[0].builtin: unknown builtin"
+    ),
+    RejectionCase(
+      .prepareFailed(
+        EngineError(.resourceFailed(field: "resources[0].inline_grammar"), "did not compile")
+      ),
+      502,
+      "Resource error",
+      "resources[0].inline_grammar: did not compile"
+    ),
+    RejectionCase(
+      .prepareFailed(EngineError(.internalFailure, "the model did not load")),
+      500,
+      "Internal server error",
+      "the model did not load"
+    ),
+    RejectionCase(
+      .refused(RecognitionStatus(code: 403, message: "Forbidden", details: "not on Sundays")),
+      403,
+      "Forbidden",
+      "not on Sundays"
+    ),
+  ]
+
+  @Test(
+    "each rejection of an accepted init: its status, and the engine goes back",
+    arguments: rejectionCases
+  )
+  func rejections(_ rejectionCase: RejectionCase) {
+    var session = Start.acquiring.session
+    var actions: [Machine.Action] = []
+    session.machine.rejectInit(rejectionCase.rejection, into: &actions)
+    #expect(
+      actions == [
+        .send(RecognitionResponse(.status(rejectionCase.status))), .finishCall, .releaseEngine,
+      ]
+    )
+    #expect(session.machine.finalStatus == rejectionCase.status)
+    #expect(Machine.status(for: rejectionCase.rejection) == rejectionCase.status)
+  }
+
+  // MARK: - While the engine is acquired
+
+  @Test("audio, start_timers and the end of requests sent while acquiring are replayed in order")
+  func replayedAfterEngineReady() {
+    var session = Session(Self.tableInit(stallTimers: true))
+    #expect(session.apply(.initMessage) == ["acquire"])
+    #expect(
+      session.apply(.audio(.sequence([.silence(milliseconds: 300), .tone(milliseconds: 200)])))
+        == []
+    )
+    #expect(session.apply(.startTimers) == [])
+    // A second start_timers would change nothing after the first: not queued.
+    #expect(session.apply(.startTimers) == [])
+    #expect(session.apply(.audio(.silence(milliseconds: 500))) == [])
+    #expect(session.apply(.endOfRequests) == [])
+    #expect(
+      session.apply(.engineReady) == [
+        "100 Continue", "idle", "replay 8000B",
+        // The first message: an utterance starts.
+        "idle", "audio@0", "sos 300ms", "begin@2400",
+        // start_timers: the stalled timers start.
+        "100 Continue", "replay 8000B",
+        // The second message ends the utterance; the end of requests waits for its final.
+        "idle", "audio@4000", "end@4000",
+      ]
+    )
+    #expect(session.apply(.final(["5"])) == ["final '5' 300-500ms", "200 Success"] + Self.ended)
+    #expect(
+      session.statuses.map(\.details) == [
+        "recognition started on audio/l16;rate=8000 stream", "timers started", "",
+      ]
+    )
+  }
+
+  @Test("an end of requests while acquiring ends the recognition once the engine is ready")
+  func endOfRequestsWhileAcquiring() {
+    var empty = Session()
+    empty.apply([.initMessage, .endOfRequests])
+    #expect(empty.apply(.engineReady) == ["100 Continue", "idle", "204 No result"] + Self.ended)
+
+    var spoken = Session()
+    spoken.apply([
+      .initMessage, .audio(.sequence([.silence(milliseconds: 300), .tone(milliseconds: 200)])),
+      .endOfRequests,
+    ])
+    #expect(
+      spoken.apply(.engineReady) == [
+        "100 Continue", "idle", "replay 8000B", "idle", "audio@0", "sos 300ms", "begin@2400",
+        "end@4000",
+      ]
+    )
+    #expect(spoken.apply(.final(["5"])) == ["final '5' 300-500ms", "200 Success"] + Self.ended)
+  }
+
+  @Test("a second init while acquiring is 400 once the engine is ready, after the 100")
+  func secondInitWhileAcquiring() {
+    var session = Session()
+    session.apply([.initMessage, .audio(.silence(milliseconds: 100)), .badInit, .endOfRequests])
+    #expect(
+      session.apply(.engineReady)
+        == ["100 Continue", "idle", "replay 1600B", "idle", "audio@0", "400 Bad request"]
+        + Self.ended
+    )
+    #expect(
+      session.statuses.last?.details
+        == "recognition_init_message: a recognition accepts one init message"
+    )
+  }
+
+  @Test("a rejection, a shutdown or a reset while acquiring drops what was queued")
+  func queueDroppedWhenAcquiringEnds() {
+    let queued: [Event] = [
+      .initMessage, .audio(.tone(milliseconds: 200)), .startTimers, .endOfRequests,
+    ]
+    let endings: [(Event, [String], UInt32?)] = [
+      (.rejectInit, ["409 Conflict", "finish", "release"], 409),
+      (.shutdown, ["512 Shutdown", "finish", "release"], 512),
+      (.cancel, ["release"], nil),
+    ]
+    for (event, actions, code) in endings {
+      var session = Session()
+      session.apply(queued)
+      #expect(session.apply(event) == actions, "\(event)")
+      #expect(Self.phase(of: session.machine) == .finished(code), "\(event)")
+      #expect(session.statuses.map(\.code) == (code.map { [$0] } ?? []), "\(event)")
+      // What was queued never reaches the engine; a late answer changes nothing.
+      #expect(session.apply([.partial("5"), .engineFailed, .idleTimeout]) == [], "\(event)")
+    }
+  }
+
+  @Test("past the queue's limit the client's data is paused, and resumed when the engine is ready")
+  func queueLimitPausesTheClient() {
+    var session = Session(Self.tableInit { $0.noInputTimeoutMs = 0 })
+    session.apply(.initMessage)
+    // 1 s of 8 kHz L16: 16,000 bytes; the limit is 32,000.
+    let second = Event.audio(.silence(milliseconds: 1000))
+    #expect(session.apply(second) == [])
+    #expect(session.apply(second) == [])
+    #expect(session.apply(second) == ["pause"])
+    #expect(session.apply(second) == [])
+    #expect(
+      session.apply(.engineReady) == [
+        "100 Continue", "idle", "resume", "replay 16000B", "idle", "audio@0", "replay 16000B",
+        "idle", "audio@8000", "replay 16000B", "idle", "audio@16000", "replay 16000B", "idle",
+        "audio@24000",
+      ]
+    )
+  }
+
+  // MARK: - Partial results and the order of responses
+
+  @Test("a partial the engine returns at once goes after its message's StartOfSpeech")
+  func partialAfterStartOfSpeech() {
+    var session = Start.waiting.session
+    var actions: [Machine.Action] = []
+    Sound.sequence([.silence(milliseconds: 300), .tone(milliseconds: 200)]).samples()
+      .withUnsafeBufferPointer { session.machine.audio($0, into: &actions) }
+    // Carrying out audio@0, the driver gets a partial and reports it at once.
+    session.machine.enginePartial(Self.hypothesis("5"), position: 0, into: &actions)
+    #expect(
+      actions.map(Self.summary) == [
+        "idle", "audio@0", "sos 300ms", "begin@2400", "partial '5' 300-500ms",
+      ]
+    )
+  }
+
+  @Test("a partial of the audio that ended its utterance is superseded by the final")
+  func partialOfTheEndingMessage() {
+    // The utterance ended in the message at sample 4000.
+    var session = Start.finalPending.session
+    var actions: [Machine.Action] = []
+    session.machine.enginePartial(Self.hypothesis("5"), position: 4000, into: &actions)
+    #expect(actions.isEmpty)
+    // One of earlier audio (an engine on a worker thread, behind) still goes out.
+    session.machine.enginePartial(Self.hypothesis("5"), position: 0, into: &actions)
+    #expect(actions.map(Self.summary) == ["partial '5' 300-500ms"])
   }
 
   // MARK: - Timers count samples
@@ -1364,9 +1597,9 @@ struct ServerSessionStateMachineTests {
 
 // MARK: - With a DTMF engine
 
-/// Carries out a machine's actions as the server's session does, with a DTMF engine and without
-/// I/O: engine calls in order, each final result reported as soon as it is asked for, a partial
-/// reported after the message's other actions.
+/// Carries out a machine's actions as the server's session does with an inline engine, with a
+/// DTMF engine and without I/O: actions in order, each engine answer reported the moment the
+/// engine returns it (its actions then come after the ones still to do).
 struct EngineDriver {
   var machine = ServerSessionStateMachine()
   let engine = DTMFEngine()
@@ -1401,7 +1634,6 @@ struct EngineDriver {
     _ actions: inout [ServerSessionStateMachine.Action],
     samples: [Int16]
   ) {
-    var pendingPartial: EngineHypothesis?
     var index = 0
     while index < actions.count {
       let action = actions[index]
@@ -1412,23 +1644,20 @@ struct EngineDriver {
         machine.engineReady(notices: notices, into: &actions)
       case .send(let response):
         responses.append(response)
-      case .finishCall, .restartIdleTimer, .stopIdleTimer:
+      case .finishCall, .restartIdleTimer, .stopIdleTimer, .pauseRequests, .resumeRequests:
         break
+      case .replayAudio:
+        Issue.record("nothing is queued: the engine is ready at once")
       case .engineAudio(let position):
         let partial = samples.withUnsafeBufferPointer { try! engine.process($0, at: position) }
-        if let partial { pendingPartial = partial }
+        if let partial { machine.enginePartial(partial, position: position, into: &actions) }
       case .engineBeginUtterance(let onset):
         try! engine.beginUtterance(at: onset)
       case .engineEndUtterance(let end):
-        pendingPartial = nil
         machine.engineFinal(try! engine.endUtterance(at: end), end: end, into: &actions)
       case .releaseEngine:
         engine.reset()
         engineReleased = true
-      }
-      if index == actions.count, let partial = pendingPartial {
-        pendingPartial = nil
-        machine.enginePartial(partial, into: &actions)
       }
     }
     actions.removeAll()

@@ -4,21 +4,25 @@ import HarkProto
 import HarkRecognizer
 import NIOCore
 
-/// One Recognize RPC carried out as `RecognizerSession` carries it out (see its `perform()`),
-/// synchronously and without a transport, checking what it sends as it goes.
+/// One Recognize RPC carried out as `RecognizerSession` and its `EngineRunner` carry it out (see
+/// their `perform()` and `run(_:samples:)`), synchronously and without a transport, checking what
+/// it sends as it goes.
 ///
-/// An engine runs inline (its answers reported at once, a partial after the message's other
-/// actions) or on a "worker": its calls queue up, in order, and are answered when the program
-/// runs them, interleaved with the client's requests as a worker thread's answers would be. The
-/// engine goes back to the pool after the calls queued before the release.
+/// An engine runs inline (each answer reported to the machine the moment the engine returns it)
+/// or on a "worker": its calls queue up, in order, and are answered when the program runs them,
+/// interleaved with the client's requests as a worker thread's answers would be. Either way its
+/// preparation is queued too (the server prepares off the event loop), so requests arrive while
+/// the machine acquires. The engine goes back to the pool after the calls queued before the
+/// release.
 final class RPCDriver {
   /// The statuses DESIGN.md's table lists.
   static let documentedCodes: Set<UInt32> = [
     100, 200, 204, 400, 401, 403, 404, 408, 409, 410, 413, 429, 500, 502, 512,
   ]
 
-  /// An engine call waiting on the worker.
+  /// An engine call waiting on the worker (or, for a preparation, the thread pool).
   enum Job {
+    case prepare(RecognitionConfiguration)
     case audio([Int16], position: Int)
     case begin(onset: Int)
     case end(Int)
@@ -39,10 +43,11 @@ final class RPCDriver {
   private var engine: CheckedEngine?
   private var assembler: PCMAssembler?
   private var samples: [Int16] = []
-  private var pendingPartial: EngineHypothesis?
   private var jobs: [(engine: CheckedEngine, job: Job)] = []
-  /// Statuses the server's policy gives the next inits instead of admitting them.
-  var refusals: [RecognitionStatus] = []
+  /// Whether the engine's preparation is queued and has not returned.
+  private var preparing = false
+  /// Rejections the server's policy gives the next inits instead of admitting them.
+  var refusals: [ServerSessionStateMachine.InitRejection] = []
   var stream = AudioStream()
 
   // What happened, checked as it happens and at the end.
@@ -92,13 +97,17 @@ final class RPCDriver {
       return
     }
     if case .audio(let bytes)? = request.request, machine.isRecognizing {
-      samples.removeAll(keepingCapacity: true)
-      bytes.withUnsafeReadableBytes { raw in assembler?.append(raw, into: &samples) }
-      samples.withUnsafeBufferPointer { machine.audio($0, into: &actions) }
+      receiveAudio(bytes)
     } else {
       machine.receive(request, into: &actions)
     }
     perform()
+  }
+
+  private func receiveAudio(_ bytes: ByteBuffer) {
+    samples.removeAll(keepingCapacity: true)
+    bytes.withUnsafeReadableBytes { raw in assembler?.append(raw, into: &samples) }
+    samples.withUnsafeBufferPointer { machine.audio($0, into: &actions) }
   }
 
   func endOfRequests() {
@@ -134,27 +143,72 @@ final class RPCDriver {
     while count > 0, !jobs.isEmpty {
       count -= 1
       let (engine, job) = jobs.removeFirst()
-      do throws(EngineError) {
-        switch job {
-        case .audio(let samples, let position):
-          let partial = try samples.withUnsafeBufferPointer { samples throws(EngineError) in
-            try engine.process(samples, at: position)
-          }
-          if let partial { machine.enginePartial(partial, into: &actions) }
-        case .begin(let onset):
-          try engine.beginUtterance(at: onset)
-        case .end(let end):
-          machine.engineFinal(try engine.endUtterance(at: end), end: end, into: &actions)
-        case .release:
-          engine.reset()
-          pool.release(engine)
-          released += 1
-          log("engine released (worker)")
-        }
-      } catch {
-        machine.engineFailed(error, into: &actions)
+      if case .release = job {
+        engine.reset()
+        pool.release(engine)
+        released += 1
+        log("engine released (worker)")
+        continue
       }
+      if case .prepare = job { preparing = false }
+      let answer = Self.run(job, on: engine, samples: [])
+      // Released while it prepared: nobody waits for its answer.
+      guard self.engine === engine else { continue }
+      if let answer { answered(answer) }
       perform()
+    }
+  }
+
+  /// What an engine call answered (`EngineRunner.Answer`).
+  enum Answer {
+    case prepared(Result<[EngineNotice], EngineError>)
+    case partial(EngineHypothesis, position: Int)
+    case final([EngineHypothesis], end: Int)
+    case failed(EngineError)
+  }
+
+  /// One engine call, on `samples` (or the job's own); its answer, if it has one.
+  static func run(_ job: Job, on engine: CheckedEngine, samples: [Int16]) -> Answer? {
+    do throws(EngineError) {
+      switch job {
+      case .prepare(let configuration):
+        return .prepared(.success(try engine.prepare(configuration)))
+      case .audio(let queued, let position):
+        let samples = queued.isEmpty ? samples : queued
+        let partial = try samples.withUnsafeBufferPointer { samples throws(EngineError) in
+          try engine.process(samples, at: position)
+        }
+        return partial.map { .partial($0, position: position) }
+      case .begin(let onset):
+        try engine.beginUtterance(at: onset)
+        return nil
+      case .end(let end):
+        return .final(try engine.endUtterance(at: end), end: end)
+      case .release:
+        return nil
+      }
+    } catch {
+      if case .prepare = job { return .prepared(.failure(error)) }
+      return .failed(error)
+    }
+  }
+
+  /// The engine answered: into the machine (`RecognizerSession.engineAnswered`).
+  private func answered(_ answer: Answer) {
+    switch answer {
+    case .prepared(.success(let notices)):
+      guard let configuration = machine.configuration else { return }
+      self.configuration = configuration
+      assembler = PCMAssembler(encoding: configuration.audioFormat.encoding)
+      machine.engineReady(notices: notices, into: &actions)
+    case .prepared(.failure(let error)):
+      machine.rejectInit(.prepareFailed(error), into: &actions)
+    case .partial(let hypothesis, let position):
+      machine.enginePartial(hypothesis, position: position, into: &actions)
+    case .final(let hypotheses, let end):
+      machine.engineFinal(hypotheses, end: end, into: &actions)
+    case .failed(let error):
+      machine.engineFailed(error, into: &actions)
     }
   }
 
@@ -175,43 +229,15 @@ final class RPCDriver {
         check(finishCalls == 0, "\(name): the call finished twice")
         finishCalls += 1
       case .engineAudio(let position):
-        guard let engine = engineForCall("engineAudio") else { break }
-        if onWorker {
-          jobs.append((engine, .audio(samples, position: position)))
-          break
-        }
-        do throws(EngineError) {
-          let partial = try samples.withUnsafeBufferPointer { samples throws(EngineError) in
-            try engine.process(samples, at: position)
-          }
-          if let partial { pendingPartial = partial }
-        } catch {
-          machine.engineFailed(error, into: &actions)
-        }
+        run(.audio([], position: position), "engineAudio")
       case .engineBeginUtterance(let onset):
-        guard let engine = engineForCall("engineBeginUtterance") else { break }
-        if onWorker {
-          jobs.append((engine, .begin(onset: onset)))
-          break
-        }
-        do throws(EngineError) {
-          try engine.beginUtterance(at: onset)
-        } catch {
-          machine.engineFailed(error, into: &actions)
-        }
+        run(.begin(onset: onset), "engineBeginUtterance")
       case .engineEndUtterance(let end):
-        guard let engine = engineForCall("engineEndUtterance") else { break }
-        if onWorker {
-          jobs.append((engine, .end(end)))
-          break
-        }
-        do throws(EngineError) {
-          let hypotheses = try engine.endUtterance(at: end)
-          pendingPartial = nil
-          machine.engineFinal(hypotheses, end: end, into: &actions)
-        } catch {
-          machine.engineFailed(error, into: &actions)
-        }
+        run(.end(end), "engineEndUtterance")
+      case .replayAudio(let bytes):
+        receiveAudio(bytes)
+      case .pauseRequests, .resumeRequests:
+        break
       case .releaseEngine:
         releaseEngine()
       case .restartIdleTimer:
@@ -219,14 +245,24 @@ final class RPCDriver {
       case .stopIdleTimer:
         idleTimerRunning = false
       }
-      if index == actions.count, let partial = pendingPartial {
-        // After the message's other actions, so that its StartOfSpeech goes first.
-        pendingPartial = nil
-        machine.enginePartial(partial, into: &actions)
-      }
     }
     actions.removeAll(keepingCapacity: true)
     if machine.isFinished { checkFinished() }
+  }
+
+  /// Runs `job` inline, or queues it for the worker with a copy of the message's samples.
+  private func run(_ job: Job, _ action: String) {
+    guard let engine = engineForCall(action) else { return }
+    check(!preparing, "\(name): \(action) before the engine was prepared")
+    if onWorker {
+      if case .audio(_, let position) = job {
+        jobs.append((engine, .audio(samples, position: position)))
+      } else {
+        jobs.append((engine, job))
+      }
+      return
+    }
+    if let answer = Self.run(job, on: engine, samples: samples) { answered(answer) }
   }
 
   private func engineForCall(_ action: String) -> CheckedEngine? {
@@ -243,44 +279,24 @@ final class RPCDriver {
       return
     }
     guard let engine = pool.acquire() else {
-      machine.rejectInit(
-        RecognitionStatus(code: 409, message: "Conflict", details: "all 1 recognizers are busy"),
-        into: &actions
-      )
+      machine.rejectInit(.enginesBusy(capacity: 1), into: &actions)
       return
     }
     acquired += 1
     log("engine acquired")
-    do throws(EngineError) {
-      let notices = try engine.prepare(configuration)
-      self.engine = engine
-      self.configuration = configuration
-      assembler = PCMAssembler(encoding: configuration.audioFormat.encoding)
-      machine.engineReady(notices: notices, into: &actions)
-    } catch {
-      engine.reset()
-      pool.release(engine)
-      released += 1
-      log("engine released (prepare failed)")
-      let status: RecognitionStatus
-      switch error.kind {
-      case .badRequest(let field):
-        status = .init(code: 400, message: "Bad request", details: "\(field): \(error.message)")
-      case .resourceFailed(let field):
-        status = .init(code: 502, message: "Resource error", details: "\(field): \(error.message)")
-      case .internalFailure:
-        status = .init(code: 500, message: "Internal server error", details: error.message)
-      }
-      machine.rejectInit(status, into: &actions)
-    }
+    self.engine = engine
+    // Off the event loop: answered when the program runs the jobs.
+    preparing = true
+    jobs.append((engine, .prepare(configuration)))
   }
 
   private func releaseEngine() {
-    check(engine != nil, "\(name): releaseEngine while the RPC holds no engine")
+    // Nothing to release after a refusal that came before an engine was taken.
     guard let engine else { return }
     self.engine = nil
-    if onWorker {
-      // After the calls still queued: the engine goes back to the pool once it is idle.
+    if onWorker || preparing {
+      // After the calls still queued (or the preparation): the engine goes back to the pool
+      // once it is idle.
       jobs.append((engine, .release))
       return
     }

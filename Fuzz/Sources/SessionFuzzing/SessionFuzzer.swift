@@ -84,8 +84,8 @@ public final class SessionFuzzer {
         rpc.runJobs(count)
       case .failNextEngineCall(let error):
         pool.engine.fault = error
-      case .refuseNextInit(let status):
-        rpc.refusals.append(status)
+      case .refuseNextInit(let rejection):
+        rpc.refusals.append(rejection)
       }
     }
     // The clients close their streams, and the workers answer every call.
@@ -127,7 +127,8 @@ public final class SessionFuzzer {
     case .shutdown: return "shutdown"
     case .runEngineJobs(let count): return "run \(count == .max ? "all" : "\(count)") engine jobs"
     case .failNextEngineCall(let error): return "fail the next engine call: \(error.kind)"
-    case .refuseNextInit(let status): return "refuse the next init: \(status.code)"
+    case .refuseNextInit(let rejection):
+      return "refuse the next init: \(ServerSessionStateMachine.status(for: rejection).code)"
     }
   }
 

@@ -33,7 +33,7 @@ struct SessionProgram {
     /// The engine's next call fails.
     case failNextEngineCall(EngineError)
     /// The server's policy refuses the next init (401, 403, 429).
-    case refuseNextInit(RecognitionStatus)
+    case refuseNextInit(ServerSessionStateMachine.InitRejection)
   }
 
   /// What an audio message's samples are.
@@ -114,9 +114,9 @@ struct SessionProgram {
           event = .failNextEngineCall(
             EngineError(.resourceFailed(field: "injected"), "injected resource failure")
           )
-        case 3: event = .refuseNextInit(.init(code: 401, message: "Unauthorized"))
-        case 4: event = .refuseNextInit(.init(code: 403, message: "Forbidden"))
-        default: event = .refuseNextInit(.init(code: 429, message: "Too many requests"))
+        case 3: event = .refuseNextInit(.unauthenticated(reason: "injected"))
+        case 4: event = .refuseNextInit(.forbidden(topic: "injected"))
+        default: event = .refuseNextInit(.rateLimited)
         }
       }
       events.append((rpc, event))
