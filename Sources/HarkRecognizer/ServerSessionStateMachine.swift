@@ -99,10 +99,12 @@ public struct ServerSessionStateMachine: Sendable {
 
   enum State: Sendable {
     case awaitingInit
-    /// The init was valid; the driver is acquiring an engine.
-    case acquiring(Acquisition)
+    /// The init was valid; the driver is acquiring an engine. Boxed (`indirect`): inline, its
+    /// configuration (some 900 bytes) would make every state that large, and the state is
+    /// copied about when the machine switches on it, per audio message.
+    indirect case acquiring(Acquisition)
     /// The recognition runs.
-    case recognizing(Recognition)
+    case recognizing(RecognitionBox)
     case finished
     /// Only while a payload is out of the enum being changed: taken out, it is referenced once,
     /// so it is changed in place rather than copied.
@@ -118,6 +120,9 @@ public struct ServerSessionStateMachine: Sendable {
     var queuedBytes = 0
     /// Whether the driver was told to stop acknowledging the client's data.
     var pausedRequests = false
+    /// Whether a start_timers_message is queued (once is enough: a second would find the
+    /// timers running).
+    var startTimersQueued = false
   }
 
   /// A request held while the engine is acquired.
@@ -154,6 +159,20 @@ public struct ServerSessionStateMachine: Sendable {
     var notices: [EngineNotice] = []
     /// What the client sent while the engine was acquired and is not replayed yet.
     var replay: ArraySlice<Queued> = []
+  }
+
+  /// The running recognition as the state holds it: behind one reference, copied on write.
+  ///
+  /// Per audio message the machine takes it out of `state` and puts it back. A recognition held
+  /// inline (some 250 bytes, a dozen references) was copied several times and retained field
+  /// by field on the way; a reference is one retain, and the recognition inside is changed in
+  /// place. A copy of the machine (a value) shares it until either changes it.
+  final class RecognitionBox: @unchecked Sendable {  // copied on write: never changed while shared
+    var recognition: Recognition
+
+    init(_ recognition: Recognition) {
+      self.recognition = recognition
+    }
   }
 
   /// An utterance whose final result was requested.
@@ -196,14 +215,14 @@ public struct ServerSessionStateMachine: Sendable {
   public var configuration: RecognitionConfiguration? {
     switch state {
     case .acquiring(let acquisition): acquisition.configuration
-    case .recognizing(let recognition): recognition.configuration
+    case .recognizing(let box): box.recognition.configuration
     case .awaitingInit, .finished, .modifying: nil
     }
   }
 
   // The two questions a driver asks for every message have `mutating` getters though they change
   // nothing: a non-mutating getter called on a class's or actor's stored machine copies the whole
-  // machine (some 900 bytes) first.
+  // machine first (retaining what it holds).
 
   /// Whether the RPC has ended.
   public var isFinished: Bool {
@@ -244,17 +263,11 @@ public struct ServerSessionStateMachine: Sendable {
           "recognition_init_message must be the first message, before any audio",
           into: &actions
         )
-      case .acquiring(var acquisition):
+      case .acquiring:
         // An empty message would change nothing when replayed (the idle timer starts with the
         // 100), so only audio is queued.
         guard bytes.readableBytes > 0 else { return }
-        state = .modifying
-        acquisition.queue.append(.audio(bytes))
-        acquisition.queuedBytes += bytes.readableBytes
-        let pause = acquisition.queuedBytes > maxQueuedAudioBytes && !acquisition.pausedRequests
-        if pause { acquisition.pausedRequests = true }
-        state = .acquiring(acquisition)
-        if pause { actions.append(.pauseRequests) }
+        enqueue(.audio(bytes), into: &actions)
       case .recognizing, .finished, .modifying:
         // While recognizing, audio goes to audio(_:into:).
         break
@@ -276,11 +289,9 @@ public struct ServerSessionStateMachine: Sendable {
       } catch {
         end(400, "Bad request", "\(error)", into: &actions)
       }
-    case .acquiring(var acquisition):
+    case .acquiring:
       // Answered (400) after the 100, as if the engine had been ready at once.
-      state = .modifying
-      acquisition.queue.append(.secondInit)
-      state = .acquiring(acquisition)
+      enqueue(.secondInit, into: &actions)
     case .recognizing:
       end(Self.secondInitStatus, into: &actions)
     case .finished, .modifying:
@@ -368,7 +379,7 @@ public struct ServerSessionStateMachine: Sendable {
       recognition.utteranceOnset = 0
       actions.append(.engineBeginUtterance(onset: 0))
     }
-    state = .recognizing(recognition)
+    state = .recognizing(RecognitionBox(recognition))
     actions.append(
       .send(.status(code: 100, message: "Continue", details: Self.continueDetails(configuration)))
     )
@@ -386,10 +397,7 @@ public struct ServerSessionStateMachine: Sendable {
   /// driver decodes that one (``Action/replayAudio(_:)``) and reports it with ``audio(_:into:)``,
   /// which goes on with the rest.
   private mutating func replayQueued(into actions: inout [Action]) {
-    while case .recognizing(var recognition) = state, let next = recognition.replay.first {
-      state = .modifying
-      recognition.replay.removeFirst()
-      state = .recognizing(recognition)
+    while let next = nextReplayed() {
       switch next {
       case .audio(let bytes):
         actions.append(.replayAudio(bytes))
@@ -404,6 +412,14 @@ public struct ServerSessionStateMachine: Sendable {
     }
   }
 
+  /// The next request to replay, taken off the queue.
+  private mutating func nextReplayed() -> Queued? {
+    guard let box = takeRecognition() else { return nil }
+    let next = box.recognition.replay.popFirst()
+    state = .recognizing(box)
+    return next
+  }
+
   private mutating func startTimers(into actions: inout [Action]) {
     switch state {
     case .awaitingInit:
@@ -414,20 +430,16 @@ public struct ServerSessionStateMachine: Sendable {
         "start_timers_message arrived before a recognition started",
         into: &actions
       )
-    case .acquiring(var acquisition):
-      // Replayed after the 100. Once is enough: a second would find the timers running.
-      guard
-        !acquisition.queue.contains(where: { if case .startTimers = $0 { true } else { false } })
-      else { return }
-      state = .modifying
-      acquisition.queue.append(.startTimers)
-      state = .acquiring(acquisition)
-    case .recognizing(var recognition):
+    case .acquiring:
+      // Replayed after the 100.
+      enqueue(.startTimers, into: &actions)
+    case .recognizing:
+      guard let box = takeRecognition() else { return }
       // Timers already running: the message changes nothing (DESIGN rule 2).
-      guard recognition.timersStart == nil else { return }
-      state = .modifying
-      recognition.timersStart = recognition.endpointer.position
-      state = .recognizing(recognition)
+      let starts = box.recognition.timersStart == nil
+      if starts { box.recognition.timersStart = box.recognition.endpointer.position }
+      state = .recognizing(box)
+      guard starts else { return }
       actions.append(.send(.status(code: 100, message: "Continue", details: "timers started")))
     case .finished, .modifying:
       break
@@ -437,12 +449,11 @@ public struct ServerSessionStateMachine: Sendable {
   /// The driver decoded an audio message into `samples`; run endpointing and the timers on them.
   public mutating func audio(_ samples: UnsafeBufferPointer<Int16>, into actions: inout [Action]) {
     // Taken out of the enum and put back: changed in place, with no copy per message.
-    guard case .recognizing(var recognition) = state else { return }
-    state = .modifying
+    guard let box = takeRecognition() else { return }
     actions.append(.restartIdleTimer)
-    let ended = Self.audio(samples, recognition: &recognition, into: &actions)
-    let replaying = !recognition.replay.isEmpty
-    state = .recognizing(recognition)
+    let ended = Self.audio(samples, recognition: &box.recognition, into: &actions)
+    let replaying = !box.recognition.replay.isEmpty
+    state = .recognizing(box)
     if let ended {
       end(ended, into: &actions)
     } else if replaying {
@@ -598,11 +609,22 @@ public struct ServerSessionStateMachine: Sendable {
     position: Int,
     into actions: inout [Action]
   ) {
-    guard case .recognizing(var recognition) = state else { return }
+    guard let box = takeRecognition() else { return }
+    let result = Self.partialResult(hypothesis, position: position, recognition: &box.recognition)
+    state = .recognizing(box)
+    if let result { actions.append(.send(RecognitionResponse(.result(result)))) }
+  }
+
+  /// The partial result to send for `hypothesis`, if any.
+  private static func partialResult(
+    _ hypothesis: EngineHypothesis,
+    position: Int,
+    recognition: inout Recognition
+  ) -> RecognitionResult? {
     let onset: Int
     let end: Int
     if let pending = recognition.pendingFinals.first {
-      guard position < pending.requestedAt else { return }
+      guard position < pending.requestedAt else { return nil }
       onset = pending.onset
       end = pending.end
     } else if let current = recognition.utteranceOnset {
@@ -610,7 +632,7 @@ public struct ServerSessionStateMachine: Sendable {
       onset = current
       end = recognition.endpointer.position
     } else {
-      return
+      return nil
     }
     let resultType = recognition.configuration.resultType
     switch resultType {
@@ -618,14 +640,13 @@ public struct ServerSessionStateMachine: Sendable {
       break
     case .immutablePartial:
       // Immutable partials only grow: a partial that revises what was sent is held back.
-      if let last = recognition.lastPartialText, !hypothesis.text.hasPrefix(last) { return }
+      if let last = recognition.lastPartialText, !hypothesis.text.hasPrefix(last) { return nil }
     default:
-      return
+      return nil
     }
-    guard hypothesis.text != recognition.lastPartialText else { return }
-    state = .modifying
+    guard hypothesis.text != recognition.lastPartialText else { return nil }
     recognition.lastPartialText = hypothesis.text
-    let result = RecognitionResultBuilder.result(
+    return RecognitionResultBuilder.result(
       [hypothesis],
       type: resultType,
       onset: onset,
@@ -635,8 +656,6 @@ public struct ServerSessionStateMachine: Sendable {
       notices: [],
       final: false
     )
-    state = .recognizing(recognition)
-    actions.append(.send(RecognitionResponse(.result(result))))
   }
 
   /// The engine returned the final hypotheses of the utterance that ended at `end`.
@@ -647,13 +666,47 @@ public struct ServerSessionStateMachine: Sendable {
   ) {
     // The recognition ended while the engine worked (e.g. it failed on the same message): a race.
     if case .finished = state { return }
-    guard case .recognizing(var recognition) = state, let pending = recognition.awaitingFinal,
-      !recognition.pendingFinals.isEmpty
-    else {
+    guard let box = takeRecognition() else {
       assertionFailure("engineFinal without engineEndUtterance")
       return
     }
-    state = .modifying
+    let answered = Self.finalResult(hypotheses, end: end, recognition: &box.recognition)
+    let single = box.recognition.configuration.mode == .single
+    let recognitionTimeoutMs = box.recognition.configuration.recognitionTimeoutMs
+    state = .recognizing(box)
+    guard let (result, then) = answered else {
+      assertionFailure("engineFinal without engineEndUtterance")
+      return
+    }
+    actions.append(.send(RecognitionResponse(.result(result))))
+    switch then {
+    case nil:
+      // Another final asked for follows: what is pending comes after the last of them.
+      break
+    case .recognitionTimeout?:
+      self.end(
+        413,
+        "Too much speech",
+        "speech lasted longer than recognition_timeout_ms (\(recognitionTimeoutMs) ms)",
+        into: &actions
+      )
+    case .endOfRequests?:
+      self.end(200, "Success", "", into: &actions)
+    case .utteranceEnded?:
+      if single { self.end(200, "Success", "", into: &actions) }
+    }
+  }
+
+  /// The final result of the oldest utterance whose final was asked for, and, if it was the last
+  /// of them, why it was asked for (what follows it); nil if none was asked for.
+  private static func finalResult(
+    _ hypotheses: [EngineHypothesis],
+    end: Int,
+    recognition: inout Recognition
+  ) -> (RecognitionResult, then: PendingEnd?)? {
+    guard let pending = recognition.awaitingFinal, !recognition.pendingFinals.isEmpty else {
+      return nil
+    }
     let utterance = recognition.pendingFinals.removeFirst()
     var best = hypotheses
     if best.isEmpty {
@@ -672,28 +725,10 @@ public struct ServerSessionStateMachine: Sendable {
       final: true
     )
     recognition.notices = []
-    let last = recognition.pendingFinals.isEmpty
-    if last { recognition.awaitingFinal = nil }
     recognition.finishedUtterances += 1
-    let single = recognition.configuration.mode == .single
-    let recognitionTimeoutMs = recognition.configuration.recognitionTimeoutMs
-    state = .recognizing(recognition)
-    actions.append(.send(RecognitionResponse(.result(result))))
-    // What is pending follows the last final asked for, not an earlier one.
-    guard last else { return }
-    switch pending {
-    case .recognitionTimeout:
-      self.end(
-        413,
-        "Too much speech",
-        "speech lasted longer than recognition_timeout_ms (\(recognitionTimeoutMs) ms)",
-        into: &actions
-      )
-    case .endOfRequests:
-      self.end(200, "Success", "", into: &actions)
-    case .utteranceEnded:
-      if single { self.end(200, "Success", "", into: &actions) }
-    }
+    guard recognition.pendingFinals.isEmpty else { return (result, nil) }
+    recognition.awaitingFinal = nil
+    return (result, pending)
   }
 
   /// The engine failed: 500.
@@ -712,44 +747,60 @@ public struct ServerSessionStateMachine: Sendable {
         "recognition_init_message: the stream ended before an init message",
         into: &actions
       )
-    case .acquiring(var acquisition):
+    case .acquiring:
       // Replayed after the 100, after the audio before it.
-      state = .modifying
-      acquisition.queue.append(.endOfRequests)
-      state = .acquiring(acquisition)
-    case .recognizing(var recognition):
-      if recognition.awaitingFinal == .recognitionTimeout
-        || recognition.awaitingFinal == .endOfRequests
-      {
-        // The recognition is already ending.
-        return
-      }
-      let disabled = recognition.configuration.mode == .disabled
-      let inUtterance = disabled ? recognition.heardSpeech : recognition.endpointer.inSpeech
-      if inUtterance, let onset = recognition.utteranceOnset {
-        state = .modifying
-        recognition.awaitingFinal = .endOfRequests
-        let end =
-          disabled ? recognition.endpointer.samplesSeen : recognition.endpointer.lastSpeechEnd
-        recognition.pendingFinals.append(
-          PendingFinal(onset: onset, end: end, requestedAt: recognition.endpointer.samplesSeen)
-        )
-        recognition.utteranceOnset = nil
-        state = .recognizing(recognition)
-        actions.append(.engineEndUtterance(end: end))
-      } else if recognition.awaitingFinal == .utteranceEnded {
-        // A final result is on its way; the recognition ends (200) after it.
-        state = .modifying
-        recognition.awaitingFinal = .endOfRequests
-        state = .recognizing(recognition)
-      } else if recognition.finishedUtterances > 0 {
-        end(200, "Success", "", into: &actions)
-      } else {
-        end(204, "No result", "the audio held no utterance", into: &actions)
+      enqueue(.endOfRequests, into: &actions)
+    case .recognizing:
+      guard let box = takeRecognition() else { return }
+      let outcome = Self.endOfRequests(recognition: &box.recognition)
+      state = .recognizing(box)
+      switch outcome {
+      case .finalRequested(let end): actions.append(.engineEndUtterance(end: end))
+      case .waiting: break
+      case .success: end(200, "Success", "", into: &actions)
+      case .noResult: end(204, "No result", "the audio held no utterance", into: &actions)
       }
     case .finished, .modifying:
       break
     }
+  }
+
+  /// What the end of requests does to a running recognition.
+  private enum EndOfRequestsOutcome {
+    /// The open utterance ends at `end`: its final is asked for; 200 follows.
+    case finalRequested(end: Int)
+    /// The recognition is already ending, or a final is on its way (200 follows it).
+    case waiting
+    /// Utterances had their finals: 200.
+    case success
+    /// No utterance at all: 204.
+    case noResult
+  }
+
+  private static func endOfRequests(recognition: inout Recognition) -> EndOfRequestsOutcome {
+    if recognition.awaitingFinal == .recognitionTimeout
+      || recognition.awaitingFinal == .endOfRequests
+    {
+      // The recognition is already ending.
+      return .waiting
+    }
+    let disabled = recognition.configuration.mode == .disabled
+    let inUtterance = disabled ? recognition.heardSpeech : recognition.endpointer.inSpeech
+    if inUtterance, let onset = recognition.utteranceOnset {
+      recognition.awaitingFinal = .endOfRequests
+      let end = disabled ? recognition.endpointer.samplesSeen : recognition.endpointer.lastSpeechEnd
+      recognition.pendingFinals.append(
+        PendingFinal(onset: onset, end: end, requestedAt: recognition.endpointer.samplesSeen)
+      )
+      recognition.utteranceOnset = nil
+      return .finalRequested(end: end)
+    }
+    if recognition.awaitingFinal == .utteranceEnded {
+      // A final result is on its way; the recognition ends (200) after it.
+      recognition.awaitingFinal = .endOfRequests
+      return .waiting
+    }
+    return recognition.finishedUtterances > 0 ? .success : .noResult
   }
 
   /// No init message arrived within the server's pre-init timeout of the stream's start: 408
@@ -796,6 +847,41 @@ public struct ServerSessionStateMachine: Sendable {
     case .finished, .modifying:
       break
     }
+  }
+
+  // MARK: Payloads, changed in place
+
+  /// Takes the running recognition out of `state`, which holds `.modifying` until the caller
+  /// puts it back, and makes it the only reference to its box (copying the box of a machine
+  /// that was copied): the caller then changes the recognition in place, and its arrays are
+  /// not copied on write. Nil unless recognizing.
+  private mutating func takeRecognition() -> RecognitionBox? {
+    guard case .recognizing(var box) = state else { return nil }
+    state = .modifying
+    if !isKnownUniquelyReferenced(&box) { box = RecognitionBox(box.recognition) }
+    return box
+  }
+
+  /// Queues `item` while acquiring (taken out of `state` and back as the recognition is), and
+  /// pauses the client's data once the queued audio passes the limit.
+  private mutating func enqueue(_ item: Queued, into actions: inout [Action]) {
+    guard case .acquiring(var acquisition) = state else { return }
+    state = .modifying
+    switch item {
+    case .audio(let bytes):
+      acquisition.queue.append(item)
+      acquisition.queuedBytes += bytes.readableBytes
+    case .startTimers:
+      // Once is enough: a second would find the timers running.
+      if !acquisition.startTimersQueued { acquisition.queue.append(item) }
+      acquisition.startTimersQueued = true
+    case .secondInit, .endOfRequests:
+      acquisition.queue.append(item)
+    }
+    let pause = acquisition.queuedBytes > maxQueuedAudioBytes && !acquisition.pausedRequests
+    if pause { acquisition.pausedRequests = true }
+    state = .acquiring(acquisition)
+    if pause { actions.append(.pauseRequests) }
   }
 
   private mutating func end(
