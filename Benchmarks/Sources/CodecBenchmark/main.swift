@@ -4,10 +4,13 @@ import HarkProto
 import NIOCore
 
 // Hark's codec against libprotobuf-c on the messages of a recognition, in one process: ns per
-// encode and per decode. Hark encodes into a reused ByteBuffer and decodes from one (its audio
-// is then a slice, not a copy); libprotobuf-c packs into a preallocated array and unpacks (and
-// frees) with its default allocator. Each figure is the median of several runs of a loop sized
-// to take about 0.2 s.
+// encode and per decode. Hark encodes into preallocated memory (and, in a second column, into a
+// reused ByteBuffer) and decodes from a ByteBuffer (its audio is then a slice, not a copy);
+// libprotobuf-c packs into a preallocated array and unpacks (and frees) with its default
+// allocator. Each figure is the median of 11 rounds of a loop sized to take about 40 ms, the
+// loops of a message taking turns. Python protobuf (upb) is timed by tools/bench_codec_upb.py on
+// the bytes `--write-messages` writes, and its figures are added to the table with `--upb`;
+// tools/bench-codec runs all three and documents the columns.
 
 // MARK: The messages
 
@@ -217,22 +220,45 @@ func benchmark<M: ProtoMessage>(_ name: String, _ message: M) -> Row {
   )
 }
 
-// MARK: Report
+// MARK: Cases
 
-func format(_ ns: Double) -> String {
-  ns < 100 ? String(format: "%.1f", ns) : String(format: "%.0f", ns)
+/// One message of the table: `key` names it on the command line and in the files shared with
+/// tools/bench_codec_upb.py.
+struct Case {
+  var key: String
+  var name: String
+  var protoName: String
+  var encoded: () -> [UInt8]
+  var run: () -> Row
+  var runProfile: (_ mode: String, _ iterations: Int) -> Void
 }
 
-let cases: [(String, () -> Row)] = [
-  ("audio request, 320 B", { benchmark("audio request, 320 B", audioRequest(bytes: 320)) }),
-  ("audio request, 640 B", { benchmark("audio request, 640 B", audioRequest(bytes: 640)) }),
-  ("full init", { benchmark("full init", fullInit()) }),
-  ("result, 5 hyp × 10 words", { benchmark("result, 5 hyp × 10 words", finalResult()) }),
-  ("status 100 Continue", { benchmark("status 100 Continue", continueStatus()) }),
+extension Case {
+  init<M: ProtoMessage>(_ key: String, _ name: String, _ message: @escaping () -> M) {
+    self.init(
+      key: key,
+      name: name,
+      protoName: M.protoName,
+      encoded: { message().serializedByteArray() },
+      run: { benchmark(name, message()) },
+      runProfile: { profile(message(), mode: $0, iterations: $1) }
+    )
+  }
+}
+
+let cases = [
+  Case("audio320", "audio request, 320 B") { audioRequest(bytes: 320) },
+  Case("audio640", "audio request, 640 B") { audioRequest(bytes: 640) },
+  Case("init", "full init", fullInit),
+  Case("result", "result, 5 hyp × 10 words", finalResult),
+  Case("status", "status 100 Continue", continueStatus),
 ]
 
-// `CodecBenchmark --profile encode|decode N` runs only Hark's loops of the first matching
-// message, for a profiler (valgrind --tool=callgrind counts instructions exactly).
+// MARK: Profiling
+
+// `CodecBenchmark --profile MODE N [KEY]` runs only one loop of the message KEY (audio320 by
+// default), for a profiler (`perf record -e cpu-clock`, or valgrind --tool=callgrind, which
+// counts instructions exactly). MODE is encode, encode-raw, decode, c-pack or c-unpack.
 @inline(never)
 func profile<M: ProtoMessage>(_ message: M, mode: String, iterations: Int) {
   let bytes = Array(message.serializedBytes().readableBytesView)
@@ -258,17 +284,109 @@ func profile<M: ProtoMessage>(_ message: M, mode: String, iterations: Int) {
   }
 }
 
-if CommandLine.arguments.count >= 4, CommandLine.arguments[1] == "--profile" {
-  let mode = CommandLine.arguments[2]
-  let iterations = Int(CommandLine.arguments[3]) ?? 100_000
-  switch CommandLine.arguments.count > 4 ? CommandLine.arguments[4] : "audio320" {
-  case "init": profile(fullInit(), mode: mode, iterations: iterations)
-  case "result": profile(finalResult(), mode: mode, iterations: iterations)
-  case "status": profile(continueStatus(), mode: mode, iterations: iterations)
-  default: profile(audioRequest(bytes: 320), mode: mode, iterations: iterations)
+// MARK: upb
+
+/// Python protobuf's figures for one message, as tools/bench_codec_upb.py measured them.
+struct UPBRow {
+  var decode: Double
+  var encode: Double
+  var decodeOverhead: Double
+  var encodeOverhead: Double
+}
+
+/// One upb figure: the raw time of a Python call and that call's overhead.
+struct UPBFigure: CustomStringConvertible {
+  var raw: Double
+  var overhead: Double
+
+  /// upb's C work: the raw time less the overhead.
+  var work: Double { raw - overhead }
+
+  /// The C work where it dominates the raw time, so that it compares with Hark's; else nil.
+  var comparable: Double? { overhead < raw / 2 ? work : nil }
+
+  var description: String { comparable == nil ? "(\(format(work)))" : format(work) }
+}
+
+/// The figures of tools/bench_codec_upb.py's JSON output, by message key, and a line that says
+/// what was measured.
+func loadUPB(path: String) -> (rows: [String: UPBRow], summary: String) {
+  guard let data = FileManager.default.contents(atPath: path),
+    let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+    let messages = root["messages"] as? [String: [String: Any]],
+    let overhead = root["overhead"] as? [String: [String: Double]]
+  else {
+    fatalError("\(path) is not the output of tools/bench_codec_upb.py")
   }
+  var rows: [String: UPBRow] = [:]
+  for (key, figures) in messages {
+    guard let decode = figures["decode"] as? Double, let encode = figures["encode"] as? Double,
+      let decodeOverhead = figures["decode_overhead"] as? Double,
+      let encodeOverhead = figures["encode_overhead"] as? Double
+    else { fatalError("\(path): incomplete figures for \(key)") }
+    rows[key] = UPBRow(
+      decode: decode,
+      encode: encode,
+      decodeOverhead: decodeOverhead,
+      encodeOverhead: encodeOverhead
+    )
+  }
+  let perType = overhead.keys.sorted().map { type in
+    let short = type.split(separator: ".").last.map(String.init) ?? type
+    return "\(short) decode \(format(overhead[type]!["decode"] ?? 0)) ns, "
+      + "encode \(format(overhead[type]!["encode"] ?? 0)) ns"
+  }
+  let version = root["protobuf_version"] as? String ?? "?"
+  let implementation = root["implementation"] as? String ?? "?"
+  let python = root["python_version"] as? String ?? "?"
+  let loop = root["loop_ns"] as? Double ?? 0
+  return (
+    rows,
+    "upb: Python protobuf \(version) (implementation \(implementation)), Python \(python). "
+      + "Per-call overhead (the same call on an empty message): \(perType.joined(separator: "; ")); "
+      + "timeit's bare loop \(format(loop)) ns."
+  )
+}
+
+// MARK: Report
+
+func format(_ ns: Double) -> String {
+  ns < 100 ? String(format: "%.1f", ns) : String(format: "%.0f", ns)
+}
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+
+if arguments.count >= 3, arguments[0] == "--profile" {
+  let iterations = Int(arguments[2]) ?? 100_000
+  let key = arguments.count > 3 ? arguments[3] : "audio320"
+  guard let selected = cases.first(where: { $0.key == key }) else {
+    fatalError("no message \(key); one of \(cases.map(\.key))")
+  }
+  selected.runProfile(arguments[1], iterations)
   exit(0)
 }
+
+// `CodecBenchmark --write-messages DIR` writes each message's encoding to DIR/KEY.bin and their
+// list to DIR/index.tsv (key, message type, name), for tools/bench_codec_upb.py.
+if arguments.count == 2, arguments[0] == "--write-messages" {
+  let directory = URL(fileURLWithPath: arguments[1], isDirectory: true)
+  try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+  var index = ""
+  for testCase in cases {
+    try Data(testCase.encoded()).write(to: directory.appendingPathComponent("\(testCase.key).bin"))
+    index += "\(testCase.key)\t\(testCase.protoName)\t\(testCase.name)\n"
+  }
+  try Data(index.utf8).write(to: directory.appendingPathComponent("index.tsv"))
+  exit(0)
+}
+
+// `--upb FILE` adds the figures of tools/bench_codec_upb.py to the table.
+var upb: (rows: [String: UPBRow], summary: String)?
+if arguments.count >= 2, arguments[0] == "--upb" {
+  upb = loadUPB(path: arguments[1])
+  arguments.removeFirst(2)
+}
+let filter = arguments.first
 
 // Warm up (page in the code, let the CPU and the hypervisor settle) before anything is measured.
 let warmUpEnd = DispatchTime.now().uptimeNanoseconds + 2_000_000_000
@@ -281,31 +399,50 @@ while DispatchTime.now().uptimeNanoseconds < warmUpEnd {
   )
 }
 
-let filter = CommandLine.arguments.dropFirst().first
 print("Codec benchmark: ns per operation (median of 11 interleaved rounds), release build")
+if let upb { print(upb.summary) }
 print("")
 print(
-  "| message | bytes | Hark encode | protobuf-c pack | ratio | Hark encode into ByteBuffer "
-    + "| Hark decode | protobuf-c unpack | ratio |"
+  "| message | bytes | encode: Hark | Hark, ByteBuffer | protobuf-c | upb | upb − call | ratio "
+    + "| decode: Hark | protobuf-c | upb | upb − call | ratio |"
 )
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 var slower: [String] = []
-for (name, run) in cases where filter == nil || name.contains(filter!) {
-  let row = run()
-  let encodeRatio = row.cPack / row.harkEncode
-  let decodeRatio = row.cUnpack / row.harkDecode
-  print(
-    "| \(row.name) | \(row.bytes) | \(format(row.harkEncode)) | \(format(row.cPack)) | "
-      + "\(String(format: "%.2f×", encodeRatio)) | \(format(row.harkEncodeBuffer)) | \(format(row.harkDecode)) | \(format(row.cUnpack)) | "
-      + "\(String(format: "%.2f×", decodeRatio)) |"
-  )
-  if encodeRatio < 1 { slower.append("\(row.name) encode") }
-  if decodeRatio < 1 { slower.append("\(row.name) decode") }
+for testCase in cases
+where filter == nil || testCase.name.contains(filter!) || testCase.key == filter {
+  let row = testCase.run()
+  let upbRow = upb?.rows[testCase.key]
+  // upb's C work alone, where it is more than its per-call overhead (a difference of two noisy
+  // figures says little when the overhead dominates).
+  let upbEncode = upbRow.map { UPBFigure(raw: $0.encode, overhead: $0.encodeOverhead) }
+  let upbDecode = upbRow.map { UPBFigure(raw: $0.decode, overhead: $0.decodeOverhead) }
+  let encodeRatio = min(row.cPack, upbEncode?.comparable ?? .infinity) / row.harkEncode
+  let decodeRatio = min(row.cUnpack, upbDecode?.comparable ?? .infinity) / row.harkDecode
+  let dash = "–"
+  let columns = [
+    row.name, "\(row.bytes)",
+    format(row.harkEncode), format(row.harkEncodeBuffer), format(row.cPack),
+    upbEncode.map { format($0.raw) } ?? dash, upbEncode?.description ?? dash,
+    String(format: "%.2f×", encodeRatio),
+    format(row.harkDecode), format(row.cUnpack),
+    upbDecode.map { format($0.raw) } ?? dash, upbDecode?.description ?? dash,
+    String(format: "%.2f×", decodeRatio),
+  ]
+  print("| " + columns.joined(separator: " | ") + " |")
+  if row.cPack < row.harkEncode { slower.append("\(row.name) encode (protobuf-c)") }
+  if let work = upbEncode?.comparable, work < row.harkEncode {
+    slower.append("\(row.name) encode (upb)")
+  }
+  if row.cUnpack < row.harkDecode { slower.append("\(row.name) decode (protobuf-c)") }
+  if let work = upbDecode?.comparable, work < row.harkDecode {
+    slower.append("\(row.name) decode (upb)")
+  }
 }
 print("")
-print("ratio = protobuf-c time / Hark time: above 1 means Hark is faster.")
-print("Hark encode writes into preallocated memory, as protobuf_c_message_pack does; the column")
-print(
-  "after the ratio appends to a reused NIO ByteBuffer instead (capacity and exclusivity checks)."
-)
-if !slower.isEmpty { print("Slower than libprotobuf-c: \(slower.joined(separator: ", "))") }
+print("Hark encode: into preallocated memory, as protobuf_c_message_pack does; Hark, ByteBuffer:")
+print("appended to a reused NIO ByteBuffer (capacity and exclusivity checks). upb: one Python call")
+print("(SerializeToString, FromString) with its overhead; upb − call: minus that overhead.")
+print("ratio = the faster of protobuf-c and upb − call, over Hark: above 1 means Hark is faster.")
+print("(upb − call in parentheses: the overhead is over half the raw figure, so the difference")
+print("is mostly noise; it is left out of the ratio and of the verdict below.)")
+if !slower.isEmpty { print("Hark is slower on: \(slower.joined(separator: ", "))") }
