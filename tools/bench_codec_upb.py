@@ -1,11 +1,11 @@
 """Python protobuf (upb) on the messages of tools/bench-codec: ns per decode and per encode.
 
-    .venv/bin/python tools/bench_codec_upb.py MESSAGES-DIR > upb.json
+    .venv/bin/python tools/bench_codec_upb.py MESSAGES-DIR [FILTER] > upb.json
 
 MESSAGES-DIR is what `CodecBenchmark --write-messages DIR` writes: `index.tsv` (one line per
 message: key, fully qualified message type, display name) and `KEY.bin` (its encoding by Hark).
-tools/bench-codec runs this between writing them and printing its table; it is not meant to be
-read on its own.
+FILTER, as CodecBenchmark's, keeps one message (its key, or part of its name). tools/bench-codec
+runs this in turns with CodecBenchmark and prints the table; the JSON is not meant to be read.
 
 What is timed, for each message, with timeit's loop (the garbage collector off):
   decode: `Type.FromString(data)` and dropping the result, so the upb arena is freed, as Hark's
@@ -23,8 +23,8 @@ Before timing, each message is checked to decode to exactly what Hark encoded: n
 unknown fields (so the generated classes know every field Hark wrote), and the deterministic
 re-encoding is byte for byte Hark's encoding (so every value decoded equal).
 
-Prints one JSON object on stdout; medians in ns over ROUNDS interleaved rounds, like
-CodecBenchmark's.
+Prints one JSON object on stdout: for each message, medians in ns over ROUNDS rounds in which
+its four loops take turns, like CodecBenchmark's.
 """
 
 import json
@@ -99,9 +99,11 @@ def measure_interleaved(timers):
 
 
 def main():
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: bench_codec_upb.py MESSAGES-DIR")
+    if len(sys.argv) not in (2, 3):
+        raise SystemExit("usage: bench_codec_upb.py MESSAGES-DIR [FILTER]")
     directory = sys.argv[1]
+    # As CodecBenchmark's filter: a message's key, or part of its name.
+    wanted = sys.argv[2] if len(sys.argv) == 3 else None
     implementation = api_implementation.Type()
     print(
         f"bench_codec_upb: protobuf {google.protobuf.__version__}, implementation {implementation}",
@@ -113,7 +115,9 @@ def main():
     cases = []
     with open(os.path.join(directory, "index.tsv")) as index:
         for line in index:
-            key, full_name, _ = line.rstrip("\n").split("\t")
+            key, full_name, name = line.rstrip("\n").split("\t")
+            if wanted is not None and wanted != key and wanted not in name:
+                continue
             with open(os.path.join(directory, f"{key}.bin"), "rb") as f:
                 data = f.read()
             cls = message_class(full_name)

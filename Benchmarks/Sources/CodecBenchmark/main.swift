@@ -162,7 +162,8 @@ func decodeLoop<M: ProtoMessage>(_ type: M.Type, _ bytes: ByteBuffer, iterations
   return Double(DispatchTime.now().uptimeNanoseconds - start) / Double(iterations)
 }
 
-struct Row {
+struct Row: Codable {
+  var key: String
   var name: String
   var bytes: Int
   var harkEncode: Double
@@ -172,7 +173,7 @@ struct Row {
   var cUnpack: Double
 }
 
-func benchmark<M: ProtoMessage>(_ name: String, _ message: M) -> Row {
+func benchmark<M: ProtoMessage>(_ key: String, _ name: String, _ message: M) -> Row {
   let encoded = message.serializedBytes()
   let bytes = Array(encoded.readableBytesView)
 
@@ -210,6 +211,7 @@ func benchmark<M: ProtoMessage>(_ name: String, _ message: M) -> Row {
   let (harkEncode, cPackTime, harkEncodeBuffer, harkDecode, cUnpackTime) =
     (medians[0], medians[1], medians[2], medians[3], medians[4])
   return Row(
+    key: key,
     name: name,
     bytes: bytes.count,
     harkEncode: harkEncode,
@@ -240,7 +242,7 @@ extension Case {
       name: name,
       protoName: M.protoName,
       encoded: { message().serializedByteArray() },
-      run: { benchmark(name, message()) },
+      run: { benchmark(key, name, message()) },
       runProfile: { profile(message(), mode: $0, iterations: $1) }
     )
   }
@@ -287,11 +289,21 @@ func profile<M: ProtoMessage>(_ message: M, mode: String, iterations: Int) {
 // MARK: upb
 
 /// Python protobuf's figures for one message, as tools/bench_codec_upb.py measured them.
-struct UPBRow {
+struct UPBRow: Decodable {
+  var type: String
   var decode: Double
   var encode: Double
   var decodeOverhead: Double
   var encodeOverhead: Double
+}
+
+/// One run of tools/bench_codec_upb.py: its JSON output.
+struct UPBRun: Decodable {
+  var implementation: String
+  var protobufVersion: String
+  var pythonVersion: String
+  var loopNs: Double
+  var messages: [String: UPBRow]
 }
 
 /// One upb figure: the raw time of a Python call and that call's overhead.
@@ -308,51 +320,117 @@ struct UPBFigure: CustomStringConvertible {
   var description: String { comparable == nil ? "(\(format(work)))" : format(work) }
 }
 
-/// The figures of tools/bench_codec_upb.py's JSON output, by message key, and a line that says
-/// what was measured.
-func loadUPB(path: String) -> (rows: [String: UPBRow], summary: String) {
-  guard let data = FileManager.default.contents(atPath: path),
-    let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-    let messages = root["messages"] as? [String: [String: Any]],
-    let overhead = root["overhead"] as? [String: [String: Double]]
-  else {
-    fatalError("\(path) is not the output of tools/bench_codec_upb.py")
-  }
-  var rows: [String: UPBRow] = [:]
-  for (key, figures) in messages {
-    guard let decode = figures["decode"] as? Double, let encode = figures["encode"] as? Double,
-      let decodeOverhead = figures["decode_overhead"] as? Double,
-      let encodeOverhead = figures["encode_overhead"] as? Double
-    else { fatalError("\(path): incomplete figures for \(key)") }
-    rows[key] = UPBRow(
-      decode: decode,
-      encode: encode,
-      decodeOverhead: decodeOverhead,
-      encodeOverhead: encodeOverhead
-    )
-  }
-  let perType = overhead.keys.sorted().map { type in
-    let short = type.split(separator: ".").last.map(String.init) ?? type
-    return "\(short) decode \(format(overhead[type]!["decode"] ?? 0)) ns, "
-      + "encode \(format(overhead[type]!["encode"] ?? 0)) ns"
-  }
-  let version = root["protobuf_version"] as? String ?? "?"
-  let implementation = root["implementation"] as? String ?? "?"
-  let python = root["python_version"] as? String ?? "?"
-  let loop = root["loop_ns"] as? Double ?? 0
-  return (
-    rows,
-    "upb: Python protobuf \(version) (implementation \(implementation)), Python \(python). "
-      + "Per-call overhead (the same call on an empty message): \(perType.joined(separator: "; ")); "
-      + "timeit's bare loop \(format(loop)) ns."
-  )
-}
-
 // MARK: Report
 
 func format(_ ns: Double) -> String {
   ns < 100 ? String(format: "%.1f", ns) : String(format: "%.0f", ns)
 }
+
+func median(_ values: [Double]) -> Double {
+  let sorted = values.sorted()
+  let middle = sorted.count / 2
+  return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/// Prints the table of `runs` (each the rows of one run of this program, `upbRuns` each the
+/// output of one run of tools/bench_codec_upb.py, possibly none): every figure is the median of
+/// the runs' figures.
+@MainActor func printTable(runs: [[Row]], upbRuns: [UPBRun]) {
+  print("Codec benchmark: ns per operation, release build. Each figure is the median of 11 rounds")
+  if runs.count > 1 || upbRuns.count > 1 {
+    print(
+      "of a run, then the median over \(runs.count) runs of Hark and protobuf-c (one process) and "
+        + "\(upbRuns.count) of upb, taken in turns."
+    )
+  } else {
+    print("of the run.")
+  }
+  if let first = upbRuns.first {
+    // The overhead of each message type: the median over its messages and the runs.
+    var overheads: [String: (decode: [Double], encode: [Double])] = [:]
+    for row in upbRuns.flatMap(\.messages.values) {
+      let short = row.type.split(separator: ".").last.map(String.init) ?? row.type
+      overheads[short, default: ([], [])].decode.append(row.decodeOverhead)
+      overheads[short, default: ([], [])].encode.append(row.encodeOverhead)
+    }
+    print(
+      "upb: Python protobuf \(first.protobufVersion) (implementation \(first.implementation)), "
+        + "Python \(first.pythonVersion); timeit's bare loop "
+        + "\(format(median(upbRuns.map(\.loopNs)))) ns."
+    )
+    print("upb per-call overhead (the same call on an empty message):")
+    for type in overheads.keys.sorted() {
+      print(
+        "  \(type): decode \(format(median(overheads[type]!.decode))) ns, "
+          + "encode \(format(median(overheads[type]!.encode))) ns"
+      )
+    }
+  }
+  print("")
+  print(
+    "| message | bytes | encode: Hark | Hark, ByteBuffer | protobuf-c | upb | upb − call | ratio "
+      + "| decode: Hark | protobuf-c | upb | upb − call | ratio |"
+  )
+  print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+  var slower: [String] = []
+  for testCase in cases {
+    let rows = runs.compactMap { $0.first { $0.key == testCase.key } }
+    guard let first = rows.first else { continue }
+    func hark(_ figure: KeyPath<Row, Double>) -> Double { median(rows.map { $0[keyPath: figure] }) }
+    let (harkEncode, harkEncodeBuffer, cPack) = (
+      hark(\.harkEncode), hark(\.harkEncodeBuffer), hark(\.cPack)
+    )
+    let (harkDecode, cUnpack) = (hark(\.harkDecode), hark(\.cUnpack))
+    let upbRows = upbRuns.compactMap { $0.messages[testCase.key] }
+    func upb(_ raw: KeyPath<UPBRow, Double>, _ overhead: KeyPath<UPBRow, Double>) -> UPBFigure? {
+      upbRows.isEmpty
+        ? nil
+        : UPBFigure(
+          raw: median(upbRows.map { $0[keyPath: raw] }),
+          overhead: median(upbRows.map { $0[keyPath: overhead] })
+        )
+    }
+    // upb's C work counts only where it is more than its per-call overhead (a difference of two
+    // noisy figures says little when the overhead dominates).
+    let upbEncode = upb(\.encode, \.encodeOverhead)
+    let upbDecode = upb(\.decode, \.decodeOverhead)
+    let encodeRatio = min(cPack, upbEncode?.comparable ?? .infinity) / harkEncode
+    let decodeRatio = min(cUnpack, upbDecode?.comparable ?? .infinity) / harkDecode
+    let dash = "–"
+    let columns = [
+      first.name, "\(first.bytes)",
+      format(harkEncode), format(harkEncodeBuffer), format(cPack),
+      upbEncode.map { format($0.raw) } ?? dash, upbEncode?.description ?? dash,
+      String(format: "%.2f×", encodeRatio),
+      format(harkDecode), format(cUnpack),
+      upbDecode.map { format($0.raw) } ?? dash, upbDecode?.description ?? dash,
+      String(format: "%.2f×", decodeRatio),
+    ]
+    print("| " + columns.joined(separator: " | ") + " |")
+    if cPack < harkEncode { slower.append("\(first.name) encode (protobuf-c)") }
+    if let work = upbEncode?.comparable, work < harkEncode {
+      slower.append("\(first.name) encode (upb)")
+    }
+    if cUnpack < harkDecode { slower.append("\(first.name) decode (protobuf-c)") }
+    if let work = upbDecode?.comparable, work < harkDecode {
+      slower.append("\(first.name) decode (upb)")
+    }
+  }
+  print("")
+  print("Hark encode: into preallocated memory, as protobuf_c_message_pack does; Hark, ByteBuffer:")
+  print(
+    "appended to a reused NIO ByteBuffer (capacity and exclusivity checks). upb: one Python call"
+  )
+  print("(SerializeToString, FromString) with its overhead; upb − call: minus that overhead.")
+  print("ratio = the faster of protobuf-c and upb − call, over Hark: above 1 means Hark is faster.")
+  if !upbRuns.isEmpty {
+    print("(upb − call in parentheses: the overhead is over half the raw figure, so the difference")
+    print("is mostly noise; it is left out of the ratio and of the verdict below.)")
+  }
+  if !slower.isEmpty { print("Hark is slower on: \(slower.joined(separator: ", "))") }
+}
+
+// MARK: Main
 
 var arguments = Array(CommandLine.arguments.dropFirst())
 
@@ -380,10 +458,26 @@ if arguments.count == 2, arguments[0] == "--write-messages" {
   exit(0)
 }
 
-// `--upb FILE` adds the figures of tools/bench_codec_upb.py to the table.
-var upb: (rows: [String: UPBRow], summary: String)?
-if arguments.count >= 2, arguments[0] == "--upb" {
-  upb = loadUPB(path: arguments[1])
+// `CodecBenchmark --report DIR` prints the table of the runs in DIR: hark-*.json, each written
+// by `--json`, and upb-*.json, each written by tools/bench_codec_upb.py.
+if arguments.count == 2, arguments[0] == "--report" {
+  let directory = URL(fileURLWithPath: arguments[1], isDirectory: true)
+  let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+  func load<T: Decodable>(_ prefix: String, as type: T.Type) throws -> [T] {
+    let decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
+    return try names.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".json") }.map {
+      try decoder.decode(T.self, from: Data(contentsOf: directory.appendingPathComponent($0)))
+    }
+  }
+  printTable(runs: try load("hark-", as: [Row].self), upbRuns: try load("upb-", as: UPBRun.self))
+  exit(0)
+}
+
+// `--json FILE` writes the rows to FILE for `--report` instead of printing the table.
+var jsonOutput: String?
+if arguments.count >= 2, arguments[0] == "--json" {
+  jsonOutput = arguments[1]
   arguments.removeFirst(2)
 }
 let filter = arguments.first
@@ -399,50 +493,11 @@ while DispatchTime.now().uptimeNanoseconds < warmUpEnd {
   )
 }
 
-print("Codec benchmark: ns per operation (median of 11 interleaved rounds), release build")
-if let upb { print(upb.summary) }
-print("")
-print(
-  "| message | bytes | encode: Hark | Hark, ByteBuffer | protobuf-c | upb | upb − call | ratio "
-    + "| decode: Hark | protobuf-c | upb | upb − call | ratio |"
-)
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-var slower: [String] = []
-for testCase in cases
-where filter == nil || testCase.name.contains(filter!) || testCase.key == filter {
-  let row = testCase.run()
-  let upbRow = upb?.rows[testCase.key]
-  // upb's C work alone, where it is more than its per-call overhead (a difference of two noisy
-  // figures says little when the overhead dominates).
-  let upbEncode = upbRow.map { UPBFigure(raw: $0.encode, overhead: $0.encodeOverhead) }
-  let upbDecode = upbRow.map { UPBFigure(raw: $0.decode, overhead: $0.decodeOverhead) }
-  let encodeRatio = min(row.cPack, upbEncode?.comparable ?? .infinity) / row.harkEncode
-  let decodeRatio = min(row.cUnpack, upbDecode?.comparable ?? .infinity) / row.harkDecode
-  let dash = "–"
-  let columns = [
-    row.name, "\(row.bytes)",
-    format(row.harkEncode), format(row.harkEncodeBuffer), format(row.cPack),
-    upbEncode.map { format($0.raw) } ?? dash, upbEncode?.description ?? dash,
-    String(format: "%.2f×", encodeRatio),
-    format(row.harkDecode), format(row.cUnpack),
-    upbDecode.map { format($0.raw) } ?? dash, upbDecode?.description ?? dash,
-    String(format: "%.2f×", decodeRatio),
-  ]
-  print("| " + columns.joined(separator: " | ") + " |")
-  if row.cPack < row.harkEncode { slower.append("\(row.name) encode (protobuf-c)") }
-  if let work = upbEncode?.comparable, work < row.harkEncode {
-    slower.append("\(row.name) encode (upb)")
-  }
-  if row.cUnpack < row.harkDecode { slower.append("\(row.name) decode (protobuf-c)") }
-  if let work = upbDecode?.comparable, work < row.harkDecode {
-    slower.append("\(row.name) decode (upb)")
-  }
+let rows = cases.filter { filter == nil || $0.name.contains(filter!) || $0.key == filter }.map {
+  $0.run()
 }
-print("")
-print("Hark encode: into preallocated memory, as protobuf_c_message_pack does; Hark, ByteBuffer:")
-print("appended to a reused NIO ByteBuffer (capacity and exclusivity checks). upb: one Python call")
-print("(SerializeToString, FromString) with its overhead; upb − call: minus that overhead.")
-print("ratio = the faster of protobuf-c and upb − call, over Hark: above 1 means Hark is faster.")
-print("(upb − call in parentheses: the overhead is over half the raw figure, so the difference")
-print("is mostly noise; it is left out of the ratio and of the verdict below.)")
-if !slower.isEmpty { print("Hark is slower on: \(slower.joined(separator: ", "))") }
+if let jsonOutput {
+  try JSONEncoder().encode(rows).write(to: URL(fileURLWithPath: jsonOutput))
+} else {
+  printTable(runs: [rows], upbRuns: [])
+}
