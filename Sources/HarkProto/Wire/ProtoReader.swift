@@ -204,11 +204,43 @@ public struct ProtoReader {
   public mutating func readRepeatedMessage<M: ProtoMessage>(
     into messages: inout [M]
   ) throws(ProtoDecodingError) {
-    // Most repeated fields here (hypotheses, words) hold several elements: skip the first
-    // reallocations.
-    if messages.isEmpty { messages.reserveCapacity(4) }
+    // Size the array once for the records that follow back to back (as encoders write them),
+    // rather than growing it 1, 2, 4, 8, ... elements at a time.
+    if messages.isEmpty { messages.reserveCapacity(consecutiveRecordCount()) }
     messages.append(M())
     try readMessage(into: &messages[messages.count - 1])
+  }
+
+  /// The number of records of the current field from here on without another field between
+  /// them, at most 256 (beyond that growing an array costs little): the reader is just past a
+  /// length-delimited record's tag. Only counts: malformed bytes end the run, and are reported
+  /// when they are decoded.
+  @inlinable
+  func consecutiveRecordCount() -> Int {
+    let tag = currentField << 3 | Int(WireType.lengthDelimited.rawValue)
+    // Multi-byte tags are not worth it: every repeated field of nuance.asr.v1 has a small number.
+    guard tag < 0x80 else { return 1 }
+    var count = 0
+    var p = position
+    while count < 256 {
+      // A length of at most five bytes, whose payload ends within the current message.
+      var length = 0
+      var shift = 0
+      while true {
+        guard p < end, shift < 35 else { return max(count, 1) }
+        let byte = base.load(fromByteOffset: p, as: UInt8.self)
+        p += 1
+        length |= Int(byte & 0x7F) << shift
+        if byte < 0x80 { break }
+        shift += 7
+      }
+      guard length <= end - p else { return max(count, 1) }
+      p += length
+      count += 1
+      guard p < end, base.load(fromByteOffset: p, as: UInt8.self) == UInt8(tag) else { break }
+      p += 1
+    }
+    return count
   }
 
   /// A `bytes` field: a slice of the input buffer, without a copy.
