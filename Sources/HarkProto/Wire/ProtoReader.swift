@@ -191,12 +191,48 @@ public struct ProtoReader {
       start: (base + start).assumingMemoryBound(to: UInt8.self),
       count: length
     )
-    // `_tryFromUTF8` validates and copies in one pass; it is the public entry point the standard
-    // library's inlinable `String.decodeCString` calls. `String(validating:as:)` is generic and
-    // resolves generic metadata at run time on each call.
-    guard let string = String._tryFromUTF8(bytes) else { throw failure(.invalidUTF8, at: start) }
+    let string: String
+    if ProtoReader.isASCII(base + start, count: length) {
+      // ASCII is valid UTF-8: copy it without the standard library validating it again.
+      string = String(
+        copying: UTF8Span(unchecked: Span(_unsafeElements: bytes), isKnownASCII: true)
+      )
+    } else {
+      // `_tryFromUTF8` validates and copies in one pass; it is the public entry point the
+      // standard library's inlinable `String.decodeCString` calls. `String(validating:as:)` is
+      // generic and resolves generic metadata at run time on each call.
+      guard let validated = String._tryFromUTF8(bytes) else {
+        throw failure(.invalidUTF8, at: start)
+      }
+      string = validated
+    }
     position += length
     return string
+  }
+
+  /// Whether the `count` bytes at `start` are all ASCII, eight at a time.
+  @inlinable @inline(__always)
+  static func isASCII(_ start: UnsafeRawPointer, count: Int) -> Bool {
+    if count >= 8 {
+      // Whole words, then the last eight bytes (overlapping the words already checked).
+      var bits: UInt64 = 0
+      var offset = 0
+      while offset &+ 8 <= count {
+        bits |= start.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        offset &+= 8
+      }
+      bits |= start.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
+      return bits & 0x8080_8080_8080_8080 == 0
+    }
+    if count >= 4 {
+      let bits =
+        start.loadUnaligned(as: UInt32.self)
+        | start.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)
+      return bits & 0x8080_8080 == 0
+    }
+    var bits: UInt8 = 0
+    for offset in 0..<count { bits |= start.load(fromByteOffset: offset, as: UInt8.self) }
+    return bits < 0x80
   }
 
   /// Decodes a submessage and appends it to `messages`, decoding in place rather than copying.
