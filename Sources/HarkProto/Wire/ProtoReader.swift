@@ -248,8 +248,8 @@ public struct ProtoReader {
   }
 
   /// The number of records of the current field from here on without another field between
-  /// them, at most 256 (beyond that growing an array costs little): the reader is just past a
-  /// length-delimited record's tag. Only counts: malformed bytes end the run, and are reported
+  /// them, at most 256 (beyond that growing an array or a map costs little): the reader is just
+  /// past a length-delimited record's tag. Only counts: malformed bytes end the run, and are reported
   /// when they are decoded.
   @inlinable
   func consecutiveRecordCount() -> Int {
@@ -359,8 +359,9 @@ public struct ProtoReader {
   public mutating func readStringToStringEntry(
     into map: inout [String: String]
   ) throws(ProtoDecodingError) {
-    // Most maps here hold a few entries: skip the first rehashes.
-    if map.isEmpty { map.reserveCapacity(4) }
+    // Sized once for the entries that follow. The specialized initializer, not
+    // reserveCapacity, which is not inlinable: generic, it looks up the storage's metadata.
+    if map.isEmpty { map = Dictionary(minimumCapacity: consecutiveRecordCount()) }
     let (key, value) = try readStringToStringEntry()
     map[key] = value
   }
@@ -380,8 +381,9 @@ public struct ProtoReader {
   public mutating func readStringToBoolEntry(
     into map: inout [String: Bool]
   ) throws(ProtoDecodingError) {
-    // Most maps here hold a few entries: skip the first rehashes.
-    if map.isEmpty { map.reserveCapacity(4) }
+    // Sized once for the entries that follow. The specialized initializer, not
+    // reserveCapacity, which is not inlinable: generic, it looks up the storage's metadata.
+    if map.isEmpty { map = Dictionary(minimumCapacity: consecutiveRecordCount()) }
     let (key, value) = try readStringToBoolEntry()
     map[key] = value
   }
