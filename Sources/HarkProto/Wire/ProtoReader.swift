@@ -332,7 +332,7 @@ public struct ProtoReader {
 
   /// Decodes the fields up to the current end into `message`, naming `M` and the field in any
   /// error; `outerField` is the field of the enclosing message that holds `message`.
-  @inlinable
+  @inlinable @inline(__always)
   mutating func decodeFields<M: ProtoMessage>(
     of message: inout M,
     outerField: Int
