@@ -191,12 +191,48 @@ public struct ProtoReader {
       start: (base + start).assumingMemoryBound(to: UInt8.self),
       count: length
     )
-    // `_tryFromUTF8` validates and copies in one pass; it is the public entry point the standard
-    // library's inlinable `String.decodeCString` calls. `String(validating:as:)` is generic and
-    // resolves generic metadata at run time on each call.
-    guard let string = String._tryFromUTF8(bytes) else { throw failure(.invalidUTF8, at: start) }
+    let string: String
+    if ProtoReader.isASCII(base + start, count: length) {
+      // ASCII is valid UTF-8: copy it without the standard library validating it again.
+      string = String(
+        copying: UTF8Span(unchecked: Span(_unsafeElements: bytes), isKnownASCII: true)
+      )
+    } else {
+      // `_tryFromUTF8` validates and copies in one pass; it is the public entry point the
+      // standard library's inlinable `String.decodeCString` calls. `String(validating:as:)` is
+      // generic and resolves generic metadata at run time on each call.
+      guard let validated = String._tryFromUTF8(bytes) else {
+        throw failure(.invalidUTF8, at: start)
+      }
+      string = validated
+    }
     position += length
     return string
+  }
+
+  /// Whether the `count` bytes at `start` are all ASCII, eight at a time.
+  @inlinable @inline(__always)
+  static func isASCII(_ start: UnsafeRawPointer, count: Int) -> Bool {
+    if count >= 8 {
+      // Whole words, then the last eight bytes (overlapping the words already checked).
+      var bits: UInt64 = 0
+      var offset = 0
+      while offset &+ 8 <= count {
+        bits |= start.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        offset &+= 8
+      }
+      bits |= start.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
+      return bits & 0x8080_8080_8080_8080 == 0
+    }
+    if count >= 4 {
+      let bits =
+        start.loadUnaligned(as: UInt32.self)
+        | start.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)
+      return bits & 0x8080_8080 == 0
+    }
+    var bits: UInt8 = 0
+    for offset in 0..<count { bits |= start.load(fromByteOffset: offset, as: UInt8.self) }
+    return bits < 0x80
   }
 
   /// Decodes a submessage and appends it to `messages`, decoding in place rather than copying.
@@ -204,11 +240,43 @@ public struct ProtoReader {
   public mutating func readRepeatedMessage<M: ProtoMessage>(
     into messages: inout [M]
   ) throws(ProtoDecodingError) {
-    // Most repeated fields here (hypotheses, words) hold several elements: skip the first
-    // reallocations.
-    if messages.isEmpty { messages.reserveCapacity(4) }
+    // Size the array once for the records that follow back to back (as encoders write them),
+    // rather than growing it 1, 2, 4, 8, ... elements at a time.
+    if messages.isEmpty { messages.reserveCapacity(consecutiveRecordCount()) }
     messages.append(M())
     try readMessage(into: &messages[messages.count - 1])
+  }
+
+  /// The number of records of the current field from here on without another field between
+  /// them, at most 256 (beyond that growing an array or a map costs little): the reader is just
+  /// past a length-delimited record's tag. Only counts: malformed bytes end the run, and are reported
+  /// when they are decoded.
+  @inlinable
+  func consecutiveRecordCount() -> Int {
+    let tag = currentField << 3 | Int(WireType.lengthDelimited.rawValue)
+    // Multi-byte tags are not worth it: every repeated field of nuance.asr.v1 has a small number.
+    guard tag < 0x80 else { return 1 }
+    var count = 0
+    var p = position
+    while count < 256 {
+      // A length of at most five bytes, whose payload ends within the current message.
+      var length = 0
+      var shift = 0
+      while true {
+        guard p < end, shift < 35 else { return max(count, 1) }
+        let byte = base.load(fromByteOffset: p, as: UInt8.self)
+        p += 1
+        length |= Int(byte & 0x7F) << shift
+        if byte < 0x80 { break }
+        shift += 7
+      }
+      guard length <= end - p else { return max(count, 1) }
+      p += length
+      count += 1
+      guard p < end, base.load(fromByteOffset: p, as: UInt8.self) == UInt8(tag) else { break }
+      p += 1
+    }
+    return count
   }
 
   /// A `bytes` field: a slice of the input buffer, without a copy.
@@ -264,7 +332,7 @@ public struct ProtoReader {
 
   /// Decodes the fields up to the current end into `message`, naming `M` and the field in any
   /// error; `outerField` is the field of the enclosing message that holds `message`.
-  @inlinable
+  @inlinable @inline(__always)
   mutating func decodeFields<M: ProtoMessage>(
     of message: inout M,
     outerField: Int
@@ -291,8 +359,9 @@ public struct ProtoReader {
   public mutating func readStringToStringEntry(
     into map: inout [String: String]
   ) throws(ProtoDecodingError) {
-    // Most maps here hold a few entries: skip the first rehashes.
-    if map.isEmpty { map.reserveCapacity(4) }
+    // Sized once for the entries that follow. The specialized initializer, not
+    // reserveCapacity, which is not inlinable: generic, it looks up the storage's metadata.
+    if map.isEmpty { map = Dictionary(minimumCapacity: consecutiveRecordCount()) }
     let (key, value) = try readStringToStringEntry()
     map[key] = value
   }
@@ -312,8 +381,9 @@ public struct ProtoReader {
   public mutating func readStringToBoolEntry(
     into map: inout [String: Bool]
   ) throws(ProtoDecodingError) {
-    // Most maps here hold a few entries: skip the first rehashes.
-    if map.isEmpty { map.reserveCapacity(4) }
+    // Sized once for the entries that follow. The specialized initializer, not
+    // reserveCapacity, which is not inlinable: generic, it looks up the storage's metadata.
+    if map.isEmpty { map = Dictionary(minimumCapacity: consecutiveRecordCount()) }
     let (key, value) = try readStringToBoolEntry()
     map[key] = value
   }
