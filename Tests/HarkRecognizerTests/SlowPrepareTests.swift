@@ -154,6 +154,26 @@ struct SlowPrepareTests {
     await harness.stop()
   }
 
+  @Test("a preparation longer than the idle timeout: the idle clock starts with the 100")
+  func idleClockStartsWithTheContinue() async throws {
+    let engine = SlowPrepareEngine(onWorker: false, gated: true)
+    let harness = try await RecognizerHarness.start(
+      recognizers: 1,
+      idleTimeout: .milliseconds(500),
+      makeEngine: { engine }
+    )
+    // The client library sends no audio before the 100 Continue.
+    let recognition = Task {
+      try await harness.recognize(makeInit(mode: .single), audio: dtmfAudio(keys("7")))
+    }
+    #expect(await eventually { engine.preparing.withLockedValue { $0 } })
+    try await Task.sleep(for: .seconds(1))
+    engine.open()
+    let events = try await recognition.value
+    #expect(events.map(\.summary) == ["100", "sos", "final:7", "200"])
+    await harness.stop()
+  }
+
   @Test("a shutdown while the engine prepares: 512 once it is ready, and the engine goes back")
   func shutdownWhilePreparing() async throws {
     let engine = SlowPrepareEngine(onWorker: false, gated: true)
