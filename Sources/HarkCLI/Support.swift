@@ -121,6 +121,10 @@ struct EventLoopThreads {
   /// it lives as long as the process: work that ends after the command (a connection's close,
   /// a timer cancelled late) still finds its loop.
   static func makeGroup(_ threads: Int?) -> MultiThreadedEventLoopGroup {
-    MultiThreadedEventLoopGroup(numberOfThreads: threads ?? availableCPUs)
+    let count = threads ?? availableCPUs
+    // SwiftNIO's shared group when it has that many loops, so that nothing else the process
+    // does starts a second one.
+    if count == NIOSingletons.groupLoopCountSuggestion { return .singleton }
+    return MultiThreadedEventLoopGroup(numberOfThreads: count)
   }
 }
