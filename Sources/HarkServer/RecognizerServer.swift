@@ -203,8 +203,8 @@ public final class RecognizerServer: Sendable {
     self.context = context
     let recognize = GRPCServer.Method(path: Self.recognizePath) { stream in
       let session = RecognizerSession(stream: stream, context: context)
-      session.assumeIsolated { $0.started() }
-      return RecognizerStreamHandler(session: session)
+      session.started()
+      return session
     }
     server = GRPCServer(
       configuration: .init(
@@ -319,7 +319,7 @@ public final class RecognizerServer: Sendable {
   /// closes once its calls have ended (at most `gracePeriod` later).
   public func shutdown(gracePeriod: TimeAmount = .seconds(5)) async {
     for session in context.beginShutdown() {
-      try? await session.eventLoop.submit { session.assumeIsolated { $0.shutdown() } }.get()
+      try? await session.eventLoop.submit { session.shutdown() }.get()
     }
     await server.shutdown(gracePeriod: gracePeriod)
   }

@@ -33,7 +33,9 @@ public final class GRPCClientStream: @unchecked Sendable {
 
   let io = StreamIO()
   private var machine: GRPCClientStreamStateMachine
-  private unowned let connection: GRPCConnectionHandler
+  /// Strong: the connection lets go of its streams when they close or it does, which ends the
+  /// cycle. (An unowned reference cost an atomic strong retain at each use, several per message.)
+  private let connection: GRPCConnectionHandler
   private var handler: (any GRPCClientStreamHandler)?
   private var deadline: Scheduled<Void>?
   /// The pool's connection, which counts its open calls; told once, when this call ends.

@@ -350,8 +350,10 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
 
   private func scheduleSweep() {
     guard let interval = serverLimits?.sweepInterval else { return }
-    sweepTask = eventLoop.assumeIsolated().scheduleTask(in: interval) { [weak self] in
-      self?.sweep()
+    // A strong capture: connectionGone cancels the task. A weak one would give the handler a
+    // side table for good, and every retain of it (by each stream, per message) the slow path.
+    sweepTask = eventLoop.assumeIsolated().scheduleTask(in: interval) { [self] in
+      sweep()
     }
   }
 

@@ -35,7 +35,9 @@ public final class GRPCServerStream: @unchecked Sendable {
 
   let io = StreamIO()
   private var machine: GRPCServerStreamStateMachine
-  private unowned let connection: GRPCConnectionHandler
+  /// Strong: the connection lets go of its streams when they close or it does, which ends the
+  /// cycle. (An unowned reference cost an atomic strong retain at each use, several per message.)
+  private let connection: GRPCConnectionHandler
   var connectionHandler: GRPCConnectionHandler { connection }
   /// The handler, until the call ends (answered, cancelled or closed): a strong reference, so
   /// the handler needs no weak-reference side table, whose slow retains cost every message.
