@@ -219,10 +219,7 @@ extension RecognitionInitMessage {
     while let tag = try reader.nextTag() {
       switch (tag.fieldNumber, tag.wireType) {
       case (1, .lengthDelimited):
-        var message = parameters ?? RecognitionParameters()
-        parameters = nil
-        try reader.readMessage(into: &message)
-        parameters = message
+        try reader.readMessage(into: &parameters)
       case (2, .lengthDelimited):
         try reader.readRepeatedMessage(into: &resources)
       case (3, .lengthDelimited):
@@ -332,15 +329,11 @@ extension RecognitionParameters {
       case (1, .lengthDelimited): language = try reader.readString()
       case (2, .lengthDelimited): topic = try reader.readString()
       case (3, .lengthDelimited):
-        var message = audioFormat ?? AudioFormat()
-        try reader.readMessage(into: &message)
-        audioFormat = message
+        try reader.readMessage(into: &audioFormat)
       case (4, .varint): utteranceDetectionMode = try reader.readEnum()
       case (5, .varint): resultType = try reader.readEnum()
       case (6, .lengthDelimited):
-        var message = recognitionFlags ?? RecognitionFlags()
-        try reader.readMessage(into: &message)
-        recognitionFlags = message
+        try reader.readMessage(into: &recognitionFlags)
       case (7, .varint): noInputTimeoutMs = try reader.readUInt32()
       case (8, .varint): recognitionTimeoutMs = try reader.readUInt32()
       case (9, .varint): utteranceEndSilenceMs = try reader.readUInt32()
@@ -348,10 +341,7 @@ extension RecognitionParameters {
       case (11, .varint): maxHypotheses = try reader.readUInt32()
       case (15, .lengthDelimited): speechDomain = try reader.readString()
       case (16, .lengthDelimited):
-        var message = formatting ?? Formatting()
-        formatting = nil
-        try reader.readMessage(into: &message)
-        formatting = message
+        try reader.readMessage(into: &formatting)
       default: try reader.skip(tag)
       }
     }

@@ -72,15 +72,11 @@ public struct RecognitionResult: ProtoMessage {
       case (2, .varint): absStartMs = try reader.readUInt32()
       case (3, .varint): absEndMs = try reader.readUInt32()
       case (4, .lengthDelimited):
-        var message = utteranceInfo ?? UtteranceInfo()
-        try reader.readMessage(into: &message)
-        utteranceInfo = message
+        try reader.readMessage(into: &utteranceInfo)
       case (5, .lengthDelimited):
         try reader.readRepeatedMessage(into: &hypotheses)
       case (6, .lengthDelimited):
-        var message = dataPack ?? DataPack()
-        try reader.readMessage(into: &message)
-        dataPack = message
+        try reader.readMessage(into: &dataPack)
       case (7, .lengthDelimited):
         try reader.readRepeatedMessage(into: &notifications)
       default: try reader.skip(tag)
@@ -135,9 +131,7 @@ public struct UtteranceInfo: ProtoMessage {
       case (3, .varint): droppedSpeechPackets = try reader.readUInt32()
       case (4, .varint): droppedNonspeechPackets = try reader.readUInt32()
       case (5, .lengthDelimited):
-        var message = dsp ?? Dsp()
-        try reader.readMessage(into: &message)
-        dsp = message
+        try reader.readMessage(into: &dsp)
       default: try reader.skip(tag)
       }
     }
@@ -439,9 +433,7 @@ public struct Notification: ProtoMessage {
       case (1, .varint): code = try reader.readInt32()
       case (2, .varint): severity = try reader.readEnum()
       case (3, .lengthDelimited):
-        var value = message ?? LocalizedMessage()
-        try reader.readMessage(into: &value)
-        message = value
+        try reader.readMessage(into: &message)
       case (4, .lengthDelimited):
         try reader.readStringToStringEntry(into: &data)
       default: try reader.skip(tag)

@@ -330,6 +330,19 @@ public struct ProtoReader {
     currentField = outerField
   }
 
+  /// Decodes a length-delimited submessage into an optional field: merges it into the message
+  /// there, or into a new one.
+  ///
+  /// In place: decoding into a copy and storing it back would copy the message (a hundred
+  /// bytes or more for some) twice, with its strings' references.
+  @inlinable
+  public mutating func readMessage<M: ProtoMessage>(
+    into message: inout M?
+  ) throws(ProtoDecodingError) {
+    if message == nil { message = M() }
+    try readMessage(into: &message!)
+  }
+
   /// Decodes the fields up to the current end into `message`, naming `M` and the field in any
   /// error; `outerField` is the field of the enclosing message that holds `message`.
   @inlinable @inline(__always)
