@@ -367,16 +367,15 @@ public struct ProtoReader {
     }
   }
 
-  /// Decodes a `map<string, string>` entry into `map`; the last entry of a key wins.
+  /// Decodes a `map<string, string>` entry into `map` (and, into an empty map, the entries of
+  /// the field that follow it back to back); the last entry of a key wins.
   @inlinable
   public mutating func readStringToStringEntry(
     into map: inout [String: String]
   ) throws(ProtoDecodingError) {
-    // Sized once for the entries that follow. The specialized initializer, not
-    // reserveCapacity, which is not inlinable: generic, it looks up the storage's metadata.
-    if map.isEmpty { map = Dictionary(minimumCapacity: consecutiveRecordCount()) }
-    let (key, value) = try readStringToStringEntry()
-    map[key] = value
+    try readMapEntries(into: &map) { (reader: inout ProtoReader) throws(ProtoDecodingError) in
+      try reader.readStringToStringEntry()
+    }
   }
 
   /// Decodes a `map<string, string>` entry; a missing key or value keeps its default.
@@ -389,16 +388,56 @@ public struct ProtoReader {
     }
   }
 
-  /// Decodes a `map<string, bool>` entry into `map`; the last entry of a key wins.
+  /// Decodes a `map<string, bool>` entry into `map` (and, into an empty map, the entries of the
+  /// field that follow it back to back); the last entry of a key wins.
   @inlinable
   public mutating func readStringToBoolEntry(
     into map: inout [String: Bool]
   ) throws(ProtoDecodingError) {
-    // Sized once for the entries that follow. The specialized initializer, not
-    // reserveCapacity, which is not inlinable: generic, it looks up the storage's metadata.
-    if map.isEmpty { map = Dictionary(minimumCapacity: consecutiveRecordCount()) }
-    let (key, value) = try readStringToBoolEntry()
-    map[key] = value
+    try readMapEntries(into: &map) { (reader: inout ProtoReader) throws(ProtoDecodingError) in
+      try reader.readStringToBoolEntry()
+    }
+  }
+
+  /// Decodes a map entry with `readEntry` into `map`. Into an empty map it decodes the whole run
+  /// of the field's records that follow back to back (as encoders write a map) first, then
+  /// creates the dictionary at their count: every other way to size a dictionary
+  /// (`Dictionary(minimumCapacity:)`, `reserveCapacity`) is a generic call into the standard
+  /// library that looks up the storage's type metadata at run time, which costs more than
+  /// decoding a few entries.
+  @inlinable
+  mutating func readMapEntries<Value>(
+    into map: inout [String: Value],
+    readEntry: (inout ProtoReader) throws(ProtoDecodingError) -> (key: String, value: Value)
+  ) throws(ProtoDecodingError) {
+    guard map.isEmpty else {
+      let (key, value) = try readEntry(&self)
+      map[key] = value
+      return
+    }
+    let count = consecutiveRecordCount()
+    var failure: ProtoDecodingError?
+    withUnsafeTemporaryAllocation(of: (String, Value).self, capacity: count) { entries in
+      var decoded = 0
+      do throws(ProtoDecodingError) {
+        while true {
+          entries.initializeElement(at: decoded, to: try readEntry(&self))
+          decoded += 1
+          guard decoded < count else { break }
+          // The next record's one-byte tag, which consecutiveRecordCount() found to be this
+          // field's.
+          _ = try nextTag()
+        }
+      } catch {
+        failure = error
+      }
+      // Also after a failure, so that the entries decoded before it are merged as before.
+      map = Dictionary(
+        MovingElements(UnsafeMutableBufferPointer(rebasing: entries[..<decoded])),
+        uniquingKeysWith: { _, last in last }
+      )
+    }
+    if let failure { throw failure }
   }
 
   /// Decodes a `map<string, bool>` entry; a missing key or value keeps its default.
@@ -446,5 +485,29 @@ public struct ProtoReader {
     end = outerEnd
     currentField = outerField
     return (key, value)
+  }
+}
+
+/// The elements of an initialized buffer, each moved out as it is iterated, so that a
+/// collection can take them without copying them: the buffer is left uninitialized once the
+/// sequence has been iterated to its end.
+@usableFromInline
+struct MovingElements<Element>: Sequence, IteratorProtocol {
+  @usableFromInline let elements: UnsafeMutableBufferPointer<Element>
+  @usableFromInline var index = 0
+
+  @inlinable
+  init(_ elements: UnsafeMutableBufferPointer<Element>) {
+    self.elements = elements
+  }
+
+  @inlinable
+  var underestimatedCount: Int { elements.count - index }
+
+  @inlinable
+  mutating func next() -> Element? {
+    guard index < elements.count else { return nil }
+    defer { index += 1 }
+    return elements.moveElement(from: index)
   }
 }
