@@ -268,7 +268,9 @@ public struct Hypothesis: ProtoMessage {
       case (2, .fixed32): averageConfidence = try reader.readFloat()
       case (3, .varint): rejected = try reader.readBool()
       case (4, .lengthDelimited): formattedText = try reader.readString()
-      case (5, .lengthDelimited): minimallyFormattedText = try reader.readString()
+      case (5, .lengthDelimited):
+        // Often the formatted text itself (when formatting changes nothing).
+        minimallyFormattedText = try reader.readString(sameAs: formattedText)
       case (6, .lengthDelimited):
         try reader.readRepeatedMessage(into: &words)
       case (7, .lengthDelimited): encryptedTokenization = try reader.readString()

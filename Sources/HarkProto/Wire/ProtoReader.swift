@@ -440,6 +440,44 @@ public struct ProtoReader {
     if let failure { throw failure }
   }
 
+  /// Decodes a `string` field whose value is often the same as `candidate` (a field decoded
+  /// before it), returning `candidate` itself when the bytes are the same: a copy of a
+  /// string's reference rather than new storage for it.
+  @inlinable
+  public mutating func readString(sameAs candidate: String) throws(ProtoDecodingError) -> String {
+    let start = position
+    let length = try readLength()
+    // Small strings take no storage: only longer ones are worth comparing.
+    if length > ProtoReader.smallStringCapacity, candidate.utf8.count == length {
+      let bytes = base + position
+      let same = candidate.utf8.withContiguousStorageIfAvailable { utf8 in
+        ProtoReader.equalBytes(UnsafeRawPointer(utf8.baseAddress!), bytes, count: length)
+      }
+      if same == true {
+        position += length
+        return candidate
+      }
+    }
+    position = start
+    return try readString()
+  }
+
+  /// Whether the `count` (at least eight) bytes at `a` and at `b` are the same, eight at a time.
+  @inlinable
+  static func equalBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Bool {
+    var offset = 0
+    while offset &+ 8 <= count {
+      guard
+        a.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+          == b.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+      else { return false }
+      offset &+= 8
+    }
+    // The last eight bytes, overlapping those already compared.
+    return a.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
+      == b.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
+  }
+
   /// Decodes a `map<string, bool>` entry; a missing key or value keeps its default.
   @inlinable
   public mutating func readStringToBoolEntry() throws(ProtoDecodingError) -> (
