@@ -63,11 +63,14 @@ extension RecognitionRequest {
   }
 
   public func encode(to writer: inout ProtoWriter) {
-    switch request {
-    case nil: break
-    case .recognitionInitMessage(let message)?: writer.writePresent(message, field: 1)
-    case .controlMessage(let message)?: writer.writePresent(message, field: 2)
-    case .audio(let samples)?: writer.writePresent(samples, field: 3)
+    // `if case` rather than a switch: the switch retains the init message's box (and releases
+    // it after) around writing it.
+    if case .recognitionInitMessage(let message)? = request {
+      writer.writePresent(message, field: 1)
+    } else if case .controlMessage(let message)? = request {
+      writer.writePresent(message, field: 2)
+    } else if case .audio(let samples)? = request {
+      writer.writePresent(samples, field: 3)
     }
   }
 
