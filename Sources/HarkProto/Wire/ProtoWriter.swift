@@ -77,8 +77,31 @@ public struct ProtoWriter {
   @inlinable @inline(__always)
   public mutating func writeRaw(_ bytes: UnsafeRawBufferPointer) {
     guard let source = bytes.baseAddress, bytes.count > 0 else { return }
-    let at = reserve(bytes.count)
-    (base + at).copyMemory(from: source, byteCount: bytes.count)
+    let count = bytes.count
+    let destination = base + reserve(count)
+    // Most strings of a recognition are a few bytes: a call to memcpy costs more than copying
+    // them in two (possibly overlapping) loads and stores.
+    if count >= 8 && count <= 16 {
+      let head = source.loadUnaligned(as: UInt64.self)
+      let tail = source.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
+      destination.storeBytes(of: head, as: UInt64.self)
+      destination.storeBytes(of: tail, toByteOffset: count &- 8, as: UInt64.self)
+    } else if count >= 4 && count < 8 {
+      let head = source.loadUnaligned(as: UInt32.self)
+      let tail = source.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)
+      destination.storeBytes(of: head, as: UInt32.self)
+      destination.storeBytes(of: tail, toByteOffset: count &- 4, as: UInt32.self)
+    } else if count < 4 {
+      for offset in 0..<count {
+        destination.storeBytes(
+          of: source.load(fromByteOffset: offset, as: UInt8.self),
+          toByteOffset: offset,
+          as: UInt8.self
+        )
+      }
+    } else {
+      destination.copyMemory(from: source, byteCount: count)
+    }
   }
 
   // MARK: Fields with implicit presence (defaults are not written)
@@ -195,6 +218,17 @@ public struct ProtoWriter {
     finishLengthDelimited(slot: slot)
   }
 
+  /// Writes the submessage `message` points to: an element of an array, which this way is
+  /// not copied out of the array's storage before it is written (the writer stores through a
+  /// raw pointer, so the compiler cannot tell that the storage stays unchanged meanwhile).
+  @inlinable
+  mutating func writePresent<M: ProtoMessage>(at message: UnsafePointer<M>, field: Int) {
+    writeTag(field: field, .lengthDelimited)
+    let slot = reserve(1)
+    message.pointee.encode(to: &self)
+    finishLengthDelimited(slot: slot)
+  }
+
   /// Writes the length of what follows the one-byte `slot` into it, moving what follows up if
   /// the length needs a longer varint.
   @inlinable @inline(__always)
@@ -225,9 +259,9 @@ public struct ProtoWriter {
   /// Writes each element of a repeated submessage field.
   @inlinable
   public mutating func write<M: ProtoMessage>(_ messages: [M], field: Int) {
-    // Through the buffer, so elements are borrowed rather than copied.
     messages.withUnsafeBufferPointer { elements in
-      for index in elements.indices { writePresent(elements[index], field: field) }
+      guard let first = elements.baseAddress else { return }
+      for index in elements.indices { writePresent(at: first + index, field: field) }
     }
   }
 
