@@ -224,6 +224,52 @@ struct WireFormatTests {
     )
   }
 
+  @Test("map entries after another field merge into the entries before it")
+  func mapEntriesAroundAnotherField() throws {
+    let entry = { (key: String, value: String) -> [UInt8] in
+      [0x1A, UInt8(4 + key.utf8.count + value.utf8.count), 0x0A, UInt8(key.utf8.count)]
+        + Array(key.utf8)
+        + [0x12, UInt8(value.utf8.count)] + Array(value.utf8)
+    }
+    let userID: [UInt8] = [0x22, 0x01, 0x75]
+    let bytes = entry("k", "1") + entry("j", "2") + userID + entry("k", "3") + entry("i", "4")
+    let message = try RecognitionInitMessage(serializedBytes: bytes)
+    #expect(message.clientData == ["k": "3", "j": "2", "i": "4"])
+    #expect(message.userID == "u")
+  }
+
+  @Test(
+    "strings on either side of a String's inline capacity decode to the same value",
+    arguments: [
+      "", "a", "abc", "abcd", "abcdefg", "abcdefgh", "abcdefghijklmno", "abcdefghijklmnop",
+      "abcdefghijklmnopqrstuvwxyz0123456789", "é", "naïve café", "über-naïve café", "日本語のテキスト",
+    ]
+  )
+  func stringsAroundTheInlineCapacity(text: String) throws {
+    let word = Word(text: text, startMs: 0, endMs: 0)
+    let decoded = try Word(serializedBytes: word.serializedByteArray())
+    #expect(decoded.text == text)
+    #expect(Array(decoded.text.utf8) == Array(text.utf8))
+  }
+
+  @Test("minimally formatted text equal to, or differing from, the formatted text")
+  func minimallyFormattedText() throws {
+    let formatted = "I would like to book a flight from Boston tomorrow"
+    for minimal in [
+      formatted, "", "i", String(formatted.dropLast()) + "x", formatted + " please",
+    ] {
+      var hypothesis = Hypothesis()
+      hypothesis.formattedText = formatted
+      hypothesis.minimallyFormattedText = minimal
+      let decoded = try Hypothesis(serializedBytes: hypothesis.serializedByteArray())
+      #expect(decoded == hypothesis)
+    }
+    // Field 5 before field 4: nothing to share, still both decoded.
+    let bytes: [UInt8] = [0x2A, 0x02, 0x61, 0x62, 0x22, 0x02, 0x61, 0x62]
+    let decoded = try Hypothesis(serializedBytes: bytes)
+    #expect(decoded.formattedText == "ab" && decoded.minimallyFormattedText == "ab")
+  }
+
   @Test("unknown fields of every wire type are skipped")
   func unknownFieldsSkipped() throws {
     let bytes: [UInt8] = [
