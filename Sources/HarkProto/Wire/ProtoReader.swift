@@ -440,6 +440,10 @@ public struct ProtoReader {
     if let failure { throw failure }
   }
 
+  /// The most UTF-8 bytes a `String` holds inline, without allocating storage.
+  @inlinable
+  static var smallStringCapacity: Int { MemoryLayout<Int>.size == 8 ? 15 : 10 }
+
   /// Decodes a `string` field whose value is often the same as `candidate` (a field decoded
   /// before it), returning `candidate` itself when the bytes are the same: a copy of a
   /// string's reference rather than new storage for it.
