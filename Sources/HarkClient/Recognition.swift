@@ -26,6 +26,7 @@ public final class Recognition: Sendable {
     metadata: GRPCMetadata,
     timeout: TimeAmount?,
     prebufferLimit: Int,
+    drainQueue: AudioDrainQueue,
     trace: (@Sendable (RecognitionTrace) -> Void)?
   ) {
     let channel = RecognitionEventChannel()
@@ -36,6 +37,7 @@ public final class Recognition: Sendable {
       metadata: metadata,
       timeout: timeout,
       prebufferLimit: prebufferLimit,
+      drainQueue: drainQueue,
       events: channel,
       trace: trace
     )
@@ -53,9 +55,15 @@ public final class Recognition: Sendable {
 
   func start<Audio: AsyncSequence & Sendable>(_ initMessage: RecognitionInitMessage, audio: Audio)
   where Audio.Element == ByteBuffer {
-    guard let driver else { return }
+    let pipe = (audio as? RecognitionAudio)?.pipe
+    guard let driver else {
+      pipe?.close()
+      return
+    }
     // The loop runs its tasks in order: the init goes before any batch of audio.
     driver.eventLoop.execute { driver.start(initMessage) }
+    // The library's own sequence is fed by its writer straight into the inbox: no task.
+    if let pipe, pipe.bind(driver) { return }
     Task {
       do {
         for try await frame in audio {
@@ -108,53 +116,48 @@ public struct RecognitionEvents: AsyncSequence, Sendable {
     public typealias Element = RecognitionEvent
     public typealias Failure = Never
 
-    let channel: RecognitionEventChannel
-    private var batch: [RecognitionEvent] = []
-    private var index = 0
+    private var batches: BatchIterator<RecognitionEvent>
 
     init(channel: RecognitionEventChannel) {
-      self.channel = channel
+      batches = BatchIterator(channel: channel)
     }
 
     public mutating func next(
       isolation actor: isolated (any Actor)? = #isolation
     ) async -> RecognitionEvent? {
-      if index == batch.count {
-        guard let next = await channel.take(isolation: actor) else { return nil }
-        batch = next
-        index = 0
-      }
-      defer { index += 1 }
-      return batch[index]
+      await batches.next(isolation: actor)
     }
 
     public mutating func next() async -> RecognitionEvent? {
-      await next(isolation: nil)
+      await batches.next(isolation: nil)
     }
   }
 }
 
-/// Events on their way from the event loop to the application: the loop puts in each turn's
-/// events at once, the reader takes all there are at once.
-final class RecognitionEventChannel: Sendable {
+/// Events on their way from the event loop to the application.
+typealias RecognitionEventChannel = BatchChannel<RecognitionEvent>
+
+/// Elements on their way from one thread to one reader: the writer puts in what it has at once,
+/// the reader takes all there are at once.
+final class BatchChannel<Element: Sendable>: Sendable {
   private struct State {
-    var buffered: [RecognitionEvent] = []
+    var buffered: [Element] = []
     var finished = false
     /// The reader's task was cancelled: its iteration is over.
     var abandoned = false
-    var reader: CheckedContinuation<[RecognitionEvent]?, Never>?
+    var reader: CheckedContinuation<[Element]?, Never>?
   }
 
   private let state = NIOLockedValueBox(State())
 
-  /// Adds `events` (and ends the sequence after them if `finish`).
-  func send(_ events: [RecognitionEvent], finish: Bool) {
-    let wake: (CheckedContinuation<[RecognitionEvent]?, Never>, [RecognitionEvent]?)? =
+  /// Adds `elements` (and ends the sequence after them if `finish`).
+  func send(_ elements: [Element], finish: Bool) {
+    let wake: (CheckedContinuation<[Element]?, Never>, [Element]?)? =
       state.withLockedValue { state in
         if state.buffered.isEmpty {
-          state.buffered = events
+          state.buffered = elements
         } else {
-          state.buffered.append(contentsOf: events)
+          state.buffered.append(contentsOf: elements)
         }
         if finish { state.finished = true }
         guard let reader = state.reader else { return nil }
@@ -166,14 +169,28 @@ final class RecognitionEventChannel: Sendable {
     if let (reader, batch) = wake { reader.resume(returning: batch) }
   }
 
-  /// The events not yet taken, waiting for some; nil once they ended (or the task was
-  /// cancelled).
-  func take(isolation actor: isolated (any Actor)?) async -> [RecognitionEvent]? {
-    enum Now {
-      case batch([RecognitionEvent])
-      case end
-      case wait
+  /// Whether no element waits.
+  var isEmpty: Bool {
+    state.withLockedValue { $0.buffered.isEmpty }
+  }
+
+  /// The elements waiting, taken without waiting for more.
+  func takeBuffered() -> [Element] {
+    state.withLockedValue { state in
+      defer { state.buffered = [] }
+      return state.buffered
     }
+  }
+
+  /// The elements not yet taken, waiting for some; nil once they ended (or the task was
+  /// cancelled).
+  private enum Now {
+    case batch([Element])
+    case end
+    case wait
+  }
+
+  func take(isolation actor: isolated (any Actor)?) async -> [Element]? {
     let now: Now = state.withLockedValue { state in
       if !state.buffered.isEmpty {
         defer { state.buffered = [] }
@@ -214,6 +231,56 @@ final class RecognitionEventChannel: Sendable {
   }
 }
 
+/// Takes a ``BatchChannel``'s elements a batch at a time, and hands them out one by one.
+struct BatchIterator<Element: Sendable> {
+  let channel: BatchChannel<Element>
+  private var batch: [Element] = []
+  private var index = 0
+
+  init(channel: BatchChannel<Element>) {
+    self.channel = channel
+  }
+
+  mutating func next(isolation actor: isolated (any Actor)?) async -> Element? {
+    if index == batch.count {
+      guard let next = await channel.take(isolation: actor) else { return nil }
+      batch = next
+      index = 0
+    }
+    defer { index += 1 }
+    return batch[index]
+  }
+}
+
+/// The recognitions of one event loop whose audio inboxes have frames: the loop takes them all
+/// in one turn, so that producers handing over frames one at a time cost the loop one task per
+/// turn rather than one per frame.
+final class AudioDrainQueue: @unchecked Sendable {  // `ready` under `lock`; `spare` on the loop
+  let eventLoop: any EventLoop
+  private let lock = NIOLock()
+  private var ready: [RecognitionDriver] = []
+  private var spare: [RecognitionDriver] = []
+
+  init(eventLoop: any EventLoop) {
+    self.eventLoop = eventLoop
+  }
+
+  /// `driver` has frames (or the end of its audio) for the loop.
+  func schedule(_ driver: RecognitionDriver) {
+    let first = lock.withLock { () -> Bool in
+      ready.append(driver)
+      return ready.count == 1
+    }
+    if first { eventLoop.execute { self.drainAll() } }
+  }
+
+  private func drainAll() {
+    lock.withLock { swap(&ready, &spare) }
+    for driver in spare { driver.drain() }
+    spare.removeAll(keepingCapacity: true)
+  }
+}
+
 /// The library's driver of one ``ClientSession``: it takes the application's audio frames into
 /// the event loop in batches, and hands the session's events to the application in batches.
 ///
@@ -226,6 +293,7 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
   private let timeout: TimeAmount?
   private let prebufferLimit: Int
   private let events: RecognitionEventChannel
+  private let drainQueue: AudioDrainQueue
   private let trace: (@Sendable (RecognitionTrace) -> Void)?
 
   /// The most audio, in bytes, waiting in the inbox while the recognition streams: beyond it
@@ -238,6 +306,8 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
   /// Frames the session could not take yet (its prebuffer was full before the 100), in order.
   private var backlog: [ByteBuffer] = []
   private var backlogStart = 0
+  /// The bytes of the backlog not yet taken by the session.
+  private var backlogBytes = 0
   /// Audio bytes the session holds for the 100.
   private var prebuffered = 0
   private var started = false
@@ -247,6 +317,8 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
   private var pendingEvents: [RecognitionEvent] = []
   /// The credit the inbox was last given.
   private var grantedCredit: Int
+  /// The backlog's bytes the inbox was last told.
+  private var loopPublishedBacklogBytes = 0
 
   // MARK: The inbox, shared with the producer (under `lock`)
 
@@ -258,6 +330,8 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
   private var producerEnded: Bool?
   private var closed = false
   private var drainScheduled = false
+  /// The backlog's bytes as the loop last published them (for a writer's limit).
+  private var publishedBacklogBytes = 0
   private var producer: CheckedContinuation<Bool, Never>?
 
   init(
@@ -265,10 +339,12 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
     metadata: GRPCMetadata,
     timeout: TimeAmount?,
     prebufferLimit: Int,
+    drainQueue: AudioDrainQueue,
     events: RecognitionEventChannel,
     trace: (@Sendable (RecognitionTrace) -> Void)?
   ) {
     self.eventLoop = connection.eventLoop
+    self.drainQueue = drainQueue
     self.ended = connection.eventLoop.makePromise(of: RecognitionOutcome.self)
     self.metadata = metadata
     self.timeout = timeout
@@ -298,7 +374,7 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
       drainScheduled = true
       return (true, schedule, inboxBytes >= credit)
     }
-    if schedule { eventLoop.execute { self.drain() } }
+    if schedule { drainQueue.schedule(self) }
     guard accepted else { return false }
     guard wait else { return true }
     return await withCheckedContinuation { producer in
@@ -312,6 +388,24 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
     }
   }
 
+  /// Puts a frame in the inbox without waiting (a ``RecognitionAudioWriter``'s frame): refused
+  /// when the recognition takes no more audio, or when `limit` bytes already wait in the inbox
+  /// and the backlog.
+  func offerNow(_ frame: ByteBuffer, limit: Int) -> RecognitionAudioWriter.YieldResult {
+    let (result, schedule) = lock.withLock { () -> (RecognitionAudioWriter.YieldResult, Bool) in
+      guard !closed, producerEnded == nil else { return (.ended, false) }
+      let waiting = inboxBytes &+ publishedBacklogBytes
+      guard frame.readableBytes <= limit &- waiting else { return (.full, false) }
+      inbox.append(frame)
+      inboxBytes += frame.readableBytes
+      let schedule = !drainScheduled
+      drainScheduled = true
+      return (.enqueued, schedule)
+    }
+    if schedule { drainQueue.schedule(self) }
+    return result
+  }
+
   /// The producer's audio ended (or failed).
   func endOfAudio(failed: Bool) {
     let schedule = lock.withLock { () -> Bool in
@@ -321,7 +415,7 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
       drainScheduled = true
       return schedule
     }
-    if schedule { eventLoop.execute { self.drain() } }
+    if schedule { drainQueue.schedule(self) }
   }
 
   // MARK: The loop's side
@@ -339,8 +433,8 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
     session?.cancel()
   }
 
-  /// Takes the inbox's batch into the session.
-  private func drain() {
+  /// Takes the inbox's batch into the session (called by the ``AudioDrainQueue``).
+  func drain() {
     var batch: [ByteBuffer] = []
     let (ended, producerWaits) = lock.withLock { () -> (Bool?, Bool) in
       swap(&batch, &inbox)
@@ -363,10 +457,13 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
     grantCredit(wake: producerWaits)
   }
 
-  /// Offers `frame` behind the backlog; false once the recognition takes no more audio.
+  /// Offers `frame` behind the backlog; false once the recognition takes no more audio. While
+  /// HTTP/2 flow control holds the stream, frames wait in the backlog (a writer's producer does
+  /// not wait for credit).
   private func take(_ frame: ByteBuffer, _ session: ClientSession) -> Bool {
-    if backlogStart < backlog.count {
+    if backlogStart < backlog.count || (started && !session.isWritable) {
       backlog.append(frame)
+      backlogBytes += frame.readableBytes
       return true
     }
     switch session.audio(frame) {
@@ -375,6 +472,7 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
       return true
     case .wait:
       backlog.append(frame)
+      backlogBytes += frame.readableBytes
       return true
     case .stop:
       return false
@@ -397,10 +495,15 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
     } else {
       newCredit = session?.isWritable ?? true ? Self.inboxLimit : 0
     }
-    guard wake || newCredit != grantedCredit else { return }
+    guard wake || newCredit != grantedCredit || backlogBytes != loopPublishedBacklogBytes else {
+      return
+    }
     grantedCredit = newCredit
+    loopPublishedBacklogBytes = backlogBytes
+    let backlogBytes = self.backlogBytes
     let producer = lock.withLock { () -> CheckedContinuation<Bool, Never>? in
       credit = newCredit
+      publishedBacklogBytes = backlogBytes
       guard inboxBytes < credit, let producer = self.producer else { return nil }
       self.producer = nil
       return producer
@@ -438,9 +541,14 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
     guard let session, !finished else { return }
     // The backlog goes first, in order, as far as the session takes it.
     while backlogStart < backlog.count {
+      if started && !session.isWritable {
+        grantCredit()
+        return
+      }
       switch session.audio(backlog[backlogStart]) {
       case .taken:
         if !started { prebuffered += backlog[backlogStart].readableBytes }
+        backlogBytes -= backlog[backlogStart].readableBytes
         backlogStart += 1
       case .wait:
         grantCredit()
@@ -451,6 +559,7 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
     }
     backlog = []
     backlogStart = 0
+    backlogBytes = 0
     endAudioIfDue(session)
     grantCredit()
   }
@@ -459,6 +568,7 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
     finished = true
     backlog = []
     backlogStart = 0
+    backlogBytes = 0
     let producer = lock.withLock { () -> CheckedContinuation<Bool, Never>? in
       closed = true
       inbox = []

@@ -2,6 +2,7 @@ public import HarkGRPC
 public import HarkGRPCCore
 public import HarkProto
 public import HarkRecognizer
+import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
 
@@ -23,6 +24,8 @@ public final class RecognizerClient: Sendable {
   public let channel: GRPCChannel
   /// Where each recognition's access token comes from, if the server wants one.
   public let tokenProvider: (any TokenProvider)?
+  /// The audio drain queue of each event loop the recognitions run on.
+  private let drainQueues = NIOLockedValueBox<[ObjectIdentifier: AudioDrainQueue]>([:])
 
   /// A client of the recognizer at `host:port`, spreading recognitions over `connections`
   /// HTTP/2 connections.
@@ -85,6 +88,7 @@ public final class RecognizerClient: Sendable {
         metadata: metadata,
         timeout: timeout.map { TimeAmount($0) },
         prebufferLimit: prebufferLimit,
+        drainQueue: drainQueue(for: connection.eventLoop),
         trace: trace
       )
     } catch let status as GRPCStatus {
@@ -95,6 +99,15 @@ public final class RecognizerClient: Sendable {
     // A recognition still running when `body` returns or throws is cancelled.
     defer { recognition.cancel() }
     return try await body(recognition)
+  }
+
+  private func drainQueue(for eventLoop: any EventLoop) -> AudioDrainQueue {
+    drainQueues.withLockedValue { queues in
+      if let queue = queues[ObjectIdentifier(eventLoop)] { return queue }
+      let queue = AudioDrainQueue(eventLoop: eventLoop)
+      queues[ObjectIdentifier(eventLoop)] = queue
+      return queue
+    }
   }
 
   /// `metadata` with the provider's token as its `authorization`; a status if there is none.

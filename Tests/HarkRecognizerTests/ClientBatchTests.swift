@@ -1,3 +1,4 @@
+import Foundation
 import HarkAudio
 import HarkClient
 import HarkGRPC
@@ -167,5 +168,122 @@ struct ClientBatchTests {
     #expect(log.checksum.withLockedValue { $0 } == Self.checksum(ofFrames: count))
     await client.close()
     await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+}
+
+/// The library's own audio sequence: a writer that hands frames to the recognition's inbox
+/// without a task, from any thread.
+@Suite("Client library: RecognitionAudio writer")
+struct RecognitionAudioWriterTests {
+  typealias Log = ClientLibraryTests.Log
+
+  @Test("frames yielded from a thread before and after the 100 arrive once, in order")
+  func fromAThread() async throws {
+    let log = Log()
+    let (server, port) = try await ClientLibraryTests.scriptedServer(
+      log: log,
+      delay: .milliseconds(100)
+    )
+    let client = RecognizerClient(host: "127.0.0.1", port: port)
+    let (audio, writer) = RecognitionAudio.makeStream()
+    let count = 2_000
+    // Half before the recognition exists, half from another thread while it runs.
+    for index in 0..<count / 2 { #expect(writer.yield(ClientBatchTests.frame(index)) == .enqueued) }
+    let feed = Thread {
+      for index in count / 2..<count { _ = writer.yield(ClientBatchTests.frame(index)) }
+      writer.finish()
+    }
+    let outcome = try await client.recognize(makeInit(), audio: audio) { recognition in
+      feed.start()
+      for await _ in recognition.events {}
+      return await recognition.outcome
+    }
+    #expect(outcome.code == 200, "\(outcome)")
+    #expect(log.audioBytes.withLockedValue { $0 } == count * 320)
+    #expect(log.checksum.withLockedValue { $0 } == ClientBatchTests.checksum(ofFrames: count))
+    #expect(log.all == ["init", "sent 100", "audio", "half-close"])
+    #expect(writer.yield(ClientBatchTests.frame(0)) == .ended)
+    await client.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  @Test("a server that does not read: yield answers full at the limit, and nothing is lost")
+  func fullThenResumes() async throws {
+    let log = Log()
+    let (server, port) = try await ClientLibraryTests.scriptedServer(
+      log: log,
+      delay: .zero,
+      readDelay: .milliseconds(500)
+    )
+    let client = RecognizerClient(host: "127.0.0.1", port: port)
+    let (audio, writer) = RecognitionAudio.makeStream(bufferLimit: 64 << 10)
+    let count = 10_000  // 3.2 MB: beyond the stream window, the request queue and the limit
+    let fulls = NIOLockedValueBox(0)
+    let feed = Thread {
+      var index = 0
+      while index < count {
+        switch writer.yield(ClientBatchTests.frame(index)) {
+        case .enqueued: index += 1
+        case .full:
+          fulls.withLockedValue { $0 += 1 }
+          usleep(2_000)
+        case .ended: return
+        }
+      }
+      writer.finish()
+    }
+    feed.start()
+    let outcome = try await client.recognize(makeInit(), audio: audio)
+    #expect(outcome.code == 200, "\(outcome)")
+    #expect(fulls.withLockedValue { $0 } > 0)
+    #expect(log.audioBytes.withLockedValue { $0 } == count * 320)
+    #expect(log.checksum.withLockedValue { $0 } == ClientBatchTests.checksum(ofFrames: count))
+    await client.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  @Test("cancelled, or never started: the writer's frames are refused with ended")
+  func endedRefuses() async throws {
+    let log = Log()
+    let (server, port) = try await ClientLibraryTests.scriptedServer(log: log, delay: .zero)
+    let client = RecognizerClient(host: "127.0.0.1", port: port)
+    let (audio, writer) = RecognitionAudio.makeStream()
+    let outcome = try await client.recognize(makeInit(), audio: audio) { recognition in
+      for await event in recognition.events {
+        if case .started = event {
+          #expect(writer.yield(ClientBatchTests.frame(0)) == .enqueued)
+          recognition.cancel()
+        }
+      }
+      return await recognition.outcome
+    }
+    #expect(outcome.kind == .cancelled)
+    #expect(writer.yield(ClientBatchTests.frame(1)) == .ended)
+    await server.shutdown(gracePeriod: .milliseconds(100))
+    await client.close()
+
+    // No server at all: the recognition cannot start, and says so to the writer.
+    let closed = RecognizerClient(host: "127.0.0.1", port: port)
+    let (unsent, refused) = RecognitionAudio.makeStream()
+    let failed = try await closed.recognize(makeInit(), audio: unsent)
+    #expect(failed.kind == .transportFailure, "\(failed)")
+    #expect(refused.yield(ClientBatchTests.frame(0)) == .ended)
+    await closed.close()
+  }
+
+  @Test("read as a plain AsyncSequence: the frames in order, then the end; the limit holds")
+  func asASequence() async {
+    let (audio, writer) = RecognitionAudio.makeStream(bufferLimit: 3 * 320)
+    for index in 0..<3 { #expect(writer.yield(ClientBatchTests.frame(index)) == .enqueued) }
+    #expect(writer.yield(ClientBatchTests.frame(3)) == .full)
+    var iterator = audio.makeAsyncIterator()
+    #expect(await iterator.next() == ClientBatchTests.frame(0))
+    // The reader took the buffered frames: room again.
+    #expect(writer.yield(ClientBatchTests.frame(3)) == .enqueued)
+    writer.finish()
+    #expect(writer.yield(ClientBatchTests.frame(4)) == .ended)
+    var rest: [ByteBuffer] = []
+    while let frame = await iterator.next() { rest.append(frame) }
+    #expect(rest == (1...3).map { ClientBatchTests.frame($0) })
   }
 }

@@ -46,8 +46,30 @@ func runServer(_ arguments: [String]) async throws {
 
 /// One call's audio, as a telephony integration receives it: a frame every 20 ms, pushed into
 /// an `AsyncStream` the client library reads.
+/// How the feed hands a call its frames: the library's writer (`--input writer`, the default:
+/// frames go straight into the recognition's inbox) or an `AsyncStream` the library reads from
+/// a task (`--input stream`: a task wakes per frame).
+enum Feed {
+  case writer(RecognitionAudioWriter)
+  case stream(AsyncStream<ByteBuffer>.Continuation)
+
+  func yield(_ frame: ByteBuffer) {
+    switch self {
+    case .writer(let writer): writer.yield(frame)
+    case .stream(let continuation): continuation.yield(frame)
+    }
+  }
+
+  func finish() {
+    switch self {
+    case .writer(let writer): writer.finish()
+    case .stream(let continuation): continuation.finish()
+    }
+  }
+}
+
 struct Call {
-  let continuation: AsyncStream<ByteBuffer>.Continuation
+  let feed: Feed
   /// Where in the looped clip this call is.
   var position: Int
 }
@@ -87,6 +109,11 @@ func runClient(_ arguments: [String]) async throws {
   let warmup = Double(option("--warmup", arguments) ?? "2") ?? 2
   let connections = Int(option("--connections", arguments) ?? "1") ?? 1
   let cycle = Int(option("--cycle-ms", arguments) ?? "2000") ?? 2000
+  let input = option("--input", arguments) ?? "writer"
+  guard input == "writer" || input == "stream" else {
+    log("--input: expected writer or stream, got \(input)")
+    exit(64)
+  }
   let parts = target.split(separator: ":")
   let client = RecognizerClient(
     host: String(parts[0]),
@@ -104,17 +131,8 @@ func runClient(_ arguments: [String]) async throws {
   _ = try await client.channel.connection()
   let rssBefore = residentBytes()
 
-  var calls: [Call] = []
-  let group = DispatchGroup()
-  for index in 0..<sessions {
-    let (audio, continuation) = AsyncStream.makeStream(
-      of: ByteBuffer.self,
-      bufferingPolicy: .unbounded
-    )
-    calls.append(Call(continuation: continuation, position: (index * 7) % frames.count))
-    group.enter()
-    Task {
-      defer { group.leave() }
+  @Sendable func recognize(_ audio: some AsyncSequence<ByteBuffer, Never> & Sendable) async {
+    do {
       let outcome = try await client.recognize(initMessage, audio: audio) { recognition in
         for await event in recognition.events {
           switch event {
@@ -127,6 +145,33 @@ func runClient(_ arguments: [String]) async throws {
       }
       let name = outcome.status.map { "\($0.code)" } ?? "\(outcome.kind)"
       counters.withLockedValue { $0.outcomes[name, default: 0] += 1 }
+    } catch {
+      counters.withLockedValue { $0.outcomes["\(error)", default: 0] += 1 }
+    }
+  }
+
+  var calls: [Call] = []
+  let group = DispatchGroup()
+  for index in 0..<sessions {
+    group.enter()
+    let position = (index * 7) % frames.count
+    if input == "writer" {
+      let (audio, writer) = RecognitionAudio.makeStream()
+      calls.append(Call(feed: .writer(writer), position: position))
+      Task {
+        defer { group.leave() }
+        await recognize(audio)
+      }
+    } else {
+      let (audio, continuation) = AsyncStream.makeStream(
+        of: ByteBuffer.self,
+        bufferingPolicy: .unbounded
+      )
+      calls.append(Call(feed: .stream(continuation), position: position))
+      Task {
+        defer { group.leave() }
+        await recognize(audio)
+      }
     }
   }
 
@@ -151,7 +196,7 @@ func runClient(_ arguments: [String]) async throws {
       let open = min(calls.count, Int(tick) * calls.count / (1000 / 2) + 1)
       var index = Int(tick % UInt64(slots))
       while index < open {
-        calls[index].continuation.yield(frames[calls[index].position])
+        calls[index].feed.yield(frames[calls[index].position])
         calls[index].position = (calls[index].position + 1) % frames.count
         sent += 1
         index += slots
@@ -162,7 +207,7 @@ func runClient(_ arguments: [String]) async throws {
       }
       tick += 1
     }
-    for call in calls { call.continuation.finish() }
+    for call in calls { call.feed.finish() }
     feedDone.signal()
   }
   feed.start()
