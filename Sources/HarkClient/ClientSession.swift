@@ -105,13 +105,29 @@ package final class ClientSession: GRPCClientStreamHandler {
 
   /// Offers an audio frame (see ``ClientSessionStateMachine/audio(_:into:)``).
   package func audio(_ frame: ByteBuffer) -> ClientSessionStateMachine.OnAudio {
-    let taken = machine.audio(frame, into: &actions)
-    perform()
-    return taken
+    audio(frame, last: false)
   }
 
   /// Offers an audio frame, and ends the audio after it if `last`.
   package func audio(_ frame: ByteBuffer, last: Bool) -> ClientSessionStateMachine.OnAudio {
+    if !last && !performing {
+      // The common case, a frame of a streaming recognition, without the actions array: the
+      // machine decides, and the frame goes out as its `.send` action would.
+      switch machine.audioStep(frame) {
+      case .send:
+        performing = true
+        let request = RecognitionRequest.audio(frame)
+        delegate?.clientSession(willSend: request)
+        stream?.send(request)
+        performing = false
+        // What the send reported meanwhile (e.g. a call that ended), in order.
+        if !actions.isEmpty { perform() }
+        return .taken
+      case .taken: return .taken
+      case .wait: return .wait
+      case .stop: return .stop
+      }
+    }
     let taken = machine.audio(frame, into: &actions)
     if last && taken == .taken { machine.endOfAudio(into: &actions) }
     perform()

@@ -105,6 +105,28 @@ public struct ClientSessionStateMachine: Sendable {
 
   /// Offers an audio frame.
   public mutating func audio(_ frame: ByteBuffer, into actions: inout [Action]) -> OnAudio {
+    switch audioStep(frame) {
+    case .send:
+      actions.append(.send(.audio(frame)))
+      return .taken
+    case .taken: return .taken
+    case .wait: return .wait
+    case .stop: return .stop
+    }
+  }
+
+  /// What ``audio(_:into:)`` decides, as one value rather than actions: `.send` when the frame
+  /// goes out now, as `.send(.audio(frame))` would (the driver's path for the common case of a
+  /// streaming recognition, which then needs no actions array).
+  public enum AudioStep: Sendable, Hashable {
+    case send
+    case taken
+    case wait
+    case stop
+  }
+
+  /// Decides an audio frame like ``audio(_:into:)``; on `.send` the caller sends it.
+  public mutating func audioStep(_ frame: ByteBuffer) -> AudioStep {
     switch state {
     case .idle:
       assertionFailure("audio before start()")
@@ -118,8 +140,7 @@ public struct ClientSessionStateMachine: Sendable {
       heldBytes += frame.readableBytes
       return .taken
     case .streaming:
-      if frame.readableBytes > 0 { actions.append(.send(.audio(frame))) }
-      return .taken
+      return frame.readableBytes > 0 ? .send : .taken
     case .halfClosed, .finished:
       return .stop
     }

@@ -25,13 +25,12 @@ extension GRPCClientStreamHandler {
 ///
 /// Use it only on ``eventLoop`` (every method checks): it may be handed to whatever runs there,
 /// such as an actor whose executor is that loop, hence `Sendable`.
-public final class GRPCClientStream: @unchecked Sendable {
+public final class GRPCClientStream: StreamIO, @unchecked Sendable {
   /// The event loop every call must be made on.
   public let eventLoop: any EventLoop
   /// The HTTP/2 stream id (0 until the request headers are submitted).
   public private(set) var streamID: Int32 = 0
 
-  let io = StreamIO()
   private var machine: GRPCClientStreamStateMachine
   /// Strong: the connection lets go of its streams when they close or it does, which ends the
   /// cycle. (An unowned reference cost an atomic strong retain at each use, several per message.)
@@ -52,6 +51,7 @@ public final class GRPCClientStream: @unchecked Sendable {
     self.eventLoop = connection.eventLoop
     self.machine = GRPCClientStreamStateMachine(maxReceiveMessageSize: maxReceiveMessageSize)
     self.handler = handler
+    super.init()
   }
 
   /// Submits the request headers; fails the call (through the handler) if that is impossible.
@@ -71,9 +71,6 @@ public final class GRPCClientStream: @unchecked Sendable {
     }
     connection.scheduleFlush()
   }
-
-  /// Whether the request queue is below its high watermark.
-  public var isWritable: Bool { io.isWritable }
 
   /// Whether the call has ended.
   public var isFinished: Bool { machine.isClosed }

@@ -2,9 +2,9 @@ internal import CNGHTTP2
 public import HarkGRPCCore
 import NIOCore
 
-/// A stream as the connection sees it: where it routes the events of its stream id.
-protocol ConnectionStream: AnyObject {
-  var io: StreamIO { get }
+/// A stream as the connection sees it: where it routes the events of its stream id. The stream
+/// is its own ``StreamIO``.
+protocol ConnectionStream: StreamIO {
   func receivedHeaders(_ headers: [HTTPHeaderField], endStream: Bool)
   func receivedData(_ bytes: ByteBuffer)
   func receivedEndOfData()
@@ -22,6 +22,11 @@ protocol ConnectionStream: AnyObject {
   /// The peer took none of the stream's queued bytes for the write-stall timeout, or its queue
   /// outgrew the per-stream limit: the stream must end.
   func outputStalled(_ error: GRPCLimitExceeded)
+}
+
+extension ConnectionStream {
+  /// The HTTP/2 side of the stream: the stream itself.
+  var io: StreamIO { self }
 }
 
 /// Settings of a gRPC connection, for either role.

@@ -25,7 +25,7 @@ extension GRPCServerStreamHandler {
 ///
 /// Use it only on ``eventLoop`` (every method checks): it may be handed to whatever runs there,
 /// such as an actor whose executor is that loop, hence `Sendable`.
-public final class GRPCServerStream: @unchecked Sendable {
+public final class GRPCServerStream: StreamIO, @unchecked Sendable {
   /// The request: its path, metadata and deadline.
   public let request: GRPCServerStreamStateMachine.Request
   /// The stream's HTTP/2 stream id.
@@ -33,7 +33,6 @@ public final class GRPCServerStream: @unchecked Sendable {
   /// The event loop every call must be made on.
   public let eventLoop: any EventLoop
 
-  let io = StreamIO()
   private var machine: GRPCServerStreamStateMachine
   /// Strong: the connection lets go of its streams when they close or it does, which ends the
   /// cycle. (An unowned reference cost an atomic strong retain at each use, several per message.)
@@ -56,6 +55,7 @@ public final class GRPCServerStream: @unchecked Sendable {
     self.connection = connection
     self.eventLoop = connection.eventLoop
     self.liveObjects = connection.liveObjects
+    super.init()
     liveObjects?.serverStreams.add(1)
   }
 
@@ -84,9 +84,6 @@ public final class GRPCServerStream: @unchecked Sendable {
 
   /// Whether the call can still be answered.
   public var isOpen: Bool { machine.isResponseOpen }
-
-  /// Whether the send queue is below its high watermark.
-  public var isWritable: Bool { io.isWritable }
 
   /// Sends the response headers now, with initial `metadata` (otherwise they go, without
   /// metadata, with the first message or the status).
