@@ -102,6 +102,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   let configuration: GRPCConnectionConfiguration
   private(set) var context: ChannelHandlerContext?
   var streams: [Int32: any ConnectionStream] = [:]
+  /// The stream whose DATA frame nghttp2 announced (read) and writes next.
+  private var streamBeingWritten: (id: Int32, stream: any ConnectionStream)?
 
   /// A server's limits for this connection; nil for a client.
   private let serverLimits: ServerConnectionLimits?
@@ -326,6 +328,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     sweepTask = nil
     let remaining = streams
     streams.removeAll()
+    streamBeingWritten = nil
     for (_, stream) in remaining { stream.connectionLost(closeReason) }
     onClose?()
   }
@@ -610,11 +613,24 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
 
   func session(readDataForStream streamID: Int32, maxLength: Int) -> NGHTTP2DataRead {
     guard let stream = streams[streamID] else { return .deferred }
-    return stream.io.read(maxLength: maxLength)
+    let read = stream.io.read(maxLength: maxLength)
+    if case .data(let length, _, _) = read, length > 0 {
+      // nghttp2 writes the frame next: its stream is at hand then without a second lookup.
+      streamBeingWritten = (streamID, stream)
+    }
+    return read
   }
 
   func session(writeData length: Int, forStream streamID: Int32, into buffer: inout ByteBuffer) {
-    guard let stream = streams[streamID] else { return }
+    let stream: any ConnectionStream
+    if let current = streamBeingWritten, current.id == streamID {
+      stream = current.stream
+    } else if let found = streams[streamID] {
+      stream = found
+    } else {
+      return
+    }
+    streamBeingWritten = nil
     if stream.io.write(length, into: &buffer) { stream.writabilityChanged(true) }
   }
 

@@ -58,9 +58,11 @@ public class StreamIO {
   /// when this made the stream writable again.
   final func write(_ length: Int, into buffer: inout ByteBuffer) -> Bool {
     bytesTaken &+= length
-    if var slice = outbound.readSlice(length: length) {
-      buffer.writeBuffer(&slice)
+    // Copied straight from the queue's storage (a slice would retain it).
+    let copied = outbound.withUnsafeReadableBytes { queued in
+      buffer.writeBytes(UnsafeRawBufferPointer(rebasing: queued.prefix(length)))
     }
+    outbound.moveReaderIndex(forwardBy: copied)
     if outbound.readableBytes == 0 {
       // Reuse the storage rather than let the queue grow.
       outbound.clear()
