@@ -51,7 +51,7 @@ public final class GRPCClientStream: StreamIO, @unchecked Sendable {
     self.eventLoop = connection.eventLoop
     self.machine = GRPCClientStreamStateMachine(maxReceiveMessageSize: maxReceiveMessageSize)
     self.handler = handler
-    super.init()
+    super.init(scratch: connection.outboundScratch)
   }
 
   /// Submits the request headers; fails the call (through the handler) if that is impossible.
@@ -81,7 +81,7 @@ public final class GRPCClientStream: StreamIO, @unchecked Sendable {
     eventLoop.preconditionInEventLoop()
     switch try? machine.sendMessage() {
     case .send?:
-      io.outbound.writeGRPCMessage(message)
+      io.enqueue(message)
       connection.queued(on: streamID, self)
       return true
     case .drop?, nil:

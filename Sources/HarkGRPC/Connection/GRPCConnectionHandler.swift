@@ -102,6 +102,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   let configuration: GRPCConnectionConfiguration
   private(set) var context: ChannelHandlerContext?
   var streams: [Int32: any ConnectionStream] = [:]
+  /// Where the streams queue their first message between two flushes.
+  let outboundScratch = OutboundScratch()
   /// The stream whose DATA frame nghttp2 announced (read) and writes next.
   private var streamBeingWritten: (id: Int32, stream: any ConnectionStream)?
 
@@ -329,6 +331,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     let remaining = streams
     streams.removeAll()
     streamBeingWritten = nil
+    outboundScratch.close()
     for (_, stream) in remaining { stream.connectionLost(closeReason) }
     onClose?()
   }
@@ -406,7 +409,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   func queueOverflowed(_ stream: any ConnectionStream) {
     let error = GRPCLimitExceeded(
       .outboundQueue,
-      "\(stream.io.outbound.readableBytes) bytes queued for the peer, over the limit of \(configuration.maxQueuedBytesPerStream)"
+      "\(stream.io.queuedBytes) bytes queued for the peer, over the limit of \(configuration.maxQueuedBytesPerStream)"
     )
     report(error, closing: false)
     stream.outputStalled(error)
@@ -438,6 +441,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
       return
     }
     var buffer = context.channel.allocator.buffer(capacity: 0)
+    // What nghttp2 did not take from the scratch moves to its streams' own buffers.
+    defer { outboundScratch.flushed() }
     do {
       let wrote = try session.send(into: &buffer)
       if wrote { context.writeAndFlush(wrapOutboundOut(buffer), promise: nil) }

@@ -9,8 +9,16 @@ import NIOCore
 /// a loop's objects do not stay in cache, and the second object's first touch was a tenth of
 /// `hark load`'s CPU.
 public class StreamIO {
-  /// Framed messages waiting to be taken by nghttp2's data provider.
-  final var outbound = ByteBuffer()
+  /// Framed messages waiting to be taken by nghttp2's data provider, after those in the
+  /// connection's scratch (see ``OutboundScratch``).
+  final private(set) var outbound = ByteBuffer()
+  /// The connection's buffer for the first message each stream queues between two flushes.
+  private unowned(unsafe) let scratch: OutboundScratch
+  /// This stream's bytes in `scratch.buffer`, which come before `outbound`'s.
+  final private var scratchStart = 0
+  final private var scratchLength = 0
+  /// Whether this stream is in `scratch.users`.
+  final fileprivate var usesScratch = false
   /// END_STREAM follows the queued bytes.
   final var outboundEnded = false
   /// Trailers follow the queued bytes (a server's status).
@@ -37,14 +45,58 @@ public class StreamIO {
   /// Watches for output the peer does not take; made at the first check.
   final private var stallDetector: WriteStallDetector?
 
-  init(highWatermark: Int = 64 << 10, lowWatermark: Int = 16 << 10) {
+  /// `scratch` is the connection's, which outlives its streams' use of it (it lets them go at
+  /// each flush and when the connection goes).
+  init(scratch: OutboundScratch, highWatermark: Int = 64 << 10, lowWatermark: Int = 16 << 10) {
+    self.scratch = scratch
     self.highWatermark = highWatermark
     self.lowWatermark = lowWatermark
   }
 
+  /// The bytes queued for nghttp2.
+  final var queuedBytes: Int { scratchLength + outbound.readableBytes }
+
+  /// Queues a framed message. A stream's first message since the last flush goes to the
+  /// connection's scratch, which every stream shares and which stays in cache, rather than to
+  /// the stream's own buffer, whose storage at thousands of streams is a cache miss a message.
+  final func enqueue(_ message: some GRPCCodable) {
+    if scratchLength == 0 && outbound.readableBytes == 0 && scratch.isOpen {
+      let start = scratch.buffer.writerIndex
+      scratch.buffer.writeGRPCMessage(message)
+      scratchStart = start
+      scratchLength = scratch.buffer.writerIndex - start
+      if !usesScratch {
+        usesScratch = true
+        scratch.users.append(self)
+      }
+      return
+    }
+    leaveScratch()
+    outbound.writeGRPCMessage(message)
+  }
+
+  /// Moves this stream's bytes from the scratch to its own buffer (in order, before any later).
+  final fileprivate func leaveScratch() {
+    guard scratchLength > 0 else { return }
+    let bytes = scratch.buffer.getSlice(at: scratchStart, length: scratchLength)!
+    scratchLength = 0
+    if outbound.readableBytes == 0 {
+      // The scratch's storage is reused at the next flush: the bytes are copied, not shared.
+      outbound.clear()
+    }
+    var copy = bytes
+    outbound.writeBuffer(&copy)
+  }
+
+  /// Drops every queued byte (the stream was reset).
+  final func clearQueue() {
+    scratchLength = 0
+    outbound.clear()
+  }
+
   /// Answers nghttp2's request for up to `maxLength` body bytes.
   final func read(maxLength: Int) -> NGHTTP2DataRead {
-    let available = outbound.readableBytes
+    let available = queuedBytes
     if available == 0 && !outboundEnded {
       deferred = true
       return .deferred
@@ -58,16 +110,28 @@ public class StreamIO {
   /// when this made the stream writable again.
   final func write(_ length: Int, into buffer: inout ByteBuffer) -> Bool {
     bytesTaken &+= length
-    // Copied straight from the queue's storage (a slice would retain it).
-    let copied = outbound.withUnsafeReadableBytes { queued in
-      buffer.writeBytes(UnsafeRawBufferPointer(rebasing: queued.prefix(length)))
+    if scratchLength > 0 {
+      // The scratch's bytes come first, and `read` announced no more than they hold when
+      // there are any (the stream's own buffer is empty then).
+      let copied = Swift.min(length, scratchLength)
+      scratch.buffer.withUnsafeReadableBytes { all in
+        let start = scratchStart - scratch.buffer.readerIndex
+        buffer.writeBytes(UnsafeRawBufferPointer(rebasing: all[start..<start + copied]))
+      }
+      scratchStart += copied
+      scratchLength -= copied
+    } else {
+      // Copied straight from the queue's storage (a slice would retain it).
+      let copied = outbound.withUnsafeReadableBytes { queued in
+        buffer.writeBytes(UnsafeRawBufferPointer(rebasing: queued.prefix(length)))
+      }
+      outbound.moveReaderIndex(forwardBy: copied)
     }
-    outbound.moveReaderIndex(forwardBy: copied)
     if outbound.readableBytes == 0 {
       // Reuse the storage rather than let the queue grow.
       outbound.clear()
     }
-    if !isWritable && outbound.readableBytes <= lowWatermark {
+    if !isWritable && queuedBytes <= lowWatermark {
       isWritable = true
       return true
     }
@@ -76,7 +140,7 @@ public class StreamIO {
 
   /// Records that messages were queued; returns true when this made the stream unwritable.
   final func didQueue() -> Bool {
-    if isWritable && outbound.readableBytes > highWatermark {
+    if isWritable && queuedBytes > highWatermark {
       isWritable = false
       return true
     }
@@ -86,7 +150,7 @@ public class StreamIO {
   /// Whether output has waited untaken for `timeout` (see ``WriteStallDetector``).
   final func checkStall(timeout: TimeAmount, now: NIODeadline) -> Bool {
     if stallDetector == nil { stallDetector = WriteStallDetector(timeout: timeout) }
-    let pending = outbound.readableBytes > 0 || (outboundEnded && !endWritten)
+    let pending = queuedBytes > 0 || (outboundEnded && !endWritten)
     return stallDetector!.check(pendingBytes: pending, bytesTaken: bytesTaken, now: now)
   }
 
@@ -94,5 +158,34 @@ public class StreamIO {
   final func takeDeferred() -> Bool {
     defer { deferred = false }
     return deferred
+  }
+}
+
+/// The connection's buffer for the first message each of its streams queues between two
+/// flushes: at a flush nghttp2 copies them from here into its DATA frames, and what it did not
+/// take (a stream held by flow control) moves to its stream's own buffer. One buffer, written in
+/// order and reused at every flush, stays in cache where thousands of per-stream buffers do not.
+final class OutboundScratch {
+  var buffer = ByteBuffer()
+  /// The streams with bytes here (strong, until the next flush).
+  fileprivate(set) var users: [StreamIO] = []
+  /// False once the connection is gone: streams queue in their own buffers.
+  fileprivate(set) var isOpen = true
+
+  /// After a flush: what nghttp2 left moves to its streams' own buffers, and the scratch is
+  /// empty again.
+  func flushed() {
+    for stream in users {
+      stream.leaveScratch()
+      stream.usesScratch = false
+    }
+    users.removeAll(keepingCapacity: true)
+    buffer.clear()
+  }
+
+  /// The connection is gone: no stream uses the scratch any more.
+  func close() {
+    flushed()
+    isOpen = false
   }
 }

@@ -55,7 +55,7 @@ public final class GRPCServerStream: StreamIO, @unchecked Sendable {
     self.connection = connection
     self.eventLoop = connection.eventLoop
     self.liveObjects = connection.liveObjects
-    super.init()
+    super.init(scratch: connection.outboundScratch)
     liveObjects?.serverStreams.add(1)
   }
 
@@ -107,13 +107,13 @@ public final class GRPCServerStream: StreamIO, @unchecked Sendable {
     }
     if case .sendHeadersThenMessage(let headers) = onSend { submitHeaders(headers) }
     connection.onSendingHeadersOrData?()
-    if io.outbound.readableBytes > connection.configuration.maxQueuedBytesPerStream {
+    if io.queuedBytes > connection.configuration.maxQueuedBytesPerStream {
       // A handler that does not wait for writability: the stream ends rather than grow. (The
       // limit is on what waits already, so any one message up to the largest allowed passes.)
       connection.queueOverflowed(self)
       return false
     }
-    io.outbound.writeGRPCMessage(message)
+    io.enqueue(message)
     connection.queued(on: streamID, self)
     return true
   }
@@ -282,7 +282,7 @@ extension GRPCServerStream: ConnectionStream {
     deadline = nil
     let handler = self.handler
     self.handler = nil
-    io.outbound.clear()
+    io.clearQueue()
     connection.session.resetStream(streamID, errorCode: .cancel)
     connection.scheduleFlush()
     if case .cancelled = machine.writeStalled() {
