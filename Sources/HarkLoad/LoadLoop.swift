@@ -69,6 +69,8 @@ final class LoadLoop {
   private var random: SplitMix64
   /// Arrivals and replacements happen until this time.
   private let loadEnd: UInt64
+  /// The run cancelled its sessions: not even a planned arrival starts now.
+  private var cancelledAll = false
   private let origin: UInt64
   private var stopped = false
   private var ticker: Scheduled<Void>?
@@ -142,7 +144,8 @@ final class LoadLoop {
         let offset = rampUp * UInt64(index) / UInt64(count)
         // A random phase within a frame period, so lanes do not send in lockstep.
         let phase = random.next() % max(periodNanoseconds, 1)
-        at(origin + offset + phase) { [self] in startSession(on: lane) }
+        let due = origin + offset + phase
+        at(due) { [self] in startSession(on: lane, plannedAt: due) }
       }
     case .open(let rate, _):
       scheduleOpenArrival(lane, number: 0, rate: rate)
@@ -165,7 +168,7 @@ final class LoadLoop {
       if case .open(_, let maxSessions) = lane.arrivals, lane.active >= maxSessions {
         metrics.second.counters.sessionsSkipped += 1
       } else {
-        startSession(on: lane)
+        startSession(on: lane, plannedAt: due)
       }
       scheduleOpenArrival(lane, number: number + 1, rate: rate)
     }
@@ -175,9 +178,15 @@ final class LoadLoop {
     eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(time)) { body() }
   }
 
-  private func startSession(on lane: Lane) {
+  /// Starts a session: one of the plan's arrivals (`plannedAt` its time, which decides whether
+  /// it is part of the load however late its timer fires), or a closed loop's replacement.
+  private func startSession(on lane: Lane, plannedAt: UInt64? = nil) {
     let now = Self.now()
-    guard !stopped, now < loadEnd else { return }
+    if let plannedAt {
+      guard !cancelledAll, plannedAt < loadEnd else { return }
+    } else {
+      guard !stopped, now < loadEnd else { return }
+    }
     let clip = clips[(lane.index + lane.sessionsStarted * lane.laneCount) % clips.count]
     lane.sessionsStarted += 1
     lane.active += 1
@@ -217,6 +226,7 @@ final class LoadLoop {
   /// Cancels every session still in flight.
   func cancelAll() {
     stopped = true
+    cancelledAll = true
     let now = Self.now()
     for session in Array(sessions.values) { session.cancel(now: now) }
   }

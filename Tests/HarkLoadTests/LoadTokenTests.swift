@@ -42,8 +42,11 @@ struct LoadTokenTests {
       duration: 3.5
     )
     configuration.tokenProvider = TokenFile(path: path)
+    // The token changes once the server has seen the first session (not at a fixed time: on a
+    // busy machine the run may take longer than that to start).
     let renewal = Task {
-      try await Task.sleep(for: .seconds(1.2))
+      while seen.withLockedValue({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
+      try await Task.sleep(for: .milliseconds(300))
       try "tok-b\n".write(toFile: path, atomically: true, encoding: .utf8)
     }
     let report = try await LoadGenerator(configuration: configuration).run()
