@@ -236,9 +236,10 @@ struct RecognitionAudioWriterTests {
       }
       writer.finish()
     }
-    feed.start()
     let outcome = try await client.recognize(makeInit(), audio: audio, prebufferLimit: 3200) {
       recognition in
+      // Once the recognition has the writer: the frames go to its inbox, not the unbound pipe.
+      feed.start()
       for await _ in recognition.events {}
       return await recognition.outcome
     }
