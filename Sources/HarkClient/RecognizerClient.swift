@@ -60,14 +60,17 @@ public final class RecognizerClient: Sendable {
   /// - Parameters:
   ///   - initMessage: The parameters and resources.
   ///   - audio: Audio frames in the init's format; empty frames are skipped. The end of the
-  ///     sequence half-closes the request stream.
+  ///     sequence half-closes the request stream. A ``RecognitionAudio`` is fed by its writer
+  ///     straight into the recognition (no task per frame); any other sequence is read by a
+  ///     task of the recognition's own.
   ///   - metadata: Call metadata, e.g. `authorization: Bearer …` (without a token provider).
   ///   - timeout: The longest the whole recognition may take (sent as `grpc-timeout` and
   ///     enforced here too): past it the outcome is a DEADLINE_EXCEEDED transport failure. Nil
   ///     (the default) for none; a live call's application should set one longer than any call,
   ///     so that a server that stops answering cannot hold a recognition forever.
   ///   - prebufferLimit: The most audio, in bytes, held before the 100; beyond it the audio
-  ///     sequence is not read until the recognition starts (nothing is dropped).
+  ///     sequence is not read until the recognition starts (nothing is dropped; a
+  ///     ``RecognitionAudio``'s frames wait, up to its buffer limit).
   ///   - trace: Called with each request sent and response received, on the event loop (keep it
   ///     short).
   public func recognize<Audio: AsyncSequence & Sendable, Result: Sendable>(
