@@ -88,7 +88,13 @@ struct RecognizerHardeningTests {
       while rest.readableBytes > 0 {
         requests.append(.audio(rest.readSlice(length: min(size, rest.readableBytes))!))
       }
-      let responses = try await RawRecognizeCall.run(port: port, requests)
+      let responses: [RecognitionResponse]
+      do {
+        responses = try await RawRecognizeCall.run(port: port, requests)
+      } catch {
+        failures.withLockedValue { $0.append("\(size) bytes: \(error)") }
+        return
+      }
       if responses.statusCodes != [100, 200] || responses.finalTexts != ["5"] {
         failures.withLockedValue {
           $0.append("\(size) bytes: \(responses.statusCodes), finals \(responses.finalTexts)")

@@ -43,12 +43,27 @@ public enum RawRecognizeCall {
       start = end
     } while start < payload.count
     try await peer.send(bytes)
-    let frames = await peer.waitForFrames(timeout: .seconds(60)) { frames in
+    func ended(_ frames: [RawFrame]) -> Bool {
       frames.contains { frame in
         frame.streamID == 1
           && (frame.type == RawFrame.rstStream
             || (frame.type == RawFrame.headers && frame.flags & 1 != 0))
       }
+    }
+    let started = NIODeadline.now()
+    let frames = await peer.waitForFrames(timeout: .seconds(60), until: ended)
+    guard ended(frames) else {
+      // Say what happened instead, for the test's failure message.
+      let waited = (NIODeadline.now() - started).nanoseconds / 1_000_000
+      let onStream = frames.filter { $0.streamID == 1 }.map { "type \($0.type)" }
+      let goAway = frames.first { $0.type == RawFrame.goAway }.map {
+        "; GOAWAY \($0.errorCode ?? 0) \($0.debugData)"
+      }
+      throw Failure(
+        description: "stream 1 did not end after \(waited) ms "
+          + "(\(peer.isClosed ? "connection closed" : "connection open")\(goAway ?? ""); "
+          + "frames on stream 1: \(onStream))"
+      )
     }
     var deframer = GRPCMessageDeframer()
     for frame in frames where frame.type == RawFrame.data && frame.streamID == 1 {
