@@ -182,14 +182,14 @@ final class BatchChannel<Element: Sendable>: Sendable {
     }
   }
 
-  /// The elements not yet taken, waiting for some; nil once they ended (or the task was
-  /// cancelled).
   private enum Now {
     case batch([Element])
     case end
     case wait
   }
 
+  /// The elements not yet taken, waiting for some; nil once they ended (or the task was
+  /// cancelled).
   func take(isolation actor: isolated (any Actor)?) async -> [Element]? {
     let now: Now = state.withLockedValue { state in
       if !state.buffered.isEmpty {

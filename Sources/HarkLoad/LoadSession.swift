@@ -34,7 +34,7 @@ final class LoadSession: ClientSessionDelegate {
   /// When the latest frames went out, by frame index modulo its size: in the session's own
   /// storage, so that recording a frame touches one cache line rather than an array's header
   /// and element (at thousands of sessions, each is a cache miss).
-  private var sendTimes = InlineArray<128, UInt64>(repeating: 0)
+  private var sendTimes = SendTimes(repeating: 0)
   private var initSentAt: UInt64 = 0
   private var halfClosedAt: UInt64?
   private var onsetMilliseconds: UInt32?
@@ -46,7 +46,8 @@ final class LoadSession: ClientSessionDelegate {
   /// Ended with a status of 400 or more, or a transport error.
   private(set) var failed = false
 
-  static let sendTimeHistory = 128  // the size of `sendTimes`
+  typealias SendTimes = InlineArray<128, UInt64>
+  static let sendTimeHistory = SendTimes.count
 
   init(loop: LoadLoop, lane: LoadLoop.Lane, clip: ByteBuffer, frameBytes: Int, bytesPerSecond: Int)
   {

@@ -2,7 +2,7 @@ import HarkGRPCCore
 import NIOCore
 
 /// The HTTP/2 side of one stream, common to both roles: the body waiting for nghttp2, what
-/// follows it, and the inbound bytes not yet acknowledged. Nothing of it is public.
+/// follows it, and the inbound bytes not yet acknowledged. Only `isWritable` is public.
 ///
 /// ``GRPCClientStream`` and ``GRPCServerStream`` are subclasses rather than owners of one, so
 /// that an audio message touches one per-stream object rather than two: at thousands of streams
@@ -78,14 +78,12 @@ public class StreamIO {
   /// Moves this stream's bytes from the scratch to its own buffer (in order, before any later).
   final fileprivate func leaveScratch() {
     guard scratchLength > 0 else { return }
-    let bytes = scratch.buffer.getSlice(at: scratchStart, length: scratchLength)!
+    // A stream's bytes are in the scratch only while its own buffer is empty (`enqueue`). They
+    // are copied, not shared: the scratch's storage is reused at the next flush.
+    assert(outbound.readableBytes == 0)
+    outbound.clear()
+    outbound.writeImmutableBuffer(scratch.buffer.getSlice(at: scratchStart, length: scratchLength)!)
     scratchLength = 0
-    if outbound.readableBytes == 0 {
-      // The scratch's storage is reused at the next flush: the bytes are copied, not shared.
-      outbound.clear()
-    }
-    var copy = bytes
-    outbound.writeBuffer(&copy)
   }
 
   /// Drops every queued byte (the stream was reset).
