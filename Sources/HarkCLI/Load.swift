@@ -25,9 +25,9 @@ struct Load: AsyncParsableCommand {
         Closed loop (--sessions N) keeps N sessions streaming, replacing each that ends; open \
         loop (--rate R) starts R sessions a second, at most --max-sessions at once. Each \
         session streams the next --audio file in 20 ms frames, paced at real time (or \
-        --speed X), then half-closes and waits for its final status. One timer wheel per event \
-        loop paces every frame; each frame's lateness is measured, and the report warns when \
-        the generator itself fell behind (frame lateness p99 over 20 ms).
+        --speed X), then half-closes and waits for its final status. One ring of 1 ms ticks \
+        per event loop paces every frame; each frame's lateness is measured, and the report \
+        warns when the generator itself fell behind (frame lateness p99 over 20 ms).
 
         Without --audio, each session streams 4 s of synthesized key presses (DTMF) at 8 kHz, \
         which `hark serve --engine dtmf` recognizes.

@@ -27,7 +27,7 @@ final class LoopMetrics {
   }
 }
 
-/// The sessions of one event loop: one timer wheel paces all their frames, ticking every
+/// The sessions of one event loop: one ``FrameRing`` paces all their frames, ticking every
 /// millisecond; arrivals, replacements and measurements stay on the loop, so nothing is shared
 /// between threads but what the generator collects once a second.
 final class LoadLoop {
@@ -58,11 +58,16 @@ final class LoadLoop {
   let configuration: LoadConfiguration
   /// What each session's call sends: the configuration's metadata and the current token.
   let metadata: SessionMetadata
-  let tickNanoseconds: UInt64 = 1_000_000
+  /// About a millisecond: the ring's tick, which divides the frame period.
+  let tickNanoseconds: UInt64
   let periodNanoseconds: UInt64
   let startTimersAfterMilliseconds: Int?
   let endSilenceMilliseconds: Int
-  var wheel: TimerWheel<LoadSession>
+  /// Every session that still has frames to send, at its phase.
+  let ring: FrameRing<LoadSession>
+  /// Sessions more than a period behind, or held by flow control or the prebuffer: visited at
+  /// every tick (one frame each) until they are back on their phase.
+  var behind: [LoadSession] = []
   let metrics = LoopMetrics()
   private(set) var lanes: [Lane] = []
   private var sessions: [ObjectIdentifier: LoadSession] = [:]
@@ -75,7 +80,6 @@ final class LoadLoop {
   private var stopped = false
   private var ticker: Scheduled<Void>?
   private var tickCount: UInt64 = 0
-  private var due: [LoadSession] = []
   private let clips:
     [(format: AudioStreamFormat, bytes: ByteBuffer, initMessage: RecognitionInitMessage)]
 
@@ -95,7 +99,12 @@ final class LoadLoop {
     )
     self.startTimersAfterMilliseconds = configuration.startTimersAfterMilliseconds
     self.endSilenceMilliseconds = configuration.endSilenceMilliseconds
-    self.wheel = TimerWheel(tickNanoseconds: tickNanoseconds, buckets: 2048, start: origin)
+    self.ring = FrameRing(
+      periodNanoseconds: max(periodNanoseconds, 1),
+      tickNanoseconds: 1_000_000,
+      start: origin
+    )
+    self.tickNanoseconds = ring.tickNanoseconds
     self.random = SplitMix64(seed: seed)
     self.loadEnd = origin + UInt64((configuration.rampUp + configuration.duration) * 1e9)
     self.clips = configuration.clips.map { clip in
@@ -127,11 +136,23 @@ final class LoadLoop {
     let deadline = NIODeadline.uptimeNanoseconds(origin + tickCount * tickNanoseconds)
     ticker = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
       let now = Self.now()
-      // Sessions reschedule themselves, so they run after the wheel has handed them all out.
-      wheel.advance(to: now) { session, _ in due.append(session) }
-      for session in due { session.frameDue(now: now) }
-      due.removeAll(keepingCapacity: true)
+      // Those behind first: one that falls behind during the ring's visits catches up from
+      // the next tick on, a frame a tick.
+      if !behind.isEmpty { catchUp(now: now) }
+      ring.advance(to: now) { $0.ringVisit(now: now) }
       if !stopped || !sessions.isEmpty { scheduleTick() }
+    }
+  }
+
+  private func catchUp(now: UInt64) {
+    var index = 0
+    while index < behind.count {
+      if behind[index].catchUp(now: now) {
+        index += 1
+      } else {
+        behind.swapAt(index, behind.count - 1)
+        behind.removeLast()
+      }
     }
   }
 

@@ -5,7 +5,7 @@ import HarkProto
 import HarkRecognizer
 import NIOCore
 
-/// One simulated call: streams its clip frame by frame when the wheel says, through a
+/// One simulated call: streams its clip frame by frame when its loop's ring says, through a
 /// ``ClientSession`` (the client library's core), and records what the session reports into its
 /// loop's metrics.
 ///
@@ -41,6 +41,10 @@ final class LoadSession: ClientSessionDelegate {
   private var awaitingFirstPartial = false
   private var timersTask: Scheduled<Void>?
   private(set) var ended = false
+  /// The last frame went out, or the machine takes no more audio.
+  private var audioSent = false
+  /// In the loop's list of sessions visited at every tick.
+  private var isBehind = false
   /// Cancelled by the run at its end (not a failure).
   var cancelledByRun = false
   /// Ended with a status of 400 or more, or a transport error.
@@ -76,18 +80,39 @@ final class LoadSession: ClientSessionDelegate {
     let session = ClientSession(connection: lane.connection, delegate: self)
     self.session = session
     session.start(initMessage, metadata: metadata)
-    if !ended { loop.wheel.schedule(self, at: firstDue) }
+    if !ended { loop.ring.insert(self, due: firstDue) }
   }
 
-  /// The wheel's call: the next frame is due.
-  func frameDue(now: UInt64) {
-    guard !ended, let session else { return }
-    self.now = now
-    if !session.isWritable {
-      // HTTP/2 flow control holds the call: the frame waits (and is late when it goes).
-      loop.wheel.schedule(self, at: now + loop.tickNanoseconds)
-      return
+  /// The ring's visit at this session's phase: sends the frame that is due; false once the
+  /// session has no more frames to send (the ring lets it go).
+  func ringVisit(now: UInt64) -> Bool {
+    guard !ended, !audioSent else { return false }
+    // Caught up by the loop meanwhile (the frame of this phase went out already), or visited
+    // early after a stall. Half a tick covers the ring's drift from a period it does not divide.
+    if isBehind || nextDue > now + loop.tickNanoseconds / 2 { return true }
+    if sendDueFrame(now: now) {
+      isBehind = true
+      loop.behind.append(self)
     }
+    return !ended && !audioSent
+  }
+
+  /// The loop's visit at every tick while the session is behind; false once it is back on its
+  /// phase (or has nothing more to send).
+  func catchUp(now: UInt64) -> Bool {
+    if !ended && !audioSent && nextDue <= now && sendDueFrame(now: now) { return true }
+    isBehind = false
+    return false
+  }
+
+  /// Sends the frame that is due, if the call takes it; returns whether the session needs a
+  /// visit at every tick: flow control or the prebuffer held the frame, or the next one is due
+  /// already.
+  private func sendDueFrame(now: UInt64) -> Bool {
+    guard let session else { return false }
+    self.now = now
+    // HTTP/2 flow control holds the call: the frame waits (and is late when it goes).
+    if !session.isWritable { return true }
     let length = min(frameBytes, clip.readableBytes - offset)
     let frame = clip.getSlice(at: clip.readerIndex + offset, length: length)!
     let last = offset + length >= clip.readableBytes
@@ -101,12 +126,14 @@ final class LoadSession: ClientSessionDelegate {
       frameIndex += 1
       offset += length
       nextDue += periodNanoseconds
-      if !ended && !last { loop.wheel.schedule(self, at: nextDue) }
+      if last { audioSent = true }
+      return !ended && !last && nextDue <= now
     case .wait:
       // The prebuffer before the 100 is full: try again next tick.
-      loop.wheel.schedule(self, at: now + loop.tickNanoseconds)
+      return true
     case .stop:
-      break
+      audioSent = true
+      return false
     }
   }
 
