@@ -1,8 +1,9 @@
-import HarkGRPC
 import HarkGRPCCore
 import HarkTesting
 import NIOCore
 import Testing
+
+@testable import HarkGRPC
 
 /// Hark client ↔ Hark server over real loopback sockets.
 @Suite("Hark client and server")
@@ -93,5 +94,123 @@ struct EchoTests {
     }
     await channel.close()
     await server.shutdown(gracePeriod: .seconds(1))
+  }
+
+  @Test("a request queue that never empties keeps its storage bounded: 8 MiB through a 16 KiB window")
+  func backloggedQueueStorage() async throws {
+    // The sender tops the queue up each time it drains to its low watermark, so the queue holds
+    // bytes from the first message to the last, and its storage must be reused from the front.
+    // Before this test, each message went after the last at an ever higher index: 8 MiB of
+    // storage here, and at 5,000 backlogged `hark load` sessions, a quarter of a gigabyte.
+    var configuration = GRPCConnectionConfiguration()
+    configuration.initialStreamWindowSize = 16 << 10
+    let (server, port) = try await EchoService.startServer(configuration: configuration)
+    let channel = GRPCChannel(host: "127.0.0.1", port: port)
+    let connection = try await channel.connection()
+    let sender = BackloggedSender(total: 8 << 20, eventLoop: connection.eventLoop)
+    let largest = try await connection.eventLoop.flatSubmit {
+      sender.stream = connection.makeStream(path: EchoService.chatPath, handler: sender)
+      sender.writabilityChanged(isWritable: true)
+      return sender.done.futureResult
+    }.get()
+    #expect(sender.sent == 8 << 20)
+    #expect(sender.status?.code == .ok)
+    #expect(sender.received == 8 << 20)
+    #expect(sender.neverEmptied)
+    #expect(largest < 1 << 20, "the queue's storage grew to \(largest) bytes")
+    await channel.close()
+    await server.shutdown(gracePeriod: .seconds(1))
+  }
+}
+
+extension EchoTests {
+  @Test("4 MiB queued in one turn of the loop goes out in bounded writes: every byte once, in order")
+  func burstInBoundedWrites() async throws {
+    let (server, port) = try await EchoService.startServer()
+    let channel = GRPCChannel(host: "127.0.0.1", port: port)
+    let connection = try await channel.connection()
+    let receiver = BurstReceiver(eventLoop: connection.eventLoop)
+    let count = 256
+    try await connection.eventLoop.flatSubmit {
+      let stream = connection.makeStream(path: EchoService.chatPath, handler: receiver)
+      for index in 0..<count {
+        let payload = ByteBuffer(repeating: UInt8(truncatingIfNeeded: index), count: 16 << 10)
+        _ = stream.send(EchoRequest(payload: payload, text: "\(index)"))
+      }
+      stream.finish()
+      return receiver.done.futureResult
+    }.get()
+    #expect(receiver.status?.code == .ok)
+    #expect(receiver.texts == (0..<count).map { "\($0)" })
+    #expect(receiver.intact)
+    await channel.close()
+    await server.shutdown(gracePeriod: .seconds(1))
+  }
+}
+
+private final class BurstReceiver: GRPCClientStreamHandler, @unchecked Sendable {
+  var texts: [String] = []
+  var intact = true
+  var status: GRPCStatus?
+  let done: EventLoopPromise<Void>
+
+  init(eventLoop: any EventLoop) { done = eventLoop.makePromise() }
+
+  func receive(message: ByteBuffer) {
+    guard let response = try? EchoResponse(decoding: message) else {
+      intact = false
+      return
+    }
+    let byte = UInt8(truncatingIfNeeded: texts.count)
+    if response.payload.readableBytes != 16 << 10
+      || !response.payload.readableBytesView.allSatisfy({ $0 == byte })
+    {
+      intact = false
+    }
+    texts.append(response.text)
+  }
+
+  func finished(status: GRPCStatus, metadata: GRPCMetadata) {
+    self.status = status
+    done.succeed()
+  }
+}
+
+/// Sends `total` payload bytes in 1 KiB messages, refilling the queue whenever it drains to its
+/// low watermark; reports the largest capacity the queue's storage reached.
+private final class BackloggedSender: GRPCClientStreamHandler, @unchecked Sendable {
+  let total: Int
+  var stream: GRPCClientStream?
+  var sent = 0
+  var received = 0
+  var status: GRPCStatus?
+  var largestCapacity = 0
+  var neverEmptied = true
+  let done: EventLoopPromise<Int>
+
+  init(total: Int, eventLoop: any EventLoop) {
+    self.total = total
+    self.done = eventLoop.makePromise()
+  }
+
+  func writabilityChanged(isWritable: Bool) {
+    guard isWritable, let stream else { return }
+    if sent > 0 && stream.queuedBytes == 0 { neverEmptied = false }
+    while stream.isWritable && sent < total {
+      let payload = ByteBuffer(repeating: UInt8(truncatingIfNeeded: sent >> 10), count: 1024)
+      _ = stream.send(EchoRequest(payload: payload, text: ""))
+      sent += payload.readableBytes
+    }
+    largestCapacity = max(largestCapacity, stream.outbound.capacity)
+    if sent == total { stream.finish() }
+  }
+
+  func receive(message: ByteBuffer) {
+    received += (try? EchoResponse(decoding: message))?.payload.readableBytes ?? 0
+  }
+
+  func finished(status: GRPCStatus, metadata: GRPCMetadata) {
+    self.status = status
+    done.succeed(largestCapacity)
   }
 }

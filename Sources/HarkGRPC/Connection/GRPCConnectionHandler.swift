@@ -440,12 +440,17 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     guard let context, !isClosed, context.channel.isActive, context.channel.isWritable else {
       return
     }
-    var buffer = context.channel.allocator.buffer(capacity: 0)
     // What nghttp2 did not take from the scratch moves to its streams' own buffers.
     defer { outboundScratch.flushed() }
     do {
-      let wrote = try session.send(into: &buffer)
-      if wrote { context.writeAndFlush(wrapOutboundOut(buffer), promise: nil) }
+      // A bounded buffer at a time, while the socket takes them; the rest waits in nghttp2 and
+      // the streams' queues until the channel is writable again (which flushes).
+      repeat {
+        var buffer = context.channel.allocator.buffer(capacity: 0)
+        if try session.send(into: &buffer) {
+          context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
+      } while session.stoppedAtSendLimit && context.channel.isActive && context.channel.isWritable
     } catch {
       closeReason = "HTTP/2 error: \(error)"
       report(GRPCLimitExceeded(.protocolError, "cannot write frames: \(error)"), closing: true)

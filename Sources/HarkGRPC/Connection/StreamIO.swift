@@ -128,6 +128,12 @@ public class StreamIO {
     if outbound.readableBytes == 0 {
       // Reuse the storage rather than let the queue grow.
       outbound.clear()
+    } else if outbound.readerIndex >= Swift.max(outbound.readableBytes, 16 << 10) {
+      // A queue that is topped up before it empties (a stream held by flow control) would
+      // otherwise write each message after the last at an ever higher index, and its storage
+      // would grow without bound. Moving the unread bytes to the front once they are no more
+      // than the bytes already read costs at most one copy of each byte.
+      outbound.discardReadBytes()
     }
     if !isWritable && queuedBytes <= lowWatermark {
       isWritable = true

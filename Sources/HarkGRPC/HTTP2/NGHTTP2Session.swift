@@ -126,6 +126,8 @@ final class NGHTTP2Session {
 
   let role: Role
   private var session: OpaquePointer?
+  /// The send buffer's writer index at which the callbacks stop taking frames.
+  fileprivate var sendLimitIndex = Int.max
   unowned(unsafe) var delegate: (any NGHTTP2SessionDelegate)?
 
   /// The header block being received (HEADERS and CONTINUATION frames of one stream are never
@@ -245,16 +247,32 @@ final class NGHTTP2Session {
     return inbound.getSlice(at: inbound.readerIndex + offset, length: bytes.count)
   }
 
-  /// Appends every frame nghttp2 has ready to `buffer`; returns whether anything was added.
+  /// How many bytes one ``send(into:)`` appends at most (one frame may take it past).
+  static let sendLimit = 256 << 10
+  /// The last ``send(into:)`` stopped at ``sendLimit`` with frames still to send.
+  private(set) var stoppedAtSendLimit = false
+
+  /// Appends the frames nghttp2 has ready to `buffer`, up to about ``sendLimit`` bytes (see
+  /// ``stoppedAtSendLimit``); returns whether anything was added. Without a limit, one call
+  /// would serialise as much as the peer's window allows (32 MiB for Hark's server) into one
+  /// buffer, a copy of bytes that wait in their streams' queues just as well.
   @discardableResult
   func send(into buffer: inout ByteBuffer) throws(NGHTTP2Error) -> Bool {
     swap(&sendBuffer, &buffer)
     let before = sendBuffer.writerIndex
+    sendLimitIndex = before + Self.sendLimit
+    stoppedAtSendLimit = false
     let result = nghttp2_session_send(session)
     let wrote = sendBuffer.writerIndex != before
     swap(&sendBuffer, &buffer)
     try check(result)
     return wrote
+  }
+
+  /// nghttp2 keeps the frame and offers it again at the next ``send(into:)``.
+  fileprivate func stopAtSendLimit() -> Int {
+    stoppedAtSendLimit = true
+    return Int(NGHTTP2_ERR_WOULDBLOCK.rawValue)
   }
 
   /// Whether the session wants to read or write more; when neither, it is finished (e.g. after
@@ -420,7 +438,9 @@ private func onSend(
   _ userData: UnsafeMutableRawPointer?
 ) -> Int {
   guard let data else { return 0 }
-  owner(userData).sendBuffer.writeBytes(UnsafeRawBufferPointer(start: data, count: length))
+  let owner = owner(userData)
+  if owner.sendBuffer.writerIndex >= owner.sendLimitIndex { return owner.stopAtSendLimit() }
+  owner.sendBuffer.writeBytes(UnsafeRawBufferPointer(start: data, count: length))
   return length
 }
 
@@ -434,6 +454,9 @@ private func onSendData(
 ) -> Int32 {
   guard let frame, let frameHeader else { return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue }
   let owner = owner(userData)
+  if owner.sendBuffer.writerIndex >= owner.sendLimitIndex {
+    return Int32(truncatingIfNeeded: owner.stopAtSendLimit())
+  }
   owner.sendBuffer.writeBytes(UnsafeRawBufferPointer(start: frameHeader, count: 9))
   // Hark never pads DATA, so there is no pad length byte or padding to write.
   owner.delegate?.session(
