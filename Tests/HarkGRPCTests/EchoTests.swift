@@ -96,7 +96,9 @@ struct EchoTests {
     await server.shutdown(gracePeriod: .seconds(1))
   }
 
-  @Test("a request queue that never empties keeps its storage bounded: 8 MiB through a 16 KiB window")
+  @Test(
+    "a request queue that never empties keeps its storage bounded: 8 MiB through a 16 KiB window"
+  )
   func backloggedQueueStorage() async throws {
     // The sender tops the queue up each time it drains to its low watermark, so the queue holds
     // bytes from the first message to the last, and its storage must be reused from the front.
@@ -124,7 +126,9 @@ struct EchoTests {
 }
 
 extension EchoTests {
-  @Test("4 MiB queued in one turn of the loop goes out in bounded writes: every byte once, in order")
+  @Test(
+    "4 MiB queued in one turn of the loop goes out in bounded writes: every byte once, in order"
+  )
   func burstInBoundedWrites() async throws {
     let (server, port) = try await EchoService.startServer()
     let channel = GRPCChannel(host: "127.0.0.1", port: port)
