@@ -119,21 +119,50 @@ public struct Endpointer: Sendable {
   public mutating func feedFrame(
     _ samples: UnsafeBufferPointer<Int16>
   ) -> (taken: Int, completed: Bool, event: Event?) {
-    // In locals the compiler can vectorize: the sum of squares is exact in integers (a frame of
-    // full-scale samples needs under 2^40).
     let count = min(frameLength - frameFill, samples.count)
-    var squares: Int64 = 0
-    var clipped = 0
-    for sample in samples[samples.startIndex..<samples.startIndex + count] {
-      let value = Int64(sample)
-      squares &+= value &* value
-      if sample == .max || sample == .min { clipped += 1 }
-    }
+    let (squares, clipped) = Self.squaresAndClipped(
+      UnsafeBufferPointer(rebasing: samples[samples.startIndex..<samples.startIndex + count])
+    )
     frameEnergy += Double(squares)
     frameClipped += clipped
     frameFill += count
     guard frameFill == frameLength else { return (count, false, nil) }
     return (count, true, finishFrame())
+  }
+
+  /// The sum of the squares of `samples` (exact: a frame of full-scale samples needs under
+  /// 2^40) and how many are clipped (at `Int16.max` or `Int16.min`), eight samples at a time.
+  @inline(__always)
+  static func squaresAndClipped(_ samples: UnsafeBufferPointer<Int16>) -> (Int64, Int) {
+    guard let base = samples.baseAddress else { return (0, 0) }
+    let count = samples.count
+    // Each square fits an Int32 (at most 2^30) and a pair of them a UInt32 (at most 2^31); the
+    // pairs add up in 64-bit lanes. Clipped samples count in 16-bit lanes, at most one per
+    // lane per step: a frame is far shorter than 2^15 steps.
+    var sums = SIMD4<UInt64>()
+    var clips = SIMD8<Int16>()
+    var index = 0
+    while index &+ 8 <= count {
+      let wide = UnsafeRawPointer(base + index).loadUnaligned(as: SIMD8<Int16>.self)
+      let values = SIMD8<Int32>(truncatingIfNeeded: wide)
+      let squares = SIMD8<UInt32>(truncatingIfNeeded: values &* values)
+      sums &+= SIMD4<UInt64>(truncatingIfNeeded: squares.evenHalf &+ squares.oddHalf)
+      // Lane arithmetic rather than `.==`, which compiles to a loop over the lanes: folding a
+      // negative sample onto its complement gives 0x7FFF for exactly the two clipped values,
+      // and 0x7FFF + 1 is the only sum that wraps negative (its shifted sign is -1).
+      let folded = wide ^ (wide &>> 15)
+      clips &-= (folded &+ 1) &>> 15
+      index &+= 8
+    }
+    var squares = Int64(bitPattern: sums.wrappedSum())
+    var clipped = Int(clips.wrappedSum())
+    while index < count {
+      let value = Int64(base[index])
+      squares &+= value &* value
+      if base[index] == .max || base[index] == .min { clipped += 1 }
+      index &+= 1
+    }
+    return (squares, clipped)
   }
 
   /// Classifies the frame just completed and updates the utterance state.

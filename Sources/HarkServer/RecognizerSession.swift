@@ -38,6 +38,8 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
   private var performing = false
   private var runner: EngineRunner?
   private var assembler: PCMAssembler?
+  /// Its event loop's buffer for the samples of the message being handled.
+  private let scratch: SampleScratch
   private var idleTimer: Scheduled<Void>?
   private var initTimer: Scheduled<Void>?
   private var lastAudio = NIODeadline.now()
@@ -58,6 +60,9 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
     self.stream = stream
     self.eventLoop = stream.eventLoop
     self.context = context
+    // The session is made on its loop's thread: the buffer is that loop's.
+    assert(stream.eventLoop.inEventLoop)
+    self.scratch = SampleScratch.current
     context.liveSessionObjects.add(1)
   }
 
@@ -109,7 +114,6 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
   private func receiveAudio(_ bytes: ByteBuffer) {
     audioMessages += 1
     lastAudio = .now()
-    let scratch = SampleScratch.current
     scratch.samples.removeAll(keepingCapacity: true)
     bytes.withUnsafeReadableBytes { raw in assembler?.append(raw, into: &scratch.samples) }
     scratch.samples.withUnsafeBufferPointer { machine.audio($0, into: &actions) }
@@ -118,7 +122,8 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
   /// The samples of the audio message being handled (by `receiveAudio`, then the engine calls
   /// of the `perform()` that follows it at once), in one buffer per thread: the thousands of
   /// sessions of an event loop take turns on memory that stays in cache, rather than each
-  /// keeping a buffer of its own that a message has to fetch.
+  /// keeping a buffer of its own that a message has to fetch. Each session looks its thread's
+  /// up once, when it is made.
   final class SampleScratch: @unchecked Sendable {  // each is used by its own thread only
     var samples: [Int16] = []
 
@@ -191,7 +196,7 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
       case .finishCall:
         stream.finish()
       case .engineAudio(let position):
-        SampleScratch.current.samples.withUnsafeBufferPointer { samples in
+        scratch.samples.withUnsafeBufferPointer { samples in
           runner?.audio(samples, at: position)
         }
       case .engineBeginUtterance(let onset):

@@ -1,6 +1,7 @@
 import HarkAudio
-import HarkRecognizer
 import Testing
+
+@testable import HarkRecognizer
 
 /// The energy endpointer: where utterances start and end, in samples.
 @Suite("Endpointer")
@@ -206,5 +207,29 @@ struct EndpointerTests {
       ]
     )
     #expect(loudEndpointer.statistics.clippedSamples == clipped)
+  }
+
+  @Test(
+    "a frame's sum of squares and clipped count are exact, full scale and any length",
+    arguments: [0, 1, 7, 8, 9, 80, 160, 167]
+  )
+  func squaresAndClipped(count: Int) {
+    var random = SplitMix64(seed: UInt64(count))
+    let extremes: [Int16] = [.max, .min, .min + 1, -1, 0]
+    let samples: [Int16] = (0..<count).map { index in
+      index % 3 == 0
+        ? extremes[index % extremes.count]
+        : Int16(truncatingIfNeeded: random.next())
+    }
+    let expected = samples.reduce(Int64(0)) { $0 + Int64($1) * Int64($1) }
+    let clipped = samples.filter { $0 == .max || $0 == .min }.count
+    let all = samples.withUnsafeBufferPointer { Endpointer.squaresAndClipped($0) }
+    #expect(all.0 == expected)
+    #expect(all.1 == clipped)
+    // Every sample at Int16.min: the largest square, in every lane.
+    let loudest = [Int16](repeating: .min, count: count)
+    let loud = loudest.withUnsafeBufferPointer { Endpointer.squaresAndClipped($0) }
+    #expect(loud.0 == Int64(count) << 30)
+    #expect(loud.1 == count)
   }
 }
