@@ -57,7 +57,14 @@ let targets: [Target] = [
   ),
 
   // Audio: encodings, G.711, WAV files, DTMF synthesis and detection (pure).
-  .target(name: "HarkAudio", swiftSettings: defaultSwiftSettings),
+  .target(
+    name: "HarkAudio",
+    dependencies: ["CHarkAudioKernels"],
+    swiftSettings: defaultSwiftSettings
+  ),
+  // The DTMF detector's inner loop in 256-bit AVX registers, chosen at run time (Swift cannot
+  // compile one function for a wider instruction set than the rest).
+  .target(name: "CHarkAudioKernels"),
 
   // libnghttp2, the HTTP/2 implementation (system library, version 1.52).
   .systemLibrary(

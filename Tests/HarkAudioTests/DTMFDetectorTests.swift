@@ -1,8 +1,9 @@
 import Foundation
-import HarkAudio
 import HarkTestSupport
 import HarkTesting
 import Testing
+
+@testable import HarkAudio
 
 @Suite("DTMF detector", .cpuBound)
 struct DTMFDetectorTests {
@@ -522,5 +523,36 @@ struct DTMFDetectorTests {
       shifted,
       sampleRate: 8000
     )
+  }
+
+  @Test(
+    "the AVX recurrences, one block or two at once, are the SSE ones bit for bit",
+    .enabled(if: DTMFDetector.avxAvailable, "this CPU has no AVX"),
+    arguments: [8000, 16000]
+  )
+  func avxMatchesSSE(sampleRate: Int) {
+    var random = SplitMix64(seed: UInt64(sampleRate))
+    var generator = DTMFGenerator(sampleRate: sampleRate, noiseLevel: -20, seed: 3)
+    // Tones in noise, then full-scale random samples (the largest values the sums meet).
+    var samples = generator.generate([
+      .dtmf(.seven, milliseconds: 90), .silence(milliseconds: 30), .dtmf(.pound, milliseconds: 60),
+    ])
+    samples += (0..<4000).map { _ in Int16(truncatingIfNeeded: random.next()) }
+    var avx = DTMFDetector(sampleRate: sampleRate, usesAVX: true)
+    var sse = DTMFDetector(sampleRate: sampleRate, usesAVX: false)
+    var start = 0
+    while start < samples.count {
+      // Chunks of odd and even sizes, some ending inside a block, some of two blocks or more
+      // (which the AVX detector runs side by side).
+      let size = min(Int.random(in: 1...400, using: &random), samples.count - start)
+      let (fromAVX, fromSSE) = samples[start..<(start + size)].withUnsafeBufferPointer {
+        (avx.process($0), sse.process($0))
+      }
+      #expect(fromAVX == fromSSE)
+      let (a, b) = (avx.goertzelState, sse.goertzelState)
+      #expect(a.s1 == b.s1 && a.s2 == b.s2 && a.energy.bitPattern == b.energy.bitPattern)
+      start += size
+    }
+    #expect(avx.finish() == sse.finish())
   }
 }
