@@ -32,20 +32,26 @@ public struct PCMAssembler: Sendable {
       }
       let pairs = rest.count / 2
       let start = rest.startIndex
-      // One copy of the bytes (they need not be aligned), then byte order fixed in place.
-      let first = samples.count
-      samples.append(contentsOf: repeatElement(0, count: pairs))
-      samples.withUnsafeMutableBufferPointer { samples in
-        let target = UnsafeMutableRawBufferPointer(
-          UnsafeMutableBufferPointer(rebasing: samples[first...])
-        )
-        target.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[start..<start + 2 * pairs]))
-        #if _endian(big)
+      // One copy of the bytes into the array's new capacity (they need not be aligned, and are
+      // not zero-filled first), then byte order fixed in place.
+      samples.append(addingCapacity: pairs) { output in
+        output.withUnsafeMutableBufferPointer { buffer, initialized in
+          guard pairs > 0 else { return }
+          UnsafeMutableRawPointer(buffer.baseAddress! + initialized).copyMemory(
+            from: bytes.baseAddress! + start,
+            byteCount: 2 * pairs
+          )
+          initialized += pairs
+        }
+      }
+      #if _endian(big)
+        let first = samples.count - pairs
+        samples.withUnsafeMutableBufferPointer { samples in
           for index in samples.indices[first...] {
             samples[index] = Int16(littleEndian: samples[index])
           }
-        #endif
-      }
+        }
+      #endif
       if rest.count % 2 == 1 { pendingByte = rest.last }
     }
   }
