@@ -311,6 +311,10 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
   /// Audio bytes the session holds for the 100.
   private var prebuffered = 0
   private var started = false
+  /// Whether `start` ran: the init goes first. A drain the shared queue runs before it (a task
+  /// queued on the loop ahead of this recognition's start) waits for it.
+  private var initSent = false
+  private var drainAfterInit = false
   /// The producer's audio ended, and the session is told once the backlog is through.
   private var endOfAudioPending = false
   private var finished = false
@@ -423,6 +427,11 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
   func start(_ initMessage: RecognitionInitMessage) {
     trace?(.callStarted(path: ClientSession.path, metadata: metadata.redactingCredentials()))
     session?.start(initMessage, metadata: metadata, timeout: timeout)
+    initSent = true
+    if drainAfterInit {
+      drainAfterInit = false
+      drain()
+    }
   }
 
   func startTimers() {
@@ -435,6 +444,11 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
 
   /// Takes the inbox's batch into the session (called by the ``AudioDrainQueue``).
   func drain() {
+    guard initSent else {
+      // The inbox keeps its frames (and the producer's drain stays scheduled) until the init.
+      drainAfterInit = true
+      return
+    }
     var batch: [ByteBuffer] = []
     let (ended, producerWaits) = lock.withLock { () -> (Bool?, Bool) in
       swap(&batch, &inbox)

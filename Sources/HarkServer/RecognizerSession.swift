@@ -113,7 +113,7 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
   /// engine was acquired.
   private func receiveAudio(_ bytes: ByteBuffer) {
     audioMessages += 1
-    lastAudio = .now()
+    lastAudio = stream.arrivalTime
     scratch.samples.removeAll(keepingCapacity: true)
     bytes.withUnsafeReadableBytes { raw in assembler?.append(raw, into: &scratch.samples) }
     scratch.samples.withUnsafeBufferPointer { machine.audio($0, into: &actions) }

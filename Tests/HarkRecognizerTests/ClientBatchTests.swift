@@ -6,6 +6,7 @@ import HarkProto
 import HarkRecognizer
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import Testing
 
 /// The edges of the library's audio batches: frames cross into the event loop in batches, and
@@ -173,6 +174,52 @@ struct ClientBatchTests {
 
 /// The library's own audio sequence: a writer that hands frames to the recognition's inbox
 /// without a task, from any thread.
+extension ClientBatchTests {
+  @Test(
+    "a recognition that starts while another's batch waits for the loop: its audio still follows its init"
+  )
+  func startsBehindAnotherBatch() async throws {
+    let log = Log()
+    let (server, port) = try await ClientLibraryTests.scriptedServer(log: log, delay: .zero)
+    // One loop, which the test holds: the recognitions share it and its drain queue.
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let client = RecognizerClient(host: "127.0.0.1", port: port, group: group)
+    let (audioA, writerA) = RecognitionAudio.makeStream()
+    let (audioB, writerB) = RecognitionAudio.makeStream()
+    async let outcomeA = client.recognize(makeInit(), audio: audioA)
+    #expect(writerA.yield(Self.frame(0)) == .enqueued)
+    #expect(await eventually { log.audioBytes.withLockedValue { $0 } == 320 })
+
+    // While the loop is held: A's next frame schedules a drain of the shared queue, then B
+    // starts (its init queued behind that drain) and offers a frame.
+    let held = NIOLockedValueBox(true)
+    group.next().execute {
+      while held.withLockedValue({ $0 }) { usleep(1000) }
+    }
+    #expect(writerA.yield(Self.frame(1)) == .enqueued)
+    let offeredB = NIOLockedValueBox(false)
+    async let outcomeB = client.recognize(makeInit(), audio: audioB) { recognition in
+      #expect(writerB.yield(Self.frame(2)) == .enqueued)
+      offeredB.withLockedValue { $0 = true }
+      writerB.finish()
+      for await _ in recognition.events {}
+      return await recognition.outcome
+    }
+    #expect(await eventually { offeredB.withLockedValue { $0 } })
+    held.withLockedValue { $0 = false }
+    writerA.finish()
+
+    // B's frame went out after its init, not before (which lost it).
+    let (a, b) = try await (outcomeA, outcomeB)
+    #expect(a.code == 200, "\(a)")
+    #expect(b.code == 200, "\(b)")
+    #expect(log.audioBytes.withLockedValue { $0 } == 3 * 320)
+    await client.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+    try await group.shutdownGracefully()
+  }
+}
+
 @Suite("Client library: RecognitionAudio writer")
 struct RecognitionAudioWriterTests {
   typealias Log = ClientLibraryTests.Log

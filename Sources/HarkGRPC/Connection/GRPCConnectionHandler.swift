@@ -150,6 +150,12 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
 
   private var flushScheduled = false
   private var isReading = false
+  /// When the current read's bytes arrived (meaningful while `isReading`).
+  private var readStartedAt = NIODeadline.uptimeNanoseconds(0)
+
+  /// When the bytes being handled arrived: the start of the read that carries them, or now
+  /// outside a read. One clock reading per read rather than one per message.
+  var arrivalTime: NIODeadline { isReading ? readStartedAt : .now() }
   private var isClosed = false
   private var closeReason = "connection closed"
 
@@ -243,6 +249,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
       }
     }
     isReading = true
+    readStartedAt = .now()
     defer { isReading = false }
     onRead?()
     do {

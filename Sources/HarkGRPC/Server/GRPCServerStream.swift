@@ -38,6 +38,10 @@ public final class GRPCServerStream: StreamIO, @unchecked Sendable {
   /// cycle. (An unowned reference cost an atomic strong retain at each use, several per message.)
   private let connection: GRPCConnectionHandler
   var connectionHandler: GRPCConnectionHandler { connection }
+
+  /// When the message being handled arrived: the start of the connection's read that carried
+  /// it (one clock reading for all the messages of a read), or now outside a read.
+  public var arrivalTime: NIODeadline { connection.arrivalTime }
   /// The handler, until the call ends (answered, cancelled or closed): a strong reference, so
   /// the handler needs no weak-reference side table, whose slow retains cost every message.
   private var handler: (any GRPCServerStreamHandler)?
