@@ -448,10 +448,36 @@ public struct ServerSessionStateMachine: Sendable {
 
   /// The driver decoded an audio message into `samples`; run endpointing and the timers on them.
   public mutating func audio(_ samples: UnsafeBufferPointer<Int16>, into actions: inout [Action]) {
+    let start = actions.count
+    let step = audioStep(samples, into: &actions)
+    var first: [Action] = []
+    if step.restartsIdleTimer { first.append(.restartIdleTimer) }
+    if let position = step.enginePosition { first.append(.engineAudio(position: position)) }
+    actions.insert(contentsOf: first, at: start)
+  }
+
+  /// What ``audioStep(_:into:)`` decided: the two actions that begin almost every audio
+  /// message's list in ``audio(_:into:)``, for the driver to carry out before those it appended.
+  public struct AudioStep: Sendable, Hashable {
+    /// ``Action/restartIdleTimer``.
+    public var restartsIdleTimer: Bool
+    /// ``Action/engineAudio(position:)`` at this position.
+    public var enginePosition: Int?
+  }
+
+  /// Decides an audio message like ``audio(_:into:)``, but returns its first two actions rather
+  /// than appending them: the common message then needs no list of actions. For a driver that
+  /// is not carrying out actions at the time; it restarts the idle timer and gives the engine
+  /// the samples (in that order) before the actions appended to `actions`.
+  public mutating func audioStep(
+    _ samples: UnsafeBufferPointer<Int16>,
+    into actions: inout [Action]
+  ) -> AudioStep {
     // Taken out of the enum and put back: changed in place, with no copy per message.
-    guard let box = takeRecognition() else { return }
-    actions.append(.restartIdleTimer)
-    let ended = Self.audio(samples, recognition: &box.recognition, into: &actions)
+    guard let box = takeRecognition() else {
+      return AudioStep(restartsIdleTimer: false, enginePosition: nil)
+    }
+    let (position, ended) = Self.audio(samples, recognition: &box.recognition, into: &actions)
     let replaying = !box.recognition.replay.isEmpty
     state = .recognizing(box)
     if let ended {
@@ -459,24 +485,26 @@ public struct ServerSessionStateMachine: Sendable {
     } else if replaying {
       replayQueued(into: &actions)
     }
+    return AudioStep(restartsIdleTimer: true, enginePosition: position)
   }
 
+  /// The engine position of `samples` (nil once the recognition is ending) and the status to
+  /// end with, if a timer expired.
   private static func audio(
     _ samples: UnsafeBufferPointer<Int16>,
     recognition: inout Recognition,
     into actions: inout [Action]
-  ) -> RecognitionStatus? {
+  ) -> (position: Int?, ended: RecognitionStatus?) {
     if recognition.awaitingFinal == .endOfRequests
       || recognition.awaitingFinal == .recognitionTimeout
     {
       // The recognition is ending; audio no longer matters.
-      return nil
+      return (nil, nil)
     }
     // The stream position of these samples: every sample before them, not just whole frames (a
     // message need not be a whole number of 10 ms frames).
     let position = recognition.endpointer.samplesSeen
-    actions.append(.engineAudio(position: position))
-    return endpoint(samples, at: position, recognition: &recognition, into: &actions)
+    return (position, endpoint(samples, at: position, recognition: &recognition, into: &actions))
   }
 
   /// Endpointing and the timers over `samples` (which start at `position`), updating

@@ -103,6 +103,8 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
     }
     if case .audio(let bytes)? = request.request, machine.isRecognizing {
       receiveAudio(bytes)
+      // Most audio messages decide nothing more.
+      if actions.isEmpty { return }
     } else {
       machine.receive(request, into: &actions)
     }
@@ -116,7 +118,23 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
     lastAudio = stream.arrivalTime
     scratch.samples.removeAll(keepingCapacity: true)
     bytes.withUnsafeReadableBytes { raw in assembler?.append(raw, into: &scratch.samples) }
-    scratch.samples.withUnsafeBufferPointer { machine.audio($0, into: &actions) }
+    guard !performing else {
+      // Replayed while actions are carried out: its own go after those still to do.
+      scratch.samples.withUnsafeBufferPointer { machine.audio($0, into: &actions) }
+      return
+    }
+    // The common message: the machine's first two actions come back as a step, carried out
+    // here, and only what else it decided (rarely anything) goes through the list.
+    scratch.samples.withUnsafeBufferPointer { samples in
+      let step = machine.audioStep(samples, into: &actions)
+      if step.restartsIdleTimer { startIdleTimerIfNeeded() }
+      if let position = step.enginePosition {
+        // An inline engine's answer is appended to the actions, after the endpointing's.
+        performing = true
+        runner?.audio(samples, at: position)
+        performing = false
+      }
+    }
   }
 
   /// The samples of the audio message being handled (by `receiveAudio`, then the engine calls
@@ -221,7 +239,10 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
         idleTimer = nil
       }
     }
-    actions.removeAll(keepingCapacity: true)
+    // Its storage goes too: the next message then finds the list empty without reading a
+    // buffer of its own that has left the cache (the thousands of sessions of a loop take
+    // turns), and the few messages that decide more than their step allocate one.
+    actions.removeAll()
     performing = false
     if initTimer != nil && (machine.configuration != nil || machine.isFinished) {
       initTimer?.cancel()
