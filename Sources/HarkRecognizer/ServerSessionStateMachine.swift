@@ -463,6 +463,11 @@ public struct ServerSessionStateMachine: Sendable {
     public var restartsIdleTimer: Bool
     /// ``Action/engineAudio(position:)`` at this position.
     public var enginePosition: Int?
+
+    public init(restartsIdleTimer: Bool, enginePosition: Int?) {
+      self.restartsIdleTimer = restartsIdleTimer
+      self.enginePosition = enginePosition
+    }
   }
 
   /// Decides an audio message like ``audio(_:into:)``, but returns its first two actions rather

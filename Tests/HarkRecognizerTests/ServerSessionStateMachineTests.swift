@@ -1199,6 +1199,43 @@ struct ServerSessionStateMachineTests {
 
   // MARK: - Timers count samples
 
+  @Test("audioStep returns the two actions audio(_:into:) puts first, and appends the rest")
+  func audioStepMatchesAudio() {
+    var listed = Start.waiting.session.machine
+    var stepped = listed
+    var steps: [Machine.AudioStep] = []
+    func message(_ samples: ArraySlice<Int16>) {
+      samples.withUnsafeBufferPointer { message in
+        var expected: [Machine.Action] = []
+        listed.audio(message, into: &expected)
+        var rest: [Machine.Action] = []
+        let step = stepped.audioStep(message, into: &rest)
+        steps.append(step)
+        var actions: [Machine.Action] = step.restartsIdleTimer ? [.restartIdleTimer] : []
+        if let position = step.enginePosition { actions.append(.engineAudio(position: position)) }
+        #expect(actions + rest == expected)
+      }
+    }
+    let samples = Sound.sequence([
+      .silence(milliseconds: 300), .tone(milliseconds: 200), .silence(milliseconds: 900),
+      .tone(milliseconds: 100), .silence(milliseconds: 2000),
+    ]).samples()
+    for start in stride(from: 0, to: samples.count, by: 160) {
+      message(samples[start..<min(start + 160, samples.count)])
+    }
+    #expect(steps.allSatisfy { $0.restartsIdleTimer && $0.enginePosition != nil })
+    // Audio after the end of requests restarts the idle clock only; after the end, nothing.
+    var ignored: [Machine.Action] = []
+    listed.endOfRequests(into: &ignored)
+    stepped.endOfRequests(into: &ignored)
+    message(samples[0..<160])
+    #expect(steps.last == Machine.AudioStep(restartsIdleTimer: true, enginePosition: nil))
+    listed.cancel(into: &ignored)
+    stepped.cancel(into: &ignored)
+    message(samples[0..<160])
+    #expect(steps.last == Machine.AudioStep(restartsIdleTimer: false, enginePosition: nil))
+  }
+
   @Test(
     "404 comes at the sample where no_input_timeout_ms ends, whatever the message size",
     arguments: [10, 20, 30, 100, 800, 2000]
