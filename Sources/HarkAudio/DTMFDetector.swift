@@ -218,11 +218,6 @@ public struct DTMFDetector: Sendable {
     blockFill += samples.count
   }
 
-  /// |X|² at each frequency for the samples of the current block.
-  ///
-  /// This and ``hit(_:)`` are `mutating` though they change nothing: called from a mutating
-  /// method, a non-mutating method of this large struct gets a copy of all of it (460 bytes,
-  /// twice a block).
   /// Whether `hark_goertzel_avx` runs on this machine: the same recurrences in one AVX register
   /// rather than two SSE halves, bit for bit.
   static let avxAvailable = hark_goertzel_avx_available()
@@ -284,6 +279,11 @@ public struct DTMFDetector: Sendable {
     }
   }
 
+  /// |X|² at each frequency for the samples of the current block.
+  ///
+  /// This and ``hit(_:)`` are `mutating` though they change nothing: called from a mutating
+  /// method, a non-mutating method of this large struct gets a copy of all of it (460 bytes,
+  /// twice a block).
   private mutating func powers() -> SIMD8<Float> {
     s1 * s1 + s2 * s2 - coefficients * s1 * s2
   }

@@ -172,8 +172,6 @@ struct ClientBatchTests {
   }
 }
 
-/// The library's own audio sequence: a writer that hands frames to the recognition's inbox
-/// without a task, from any thread.
 extension ClientBatchTests {
   @Test(
     "a recognition that starts while another's batch waits for the loop: its audio still follows its init"
@@ -220,6 +218,8 @@ extension ClientBatchTests {
   }
 }
 
+/// The library's own audio sequence: a writer that hands frames to the recognition's inbox
+/// without a task, from any thread.
 @Suite("Client library: RecognitionAudio writer")
 struct RecognitionAudioWriterTests {
   typealias Log = ClientLibraryTests.Log
