@@ -65,6 +65,8 @@ let targets: [Target] = [
   // The DTMF detector's inner loop in 256-bit AVX registers, chosen at run time (Swift cannot
   // compile one function for a wider instruction set than the rest).
   .target(name: "CHarkAudioKernels"),
+  // A cache prefetch hint, which Swift has no spelling for (see hark_prefetch.h).
+  .target(name: "CHarkPrefetch"),
 
   // libnghttp2, the HTTP/2 implementation (system library, version 1.52).
   .systemLibrary(
@@ -77,6 +79,7 @@ let targets: [Target] = [
   .target(
     name: "HarkGRPC",
     dependencies: [
+      "CHarkPrefetch",
       "CNGHTTP2",
       "HarkGRPCCore",
       "HarkProto",
@@ -131,6 +134,7 @@ let targets: [Target] = [
   .target(
     name: "HarkServer",
     dependencies: [
+      "CHarkPrefetch",
       "HarkAudio",
       "HarkGRPC",
       "HarkGRPCCore",
@@ -150,6 +154,7 @@ let targets: [Target] = [
   .target(
     name: "HarkClient",
     dependencies: [
+      "CHarkPrefetch",
       "HarkAudio",
       "HarkGRPC",
       "HarkGRPCCore",
@@ -169,6 +174,7 @@ let targets: [Target] = [
   .target(
     name: "HarkLoad",
     dependencies: [
+      "CHarkPrefetch",
       "HarkAudio",
       "HarkClient",
       "HarkGRPC",

@@ -17,6 +17,9 @@ public final class DTMFEngine: SpeechEngine {
 
   public init() {}
 
+  /// The object's header, the detector and the fields after it.
+  public var prefetchLines: Int { (MemoryLayout<DTMFDetector>.size + 32 + 63) / 64 + 1 }
+
   public func prepare(
     _ configuration: RecognitionConfiguration
   ) throws(EngineError) -> [EngineNotice] {

@@ -119,10 +119,16 @@ public protocol SpeechEngine: AnyObject {
   /// server runs them on a worker thread, in order, rather than on the event loop its
   /// connections share. False by default.
   var runsOnWorkerThread: Bool { get }
+
+  /// How many 64-byte lines of this object a server prefetches before giving it a message (at
+  /// thousands of sessions the engine's state has left the cache by its next message): its
+  /// state's size, roughly. 2 by default.
+  var prefetchLines: Int { get }
 }
 
 extension SpeechEngine {
   public var runsOnWorkerThread: Bool { false }
+  public var prefetchLines: Int { 2 }
 }
 
 /// Something an engine wants the client to know without failing the recognition, e.g. a

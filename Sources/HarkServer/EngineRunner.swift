@@ -80,6 +80,22 @@ final class EngineRunner {
     self.behindChanged = behindChanged
   }
 
+  /// Where the runner and its engine are in memory, for a session's prefetch.
+  struct Addresses {
+    var runner: UnsafeRawPointer
+    var engine: UnsafeRawPointer
+    /// The 64-byte lines of the engine's object worth prefetching.
+    var engineLines: Int32
+  }
+
+  var addresses: Addresses {
+    Addresses(
+      runner: UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()),
+      engine: UnsafeRawPointer(Unmanaged.passUnretained(engine as AnyObject).toOpaque()),
+      engineLines: Int32(engine.prefetchLines)
+    )
+  }
+
   /// Prepares the engine for `configuration`, off the event loop; answers ``Answer/prepared(_:)``.
   func prepare(_ configuration: RecognitionConfiguration) {
     preparing = true

@@ -1,3 +1,4 @@
+internal import CHarkPrefetch
 internal import HarkAudio
 import HarkGRPC
 import HarkGRPCCore
@@ -36,7 +37,11 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
   private var actions: [ServerSessionStateMachine.Action] = []
   /// Whether `perform()` is carrying out `actions` (an engine answering inline adds to them).
   private var performing = false
-  private var runner: EngineRunner?
+  private var runner: EngineRunner? {
+    didSet { runnerAddresses = runner?.addresses }
+  }
+  /// The addresses of `runner` and its engine, for `prefetchDependents`.
+  private var runnerAddresses: EngineRunner.Addresses?
   private var assembler: PCMAssembler?
   /// Its event loop's buffer for the samples of the message being handled.
   private let scratch: SampleScratch
@@ -156,6 +161,20 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
       let scratch = SampleScratch()
       perThread.currentValue = scratch
       return scratch
+    }
+  }
+
+  /// The session's fields, most of them its state machine.
+  static var prefetchLines: Int { (MemoryLayout<ServerSessionStateMachine>.size + 200) / 64 }
+
+  /// The runner and its engine (the DTMF detector's state).
+  static var prefetchDependents: (@convention(c) (UnsafeRawPointer) -> Void)? {
+    { address in
+      Unmanaged<RecognizerSession>.fromOpaque(address)._withUnsafeGuaranteedRef { session in
+        guard let runner = session.runnerAddresses else { return }
+        hark_prefetch_lines(runner.runner, 2)
+        hark_prefetch_lines(runner.engine, runner.engineLines)
+      }
     }
   }
 

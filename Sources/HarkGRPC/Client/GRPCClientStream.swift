@@ -1,3 +1,4 @@
+internal import CHarkPrefetch
 public import HarkGRPCCore
 public import NIOCore
 
@@ -35,7 +36,11 @@ public final class GRPCClientStream: StreamIO, @unchecked Sendable {
   /// Strong: the connection lets go of its streams when they close or it does, which ends the
   /// cycle. (An unowned reference cost an atomic strong retain at each use, several per message.)
   private let connection: GRPCConnectionHandler
-  private var handler: (any GRPCClientStreamHandler)?
+  private var handler: (any GRPCClientStreamHandler)? {
+    didSet { handlerAddress = handler.map { Unmanaged.passUnretained($0 as AnyObject).toOpaque() } }
+  }
+  /// `handler`'s address, for ``prefetchHandler()`` (reading `handler` would retain it).
+  private var handlerAddress: UnsafeMutableRawPointer?
   private var deadline: Scheduled<Void>?
   /// The pool's connection, which counts its open calls; told once, when this call ends.
   private var owner: GRPCClientConnection?
@@ -52,6 +57,10 @@ public final class GRPCClientStream: StreamIO, @unchecked Sendable {
     self.machine = GRPCClientStreamStateMachine(maxReceiveMessageSize: maxReceiveMessageSize)
     self.handler = handler
     super.init(scratch: connection.outboundScratch)
+  }
+
+  override func prefetchHandler() {
+    if let handlerAddress { hark_prefetch_lines(handlerAddress, 4) }
   }
 
   /// Submits the request headers; fails the call (through the handler) if that is impossible.

@@ -158,6 +158,19 @@ public class StreamIO {
     return stallDetector!.check(pendingBytes: pending, bytesTaken: bytesTaken, now: now)
   }
 
+  /// Asks the CPU to bring in what handling this stream's next inbound message reads beyond the
+  /// stream itself (its handler), without waiting for it. Called unretained, before nghttp2
+  /// parses a read: it may read the stream's own fields and nothing else.
+  func prefetchHandler() {}
+
+  /// The 64-byte lines of a stream object worth prefetching: all of a client's or a server's
+  /// stream (about 400 bytes; their handler fields are among the last).
+  @inlinable package static var prefetchLines: Int32 { 8 }
+
+  /// After ``prefetchHandler()``: what the handler's handling of the message reads next (the
+  /// handler's own objects). Called unretained, like it.
+  func prefetchHandlerDependents() {}
+
   /// Whether nghttp2 must be told that data is ready.
   final func takeDeferred() -> Bool {
     defer { deferred = false }

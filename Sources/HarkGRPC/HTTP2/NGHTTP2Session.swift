@@ -1,3 +1,4 @@
+internal import CHarkPrefetch
 internal import CNGHTTP2
 import HarkGRPCCore
 import NIOCore
@@ -320,6 +321,28 @@ final class NGHTTP2Session {
 
   /// Whether the peer ended its side of the stream (END_STREAM or RST_STREAM), or the stream is
   /// gone.
+  // MARK: Prefetching
+
+  /// Remembers `address` (an unretained stream object) with nghttp2's stream `streamID`, for
+  /// ``streamAddress(_:)``; nil forgets it.
+  func setStreamAddress(_ address: UnsafeMutableRawPointer?, streamID: Int32) {
+    nghttp2_session_set_stream_user_data(session, streamID, address)
+  }
+
+  /// The address set for an open stream, or nil. Its lookup reads nghttp2's stream, so ask for
+  /// it after ``prefetchStream(_:)``.
+  func streamAddress(_ streamID: Int32) -> UnsafeMutableRawPointer? {
+    nghttp2_session_get_stream_user_data(session, streamID)
+  }
+
+  /// Asks the CPU to bring in nghttp2's state of stream `streamID` (which receiving its DATA
+  /// reads and writes), without waiting for it. Finding it reads only nghttp2's stream map.
+  func prefetchStream(_ streamID: Int32) {
+    if let stream = nghttp2_session_find_stream(session, streamID) {
+      hark_prefetch_lines(UnsafeRawPointer(stream), 4)
+    }
+  }
+
   func peerEndedStream(_ streamID: Int32) -> Bool {
     nghttp2_session_get_stream_remote_close(session, streamID) != 0
   }

@@ -1,3 +1,4 @@
+internal import CHarkPrefetch
 public import HarkGRPCCore
 public import NIOCore
 
@@ -15,10 +16,21 @@ public protocol GRPCServerStreamHandler: AnyObject {
   func cancelled(_ status: GRPCStatus)
   /// The stream's send queue filled (`false`) or drained (`true`).
   func writabilityChanged(isWritable: Bool)
+  /// How many 64-byte lines of the handler object the stream prefetches before a message (its
+  /// size, roughly); 4 by default. See ``prefetchDependents``.
+  static var prefetchLines: Int { get }
+  /// Called with the handler's address after its first ``prefetchLines`` were prefetched, before
+  /// the message is parsed: asks the CPU to bring in, without waiting, what handling the message
+  /// reads beyond the handler object (its other objects). It may read the handler's own fields
+  /// and nothing else, and must not retain or release anything (see
+  /// `Unmanaged._withUnsafeGuaranteedRef`). Nil by default.
+  static var prefetchDependents: (@convention(c) (UnsafeRawPointer) -> Void)? { get }
 }
 
 extension GRPCServerStreamHandler {
   public func writabilityChanged(isWritable: Bool) {}
+  public static var prefetchLines: Int { 4 }
+  public static var prefetchDependents: (@convention(c) (UnsafeRawPointer) -> Void)? { nil }
 }
 
 /// The server side of one RPC: what the client asked for, and how to answer.
@@ -44,7 +56,17 @@ public final class GRPCServerStream: StreamIO, @unchecked Sendable {
   public var arrivalTime: NIODeadline { connection.arrivalTime }
   /// The handler, until the call ends (answered, cancelled or closed): a strong reference, so
   /// the handler needs no weak-reference side table, whose slow retains cost every message.
-  private var handler: (any GRPCServerStreamHandler)?
+  private var handler: (any GRPCServerStreamHandler)? {
+    didSet {
+      handlerAddress = handler.map { Unmanaged.passUnretained($0 as AnyObject).toOpaque() }
+      handlerLines = handler.map { Int32(type(of: $0).prefetchLines) } ?? 0
+      handlerDependents = handler.flatMap { type(of: $0).prefetchDependents }
+    }
+  }
+  private var handlerLines: Int32 = 0
+  private var handlerDependents: (@convention(c) (UnsafeRawPointer) -> Void)?
+  /// `handler`'s address, for ``prefetchHandler()`` (reading `handler` would retain it).
+  private var handlerAddress: UnsafeMutableRawPointer?
   private var deadline: Scheduled<Void>?
 
   init(
@@ -65,6 +87,14 @@ public final class GRPCServerStream: StreamIO, @unchecked Sendable {
 
   deinit {
     liveObjects?.serverStreams.add(-1)
+  }
+
+  override func prefetchHandler() {
+    if let handlerAddress { hark_prefetch_lines(handlerAddress, handlerLines) }
+  }
+
+  override func prefetchHandlerDependents() {
+    if let handlerAddress, let handlerDependents { handlerDependents(handlerAddress) }
   }
 
   private let liveObjects: LiveObjects?
