@@ -1,3 +1,4 @@
+import CHarkPrefetch
 package import HarkGRPC
 package import HarkGRPCCore
 package import HarkProto
@@ -51,7 +52,11 @@ package final class ClientSession: GRPCClientStreamHandler {
   package let eventLoop: any EventLoop
   private let connection: GRPCClientConnection
   private var machine: ClientSessionStateMachine
-  private var stream: GRPCClientStream?
+  private var stream: GRPCClientStream? {
+    didSet { streamAddress = stream.map { Unmanaged.passUnretained($0).toOpaque() } }
+  }
+  /// `stream`'s address, for ``prefetchStream()`` (reading `stream` itself would retain it).
+  private var streamAddress: UnsafeMutableRawPointer?
   private var delegate: (any ClientSessionDelegate)?
   /// The actions being carried out; a machine call made from inside a delegate's callback adds
   /// to them, and the loop that is already running carries them out in order.
@@ -69,6 +74,12 @@ package final class ClientSession: GRPCClientStreamHandler {
     self.eventLoop = connection.eventLoop
     self.machine = ClientSessionStateMachine(prebufferLimit: prebufferLimit)
     self.delegate = delegate
+  }
+
+  /// Asks the CPU to bring in the stream's first lines, which the next frame's send touches (see
+  /// hark_prefetch.h).
+  package func prefetchStream() {
+    if let streamAddress { hark_prefetch_lines(streamAddress, StreamIO.prefetchLines) }
   }
 
   /// The outcome, once the recognition ended.

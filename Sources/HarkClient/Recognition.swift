@@ -1,3 +1,4 @@
+import CHarkPrefetch
 import HarkGRPC
 public import HarkGRPCCore
 public import HarkProto
@@ -258,17 +259,23 @@ struct BatchIterator<Element: Sendable> {
 final class AudioDrainQueue: @unchecked Sendable {  // `ready` under `lock`; `spare` on the loop
   let eventLoop: any EventLoop
   private let lock = NIOLock()
-  private var ready: [RecognitionDriver] = []
-  private var spare: [RecognitionDriver] = []
+  /// Retained (unmanaged, so that visiting one and prefetching those ahead retains nothing).
+  private var ready: [Unmanaged<RecognitionDriver>] = []
+  private var spare: [Unmanaged<RecognitionDriver>] = []
 
   init(eventLoop: any EventLoop) {
     self.eventLoop = eventLoop
   }
 
+  deinit {
+    // Drivers scheduled on a loop that shut down before it drained them.
+    for driver in ready { driver.release() }
+  }
+
   /// `driver` has frames (or the end of its audio) for the loop.
   func schedule(_ driver: RecognitionDriver) {
     let first = lock.withLock { () -> Bool in
-      ready.append(driver)
+      ready.append(.passRetained(driver))
       return ready.count == 1
     }
     if first { eventLoop.execute { self.drainAll() } }
@@ -276,8 +283,27 @@ final class AudioDrainQueue: @unchecked Sendable {  // `ready` under `lock`; `sp
 
   private func drainAll() {
     lock.withLock { swap(&ready, &spare) }
-    for driver in spare { driver.drain() }
+    for index in spare.indices {
+      prefetch(ahead: index)
+      spare[index]._withUnsafeGuaranteedRef { $0.drain() }
+    }
+    for driver in spare { driver.release() }
     spare.removeAll(keepingCapacity: true)
+  }
+
+  /// Before the drain of `spare[index]`: the memory of the drivers a few drains ahead, in two
+  /// stages, so that it arrives while the drivers in between drain (at thousands of
+  /// recognitions a driver's objects have left the cache by its next frame, and each first
+  /// touch would wait for memory in turn).
+  @inline(__always)
+  private func prefetch(ahead index: Int) {
+    if index + 6 < spare.count { hark_prefetch_lines(spare[index + 6].toOpaque(), 4) }
+    if index + 4 < spare.count {
+      spare[index + 4]._withUnsafeGuaranteedRef { $0.prefetchSession() }
+    }
+    if index + 2 < spare.count {
+      spare[index + 2]._withUnsafeGuaranteedRef { $0.prefetchStream() }
+    }
   }
 }
 
@@ -302,7 +328,11 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
 
   // MARK: On the event loop
 
-  private var session: ClientSession?
+  private var session: ClientSession? {
+    didSet { sessionAddress = session.map { Unmanaged.passUnretained($0).toOpaque() } }
+  }
+  /// `session`'s address, for the drain queue's prefetch (reading `session` would retain it).
+  private var sessionAddress: UnsafeMutableRawPointer?
   /// Frames the session could not take yet (its prebuffer was full before the 100), in order.
   private var backlog: [ByteBuffer] = []
   private var backlogStart = 0
@@ -423,6 +453,20 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
   }
 
   // MARK: The loop's side
+
+  /// Asks the CPU to bring in the session's first lines (see `AudioDrainQueue`); reads only
+  /// this object's fields.
+  func prefetchSession() {
+    if let sessionAddress { hark_prefetch_lines(sessionAddress, 3) }
+  }
+
+  /// Asks the CPU to bring in the session's stream, after ``prefetchSession()``.
+  func prefetchStream() {
+    guard let sessionAddress else { return }
+    Unmanaged<ClientSession>.fromOpaque(sessionAddress)._withUnsafeGuaranteedRef {
+      $0.prefetchStream()
+    }
+  }
 
   func start(_ initMessage: RecognitionInitMessage) {
     trace?(.callStarted(path: ClientSession.path, metadata: metadata.redactingCredentials()))

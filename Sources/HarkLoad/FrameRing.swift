@@ -1,3 +1,5 @@
+import CHarkPrefetch
+
 /// Paces elements that each act once per period at a phase of their own (`hark load`'s sessions,
 /// a frame every 20 ms): a ring of one bucket per tick of the period, where an element is filed
 /// once, in the bucket of its phase, and visited in place at every turn until it asks to leave.
@@ -12,7 +14,7 @@
 /// 20 ms in 1 ms ticks is exact; a third of it is 7 ticks of 952,380 ns). Time is a parameter —
 /// nanoseconds on any monotonic clock — so tests drive the ring directly. An element that falls
 /// behind its phase (its visit could not act) is the caller's to catch up between visits.
-final class FrameRing<Element: AnyObject> {
+final class FrameRing<Element: RingElement> {
   /// The width of a bucket; a multiple of it spans the period.
   let tickNanoseconds: UInt64
   private var buckets: [ContiguousArray<Unmanaged<Element>>]
@@ -59,6 +61,7 @@ final class FrameRing<Element: AnyObject> {
       let bucket = Int(tick % lap)
       var index = 0
       while index < buckets[bucket].count {
+        prefetch(bucket, index)
         let element = buckets[bucket][index]
         if element._withUnsafeGuaranteedRef(visit) {
           index += 1
@@ -72,6 +75,43 @@ final class FrameRing<Element: AnyObject> {
       tick += 1
     }
   }
+}
+
+extension FrameRing {
+  /// How many visits ahead each stage of the prefetch runs (see ``RingElement``).
+  static var prefetchDistances: (object: Int, stage1: Int, stage2: Int) { (8, 5, 2) }
+
+  /// Before the visit at `index`: the later elements' memory, so that it arrives while the
+  /// elements in between are visited.
+  @inline(__always)
+  private func prefetch(_ bucket: Int, _ index: Int) {
+    let count = buckets[bucket].count
+    let distances = Self.prefetchDistances
+    if index + distances.object < count {
+      hark_prefetch_lines(buckets[bucket][index + distances.object].toOpaque(), 2)
+    }
+    if index + distances.stage1 < count {
+      buckets[bucket][index + distances.stage1]._withUnsafeGuaranteedRef { $0.prefetch(stage: 1) }
+    }
+    if index + distances.stage2 < count {
+      buckets[bucket][index + distances.stage2]._withUnsafeGuaranteedRef { $0.prefetch(stage: 2) }
+    }
+  }
+}
+
+/// An element of a ``FrameRing``.
+///
+/// At thousands of elements, an element's memory (and the objects its visit goes through) has
+/// left the cache by its next turn, and each first touch waits for memory in turn. The ring
+/// prefetches the element's own first lines some visits ahead, then asks the element, one
+/// stage at a time as its turn nears, to prefetch what it points to: stage 1 may read the
+/// element's own fields (prefetched by then), stage 2 what stage 1 prefetched.
+protocol RingElement: AnyObject {
+  func prefetch(stage: Int)
+}
+
+extension RingElement {
+  func prefetch(stage: Int) {}
 }
 
 extension UInt64 {

@@ -1,3 +1,4 @@
+import CHarkPrefetch
 import HarkClient
 import HarkGRPC
 import HarkGRPCCore
@@ -11,7 +12,7 @@ import NIOCore
 ///
 /// Lives on its loop's event loop; the transport calls the session there directly. No task, no
 /// actor hop and no allocation per frame beyond the frame's encoding.
-final class LoadSession: ClientSessionDelegate {
+final class LoadSession: ClientSessionDelegate, RingElement {
   /// The loop outlives its sessions (the generator holds it until every connection is closed),
   /// and a safe unowned reference would cost an atomic retain at each of the many uses a frame
   /// makes of it.
@@ -23,6 +24,8 @@ final class LoadSession: ClientSessionDelegate {
   private let periodNanoseconds: UInt64
   /// Set once in `start`; the session holds this object (its delegate) until it ends.
   private var session: ClientSession?
+  /// `session`'s address, for the ring's prefetch (reading `session` itself would retain it).
+  private var sessionAddress: UnsafeMutableRawPointer?
   /// When the input being handled happened.
   private var now: UInt64 = 0
   private var offset = 0
@@ -31,10 +34,6 @@ final class LoadSession: ClientSessionDelegate {
   /// When the first frame was due, and when the next one is.
   private var firstDue: UInt64 = 0
   private(set) var nextDue: UInt64 = 0
-  /// When the latest frames went out, by frame index modulo its size: in the session's own
-  /// storage, so that recording a frame touches one cache line rather than an array's header
-  /// and element (at thousands of sessions, each is a cache miss).
-  private var sendTimes = SendTimes(repeating: 0)
   private var initSentAt: UInt64 = 0
   private var halfClosedAt: UInt64?
   private var onsetMilliseconds: UInt32?
@@ -49,6 +48,11 @@ final class LoadSession: ClientSessionDelegate {
   var cancelledByRun = false
   /// Ended with a status of 400 or more, or a transport error.
   private(set) var failed = false
+  /// When the latest frames went out, by frame index modulo its size: in the session's own
+  /// storage, so that recording a frame touches one cache line rather than an array's header
+  /// and element (at thousands of sessions, each is a cache miss). Last, so that the fields a
+  /// frame uses share the object's first lines.
+  private var sendTimes = SendTimes(repeating: 0)
 
   typealias SendTimes = InlineArray<128, UInt64>
   static let sendTimeHistory = SendTimes.count
@@ -79,6 +83,7 @@ final class LoadSession: ClientSessionDelegate {
     self.now = now
     let session = ClientSession(connection: lane.connection, delegate: self)
     self.session = session
+    sessionAddress = Unmanaged.passUnretained(session).toOpaque()
     session.start(initMessage, metadata: metadata)
     if !ended { loop.ring.insert(self, due: firstDue) }
   }
@@ -134,6 +139,22 @@ final class LoadSession: ClientSessionDelegate {
     case .stop:
       audioSent = true
       return false
+    }
+  }
+
+  /// The ring's prefetch (see ``RingElement``): the client session, and the line of
+  /// `sendTimes` the next frame writes; then the session's stream.
+  func prefetch(stage: Int) {
+    guard let sessionAddress else { return }
+    if stage == 1 {
+      hark_prefetch_lines(sessionAddress, 3)
+      withUnsafeMutablePointer(to: &sendTimes) {
+        hark_prefetch(UnsafeRawPointer($0) + 8 * (frameIndex % Self.sendTimeHistory))
+      }
+    } else {
+      Unmanaged<ClientSession>.fromOpaque(sessionAddress)._withUnsafeGuaranteedRef {
+        $0.prefetchStream()
+      }
     }
   }
 

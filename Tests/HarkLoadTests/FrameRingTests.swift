@@ -4,7 +4,7 @@ import Testing
 
 @Suite("The frame ring that paces every session's frames")
 struct FrameRingTests {
-  final class Session {
+  final class Session: RingElement {
     let name: Int
     var visits: [UInt64] = []
     /// Leaves the ring after this many visits.
