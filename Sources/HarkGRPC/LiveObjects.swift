@@ -11,8 +11,13 @@ public final class LiveObjects: Sendable {
   /// Streams (one per RPC) not yet freed.
   public var streams: Int { serverStreams.value }
 
+  /// DATA frames whose stream's handler the closed connections prefetched before nghttp2 handed
+  /// the frame over (for tests: the prefetch follows the frames).
+  public var prefetchedFrames: Int { prefetchedFrameCount.value }
+
   let connectionHandlers = Counter()
   let serverStreams = Counter()
+  let prefetchedFrameCount = Counter()
 
   public init() {}
 

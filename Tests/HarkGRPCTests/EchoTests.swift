@@ -44,6 +44,52 @@ struct EchoTests {
     await server.shutdown(gracePeriod: .seconds(1))
   }
 
+  @Test("the server's prefetch follows the frames: most DATA frames had their stream prefetched")
+  func prefetchFollowsTheFrames() async throws {
+    // The connection finds each read's DATA frames by following the frame headers from the
+    // connection preface on; a scanner that missed a read (say, the ones before any stream was
+    // open) would read payload bytes as headers and prefetch nothing useful ever after.
+    let (server, port) = try await EchoService.startServer()
+    let channel = GRPCChannel(host: "127.0.0.1", port: port)
+    let calls = 10
+    let messages = 50
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for call in 0..<calls {
+        group.addTask {
+          try await channel.withCall(
+            path: EchoService.chatPath,
+            request: EchoRequest.self,
+            response: EchoResponse.self
+          ) { call_ in
+            async let responses: Int = {
+              var count = 0
+              for try await _ in call_.responses { count += 1 }
+              return count
+            }()
+            for index in 0..<messages {
+              let payload = ByteBuffer(repeating: UInt8(truncatingIfNeeded: call), count: 320)
+              try await call_.send(EchoRequest(payload: payload, text: "\(call).\(index)"))
+            }
+            await call_.finish()
+            #expect(try await responses == messages)
+          }
+        }
+      }
+      try await group.waitForAll()
+    }
+    await channel.close()
+    // The connection tells its count when it closes.
+    #expect(await eventually(within: 5) { server.liveObjects.connections == 0 })
+    // A call's first frame may share a read with its HEADERS, before the stream is registered.
+    let frames = calls * messages
+    #expect(
+      server.liveObjects.prefetchedFrames >= frames / 2,
+      "\(server.liveObjects.prefetchedFrames) of \(frames) DATA frames prefetched"
+    )
+    #expect(server.liveObjects.prefetchedFrames <= frames + calls)
+    await server.shutdown(gracePeriod: .seconds(1))
+  }
+
   @Test(
     "40 calls on one connection through a 700-byte stream window: every message once, in order"
   )

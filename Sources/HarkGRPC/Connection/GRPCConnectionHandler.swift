@@ -154,6 +154,10 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   private var frameScanner: HTTP2FrameScanner
   /// The stream ids of one read's DATA frames (reused).
   private var prefetchIDs: [Int32] = []
+  /// The index in `prefetchIDs` of the DATA frame nghttp2 hands over next.
+  private var prefetchCursor = 0
+  /// DATA frames whose stream's handler was prefetched (told to `liveObjects` at the end).
+  private var prefetchedFrames = 0
   private var isReading = false
   /// When the current read's bytes arrived (meaningful while `isReading`).
   private var readStartedAt = NIODeadline.uptimeNanoseconds(0)
@@ -278,42 +282,63 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     }
   }
 
-  /// Before nghttp2 parses a read: asks the CPU to bring in the memory its DATA frames' streams
-  /// will touch, in stages, each stage's loads overlapping: nghttp2's stream states, then the
-  /// stream objects (found through them), then what each stream's handling reads next (see
-  /// ``StreamIO/prefetchHandler()``). At thousands of streams none of it is still in cache from
-  /// the stream's last message, and taken one message at a time every first touch waited for
-  /// memory in turn.
+  /// Before nghttp2 parses a read: finds its DATA frames' streams, to prefetch their memory a
+  /// few frames ahead of nghttp2 as it goes through them (see `prefetchStep()`).
+  ///
+  /// At thousands of streams none of a stream's memory is still in cache from its last message,
+  /// and taken one message at a time every first touch waited for memory in turn. Prefetched
+  /// stage by stage a few frames ahead (nghttp2's stream state, then the stream object found
+  /// through it, then the stream's handler, then what the handler names), those waits overlap
+  /// with the frames in between. Not further ahead: on a shared machine, lines fetched a whole
+  /// read (hundreds of messages) early were evicted before their frame came.
   private func prefetch(for bytes: ByteBuffer) {
-    guard !isClosed, !streams.isEmpty else { return }
     prefetchIDs.removeAll(keepingCapacity: true)
+    // Every byte, also before any stream is open: the scanner follows the frames from the first.
+    let limit = isClosed || streams.isEmpty ? 0 : Self.prefetchLimit
     bytes.withUnsafeReadableBytes { raw in
-      frameScanner.scan(raw, limit: Self.prefetchLimit) { prefetchIDs.append($0) }
+      frameScanner.scan(raw, limit: limit) { prefetchIDs.append($0) }
     }
-    guard !prefetchIDs.isEmpty else { return }
-    for id in prefetchIDs { session.prefetchStream(id) }
-    for id in prefetchIDs {
-      if let address = session.streamAddress(id) {
-        hark_prefetch_lines(address, StreamIO.prefetchLines)
-      }
+    // The first frames' stages, as if the frames before them had been handled.
+    prefetchCursor = -Self.prefetchDistances.nghttp2
+    while prefetchCursor < 0 { prefetchStep() }
+  }
+
+  /// How many DATA frames ahead of the one nghttp2 hands over each stage of the prefetch runs.
+  static let prefetchDistances = (nghttp2: 10, stream: 7, handler: 4, dependents: 2)
+
+  /// The next stage of the prefetch for the frames ahead, called as each DATA frame arrives.
+  /// Nothing is retained: each stream is found again through nghttp2, which has the address of
+  /// the streams `streams` holds (see `register`), so a stream that closed meanwhile is skipped.
+  private func prefetchStep() {
+    let index = prefetchCursor
+    prefetchCursor += 1
+    let distances = Self.prefetchDistances
+    let count = prefetchIDs.count
+    if index + distances.nghttp2 < count {
+      session.prefetchStream(prefetchIDs[index + distances.nghttp2])
     }
-    for id in prefetchIDs {
-      guard let address = session.streamAddress(id) else { continue }
-      // Unretained: `streams` holds every stream whose address nghttp2 has (see `register`),
-      // and nothing runs here that could let go of one.
+    if index + distances.stream >= 0, index + distances.stream < count,
+      let address = session.streamAddress(prefetchIDs[index + distances.stream])
+    {
+      hark_prefetch_lines(address, StreamIO.prefetchLines)
+    }
+    if index + distances.handler >= 0, index + distances.handler < count,
+      let address = session.streamAddress(prefetchIDs[index + distances.handler])
+    {
       Unmanaged<StreamIO>.fromOpaque(address)._withUnsafeGuaranteedRef { $0.prefetchHandler() }
+      prefetchedFrames &+= 1
     }
-    for id in prefetchIDs {
-      guard let address = session.streamAddress(id) else { continue }
+    if index + distances.dependents >= 0, index + distances.dependents < count,
+      let address = session.streamAddress(prefetchIDs[index + distances.dependents])
+    {
       Unmanaged<StreamIO>.fromOpaque(address)._withUnsafeGuaranteedRef {
         $0.prefetchHandlerDependents()
       }
     }
   }
 
-  /// The most DATA frames of one read whose streams are prefetched (the lines of a few hundred
-  /// streams fit in a core's L2 cache until their frames are handled).
-  static let prefetchLimit = 256
+  /// The most DATA frames of one read whose streams are prefetched.
+  static let prefetchLimit = 1024
 
   /// What a fatal error of nghttp2 means: the limit, the GOAWAY code and the words for both.
   static func describeFatal(
@@ -379,6 +404,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     isClosed = true
     sweepTask?.cancel()
     sweepTask = nil
+    liveObjects?.prefetchedFrameCount.add(prefetchedFrames)
     let remaining = streams
     streams.removeAll()
     for id in remaining.keys { session.setStreamAddress(nil, streamID: id) }
@@ -630,6 +656,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   }
 
   func session(receivedData bytes: UnsafeRawBufferPointer, streamID: Int32) {
+    if prefetchCursor < prefetchIDs.count { prefetchStep() }
     guard let stream = streams[streamID] else {
       // A stream we already ended: acknowledge the bytes so the connection window stays open.
       session.consume(bytes.count, streamID: streamID)
