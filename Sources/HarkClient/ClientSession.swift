@@ -78,7 +78,7 @@ package final class ClientSession: GRPCClientStreamHandler {
 
   /// Asks the CPU to bring in the stream's first lines, which the next frame's send touches (see
   /// hark_prefetch.h).
-  package func prefetchStream() {
+  fileprivate func prefetchStream() {
     if let streamAddress { hark_prefetch_lines(streamAddress, StreamIO.prefetchLines) }
   }
 
@@ -224,5 +224,27 @@ package final class ClientSession: GRPCClientStreamHandler {
 
   package func writabilityChanged(isWritable: Bool) {
     if isWritable && !ended { delegate?.clientSessionCanTakeAudio() }
+  }
+}
+
+/// A ``ClientSession``'s address, which its driver keeps to prefetch the session's memory ahead
+/// of its next frame (reading the driver's reference to the session would retain it, a write to
+/// the cold line being prefetched). Valid while the driver holds the session.
+package struct ClientSessionAddress {
+  private let address: UnsafeMutableRawPointer
+
+  package init(_ session: ClientSession) {
+    address = Unmanaged.passUnretained(session).toOpaque()
+  }
+
+  /// Asks the CPU to bring in the session's first lines.
+  package func prefetchSession() {
+    hark_prefetch_lines(address, 3)
+  }
+
+  /// Asks the CPU to bring in the session's stream; reads the session, so call it after
+  /// ``prefetchSession()`` had time to take effect.
+  package func prefetchStream() {
+    Unmanaged<ClientSession>.fromOpaque(address)._withUnsafeGuaranteedRef { $0.prefetchStream() }
   }
 }

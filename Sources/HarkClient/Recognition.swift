@@ -299,10 +299,10 @@ final class AudioDrainQueue: @unchecked Sendable {  // `ready` under `lock`; `sp
   private func prefetch(ahead index: Int) {
     if index + 6 < spare.count { hark_prefetch_lines(spare[index + 6].toOpaque(), 4) }
     if index + 4 < spare.count {
-      spare[index + 4]._withUnsafeGuaranteedRef { $0.prefetchSession() }
+      spare[index + 4]._withUnsafeGuaranteedRef { $0.sessionAddress?.prefetchSession() }
     }
     if index + 2 < spare.count {
-      spare[index + 2]._withUnsafeGuaranteedRef { $0.prefetchStream() }
+      spare[index + 2]._withUnsafeGuaranteedRef { $0.sessionAddress?.prefetchStream() }
     }
   }
 }
@@ -329,10 +329,10 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
   // MARK: On the event loop
 
   private var session: ClientSession? {
-    didSet { sessionAddress = session.map { Unmanaged.passUnretained($0).toOpaque() } }
+    didSet { sessionAddress = session.map(ClientSessionAddress.init) }
   }
-  /// `session`'s address, for the drain queue's prefetch (reading `session` would retain it).
-  private var sessionAddress: UnsafeMutableRawPointer?
+  /// `session`'s address, for the drain queue's prefetch.
+  private(set) var sessionAddress: ClientSessionAddress?
   /// Frames the session could not take yet (its prebuffer was full before the 100), in order.
   private var backlog: [ByteBuffer] = []
   private var backlogStart = 0
@@ -453,20 +453,6 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
   }
 
   // MARK: The loop's side
-
-  /// Asks the CPU to bring in the session's first lines (see `AudioDrainQueue`); reads only
-  /// this object's fields.
-  func prefetchSession() {
-    if let sessionAddress { hark_prefetch_lines(sessionAddress, 3) }
-  }
-
-  /// Asks the CPU to bring in the session's stream, after ``prefetchSession()``.
-  func prefetchStream() {
-    guard let sessionAddress else { return }
-    Unmanaged<ClientSession>.fromOpaque(sessionAddress)._withUnsafeGuaranteedRef {
-      $0.prefetchStream()
-    }
-  }
 
   func start(_ initMessage: RecognitionInitMessage) {
     trace?(.callStarted(path: ClientSession.path, metadata: metadata.redactingCredentials()))

@@ -24,8 +24,8 @@ final class LoadSession: ClientSessionDelegate, RingElement {
   private let periodNanoseconds: UInt64
   /// Set once in `start`; the session holds this object (its delegate) until it ends.
   private var session: ClientSession?
-  /// `session`'s address, for the ring's prefetch (reading `session` itself would retain it).
-  private var sessionAddress: UnsafeMutableRawPointer?
+  /// `session`'s address, for the ring's prefetch.
+  private var sessionAddress: ClientSessionAddress?
   /// When the input being handled happened.
   private var now: UInt64 = 0
   private var offset = 0
@@ -83,7 +83,7 @@ final class LoadSession: ClientSessionDelegate, RingElement {
     self.now = now
     let session = ClientSession(connection: lane.connection, delegate: self)
     self.session = session
-    sessionAddress = Unmanaged.passUnretained(session).toOpaque()
+    sessionAddress = ClientSessionAddress(session)
     session.start(initMessage, metadata: metadata)
     if !ended { loop.ring.insert(self, due: firstDue) }
   }
@@ -147,14 +147,12 @@ final class LoadSession: ClientSessionDelegate, RingElement {
   func prefetch(stage: Int) {
     guard let sessionAddress else { return }
     if stage == 1 {
-      hark_prefetch_lines(sessionAddress, 3)
+      sessionAddress.prefetchSession()
       withUnsafeMutablePointer(to: &sendTimes) {
         hark_prefetch(UnsafeRawPointer($0) + 8 * (frameIndex % Self.sendTimeHistory))
       }
     } else {
-      Unmanaged<ClientSession>.fromOpaque(sessionAddress)._withUnsafeGuaranteedRef {
-        $0.prefetchStream()
-      }
+      sessionAddress.prefetchStream()
     }
   }
 

@@ -319,8 +319,6 @@ final class NGHTTP2Session {
     _ = nghttp2_session_resume_data(session, streamID)
   }
 
-  /// Whether the peer ended its side of the stream (END_STREAM or RST_STREAM), or the stream is
-  /// gone.
   // MARK: Prefetching
 
   /// Remembers `address` (an unretained stream object) with nghttp2's stream `streamID`, for
@@ -343,6 +341,8 @@ final class NGHTTP2Session {
     }
   }
 
+  /// Whether the peer ended its side of the stream (END_STREAM or RST_STREAM), or the stream is
+  /// gone.
   func peerEndedStream(_ streamID: Int32) -> Bool {
     nghttp2_session_get_stream_remote_close(session, streamID) != 0
   }
