@@ -84,9 +84,11 @@ struct ClientBatchTests {
   )
   func endsMidBatch() async throws {
     let log = Log()
+    let gate = Gate()
     let (server, port) = try await ClientLibraryTests.scriptedServer(
       log: log,
-      delay: .milliseconds(200)
+      delay: .zero,
+      gate: gate
     )
     let client = RecognizerClient(host: "127.0.0.1", port: port)
     let pulled = NIOLockedValueBox(0)
@@ -95,9 +97,11 @@ struct ClientBatchTests {
       audio: Self.fastFrames(500, pulled: pulled),
       prebufferLimit: 3200
     ) { recognition in
-      try await Task.sleep(for: .milliseconds(100))
       // Before the 100: the prebuffer's ten frames and the one offered, no more.
+      #expect(await eventually(within: 10) { pulled.withLockedValue { $0 } >= 10 })
+      try await Task.sleep(for: .milliseconds(50))
       #expect(pulled.withLockedValue { $0 } <= 11)
+      gate.open()
       for await _ in recognition.events {}
       return await recognition.outcome
     }

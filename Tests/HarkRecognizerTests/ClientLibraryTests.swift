@@ -28,6 +28,7 @@ struct ClientLibraryTests {
   static func scriptedServer(
     log: Log,
     delay: Duration,
+    gate: Gate? = nil,
     readDelay: Duration? = nil,
     endAfterAudioBytes: Int? = nil,
     finalStatus: UInt32 = 200
@@ -42,6 +43,7 @@ struct ClientLibraryTests {
         case .recognitionInitMessage?:
           log.add("init")
           try await Task.sleep(for: delay)
+          await gate?.wait()
           log.add("sent 100")
           try await call.send(
             .status(
@@ -102,7 +104,8 @@ struct ClientLibraryTests {
   @Test("beyond the prebuffer the producer waits; nothing is dropped")
   func prebufferBound() async throws {
     let log = Log()
-    let (server, port) = try await Self.scriptedServer(log: log, delay: .milliseconds(300))
+    let gate = Gate()
+    let (server, port) = try await Self.scriptedServer(log: log, delay: .zero, gate: gate)
     let client = RecognizerClient(host: "127.0.0.1", port: port)
     let pulled = NIOLockedValueBox(0)
     let frames = Self.frames(count: 100).async.map { frame in
@@ -112,8 +115,10 @@ struct ClientLibraryTests {
     let outcome = try await client.recognize(makeInit(), audio: frames, prebufferLimit: 3200) {
       recognition in
       // Before the 100 arrives, at most ten frames (3,200 bytes) plus the one offered are pulled.
-      try await Task.sleep(for: .milliseconds(150))
+      #expect(await eventually(within: 10) { pulled.withLockedValue { $0 } >= 10 })
+      try await Task.sleep(for: .milliseconds(50))
       #expect(pulled.withLockedValue { $0 } <= 11)
+      gate.open()
       for await _ in recognition.events {}
       return await recognition.outcome
     }
@@ -286,4 +291,18 @@ struct Checksum: Equatable, Sendable {
     value ^= word
     value &*= 0x100_0000_01b3
   }
+}
+
+/// Holds the scripted server's 100 Continue until the test opens it, so that what a test checks
+/// "before the 100" does not depend on how fast a busy machine runs the test.
+final class Gate: Sendable {
+  private let stream: AsyncStream<Void>
+  private let continuation: AsyncStream<Void>.Continuation
+
+  init() { (stream, continuation) = AsyncStream<Void>.makeStream() }
+
+  func open() { continuation.finish() }
+
+  /// Returns once the gate is open (one waiter).
+  func wait() async { for await _ in stream {} }
 }
