@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 public import NIOCore
+import Synchronization
 
 /// Audio an application pushes to a recognition as it arrives — from a telephony callback, a
 /// socket's read handler, a capture thread — with no task of its own.
@@ -98,6 +99,10 @@ public struct RecognitionAudioWriter: Sendable {
 /// The state behind a ``RecognitionAudio`` and its writer: frames wait in `channel` until a
 /// recognition binds the pipe, then go straight to its driver.
 final class AudioPipe: @unchecked Sendable {  // mutable state under `lock`
+  /// `driver` once it is set (it is set once, under the lock, and never cleared), read without
+  /// the lock: a frame for a bound pipe costs the driver's lock alone. Unretained: `driver`
+  /// holds it for as long as the pipe lives.
+  private let boundDriver = Atomic<Unmanaged<RecognitionDriver>?>(nil)
   let limit: Int
   let channel = BatchChannel<ByteBuffer>()
   private let lock = NIOLock()
@@ -113,6 +118,9 @@ final class AudioPipe: @unchecked Sendable {  // mutable state under `lock`
   }
 
   func yield(_ frame: ByteBuffer) -> RecognitionAudioWriter.YieldResult {
+    if let driver = boundDriver.load(ordering: .acquiring) {
+      return driver._withUnsafeGuaranteedRef { $0.offerNow(frame, limit: limit) }
+    }
     lock.lock()
     if let driver {
       lock.unlock()
@@ -157,6 +165,7 @@ final class AudioPipe: @unchecked Sendable {  // mutable state under `lock`
       driver.endOfAudio(failed: false)
     } else {
       self.driver = driver
+      boundDriver.store(.passUnretained(driver), ordering: .releasing)
     }
     return true
   }
