@@ -85,6 +85,12 @@ package final class ClientSession: GRPCClientStreamHandler {
   /// The outcome, once the recognition ended.
   package var outcome: RecognitionOutcome? { machine.outcome }
 
+  /// Holds back (or releases) the acknowledgement of the server's responses: while held, HTTP/2
+  /// flow control stops the server once the stream's window is spent.
+  package func holdResponses(_ hold: Bool) {
+    stream?.holdConsumption(hold)
+  }
+
   /// Whether the stream's request queue is below its high watermark (audio may go on).
   package var isWritable: Bool { stream?.isWritable ?? true }
 

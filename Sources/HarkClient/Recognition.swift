@@ -19,6 +19,12 @@ import Synchronization
 /// batches too.
 public final class Recognition: Sendable {
   /// The recognition's events; the last is `.finished`. Iterate it from one task.
+  ///
+  /// Up to 1,024 events wait for the application; beyond them the recognition stops taking the
+  /// server's responses (HTTP/2 flow control holds the server back) until the application takes
+  /// them, so a fast or hostile server cannot fill the client's memory. An application that
+  /// awaits ``outcome`` must still iterate the events (the `recognize` that takes `onEvent`
+  /// does).
   public let events: RecognitionEvents
   private let driver: RecognitionDriver?
   private let failure: RecognitionOutcome?
@@ -31,7 +37,7 @@ public final class Recognition: Sendable {
     drainQueue: AudioDrainQueue,
     trace: (@Sendable (RecognitionTrace) -> Void)?
   ) {
-    let channel = RecognitionEventChannel()
+    let channel = RecognitionEventChannel(capacity: RecognitionDriver.eventCapacity)
     events = RecognitionEvents(channel: channel)
     failure = nil
     driver = RecognitionDriver(
@@ -148,27 +154,64 @@ final class BatchChannel<Element: Sendable>: Sendable {
     /// The reader's task was cancelled: its iteration is over.
     var abandoned = false
     var reader: CheckedContinuation<[Element]?, Never>?
+    /// Run once the reader takes what waits (see ``whenTaken(_:)``).
+    var whenTaken: (@Sendable () -> Void)?
   }
 
   private let state = NIOLockedValueBox(State())
+  /// How many elements may wait for the reader before ``send(_:finish:)`` reports the channel
+  /// full (the writer then stops producing until they are taken).
+  let capacity: Int
 
-  /// Adds `elements` (and ends the sequence after them if `finish`).
-  func send(_ elements: [Element], finish: Bool) {
-    let wake: (CheckedContinuation<[Element]?, Never>, [Element]?)? =
+  init(capacity: Int = .max) {
+    self.capacity = capacity
+  }
+
+  /// Adds `elements` (and ends the sequence after them if `finish`); true when `capacity` or
+  /// more elements now wait for the reader. Once the reader is gone, elements are dropped.
+  @discardableResult
+  func send(_ elements: [Element], finish: Bool) -> Bool {
+    let (wake, full): ((CheckedContinuation<[Element]?, Never>, [Element]?)?, Bool) =
       state.withLockedValue { state in
+        if state.abandoned {
+          // Nobody will read them: they take no memory and hold nothing back.
+          if finish { state.finished = true }
+          return (nil, false)
+        }
         if state.buffered.isEmpty {
           state.buffered = elements
         } else {
           state.buffered.append(contentsOf: elements)
         }
         if finish { state.finished = true }
-        guard let reader = state.reader else { return nil }
+        guard let reader = state.reader else {
+          return (nil, state.buffered.count >= capacity)
+        }
         state.reader = nil
         let batch = state.buffered
         state.buffered = []
-        return (reader, batch.isEmpty ? nil : batch)
+        return ((reader, batch.isEmpty ? nil : batch), false)
       }
     if let (reader, batch) = wake { reader.resume(returning: batch) }
+    return full
+  }
+
+  /// Runs `action` once the reader has taken the elements waiting now (at once if none wait, or
+  /// the reader is gone). One action at a time.
+  func whenTaken(_ action: @escaping @Sendable () -> Void) {
+    let now = state.withLockedValue { state -> Bool in
+      if state.buffered.isEmpty || state.abandoned { return true }
+      state.whenTaken = action
+      return false
+    }
+    if now { action() }
+  }
+
+  /// The elements taken from `state.buffered` by the reader: the pending ``whenTaken(_:)``
+  /// action, to run once the lock is released.
+  private static func taken(_ state: inout State) -> (@Sendable () -> Void)? {
+    defer { state.whenTaken = nil }
+    return state.whenTaken
   }
 
   /// Whether no element waits.
@@ -178,14 +221,16 @@ final class BatchChannel<Element: Sendable>: Sendable {
 
   /// The elements waiting, taken without waiting for more.
   func takeBuffered() -> [Element] {
-    state.withLockedValue { state in
+    let (batch, action) = state.withLockedValue { state in
       defer { state.buffered = [] }
-      return state.buffered
+      return (state.buffered, Self.taken(&state))
     }
+    action?()
+    return batch
   }
 
   private enum Now {
-    case batch([Element])
+    case batch([Element], taken: (@Sendable () -> Void)?)
     case end
     case wait
   }
@@ -196,12 +241,14 @@ final class BatchChannel<Element: Sendable>: Sendable {
     let now: Now = state.withLockedValue { state in
       if !state.buffered.isEmpty {
         defer { state.buffered = [] }
-        return .batch(state.buffered)
+        return .batch(state.buffered, taken: Self.taken(&state))
       }
       return state.finished || state.abandoned ? .end : .wait
     }
     switch now {
-    case .batch(let batch): return batch
+    case .batch(let batch, let taken):
+      taken?()
+      return batch
     case .end: return nil
     case .wait: break
     }
@@ -210,25 +257,29 @@ final class BatchChannel<Element: Sendable>: Sendable {
         let ready: Now = state.withLockedValue { state in
           if !state.buffered.isEmpty {
             defer { state.buffered = [] }
-            return .batch(state.buffered)
+            return .batch(state.buffered, taken: Self.taken(&state))
           }
           if state.finished || state.abandoned { return .end }
           state.reader = reader
           return .wait
         }
         switch ready {
-        case .batch(let batch): reader.resume(returning: batch)
+        case .batch(let batch, let taken):
+          taken?()
+          reader.resume(returning: batch)
         case .end: reader.resume(returning: nil)
         case .wait: break
         }
       }
     } onCancel: {
-      let reader = state.withLockedValue { state in
+      let (reader, taken) = state.withLockedValue { state in
         state.abandoned = true
+        state.buffered = []
         defer { state.reader = nil }
-        return state.reader
+        return (state.reader, Self.taken(&state))
       }
       reader?.resume(returning: nil)
+      taken?()
     }
   }
 }
@@ -347,6 +398,12 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
   /// the producer waits for the loop to take its batch (1 s of 16 kHz L16).
   static let inboxLimit = 32_000
 
+  /// The most events that wait for the application: beyond them the recognition stops
+  /// acknowledging the server's responses, so HTTP/2 flow control holds the server back until
+  /// the application takes them. Memory stays bounded however fast a server sends (at most
+  /// this many events, then one stream window of responses).
+  static let eventCapacity = 1_024
+
   // MARK: On the event loop
 
   private var session: ClientSession? {
@@ -370,6 +427,9 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
   private var endOfAudioPending = false
   private var finished = false
   private var pendingEvents: [RecognitionEvent] = []
+  /// The application has `eventCapacity` events to take: the server's responses are not
+  /// acknowledged until it takes them.
+  private var responsesHeld = false
   /// The credit the inbox was last given.
   private var grantedCredit: Int
   /// The backlog's bytes the inbox was last told.
@@ -646,8 +706,24 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
     guard !pendingEvents.isEmpty || finished else { return }
     let batch = pendingEvents
     pendingEvents = []
-    events.send(batch, finish: finished)
-    if finished { session = nil }
+    let full = events.send(batch, finish: finished)
+    if finished {
+      session = nil
+    } else if full && !responsesHeld {
+      responsesHeld = true
+      session?.holdResponses(true)
+      let eventLoop = self.eventLoop
+      events.whenTaken { [weak self] in
+        eventLoop.execute { self?.eventsTaken() }
+      }
+    }
+  }
+
+  /// The application took the events that held the server's responses back.
+  private func eventsTaken() {
+    guard responsesHeld else { return }
+    responsesHeld = false
+    session?.holdResponses(false)
   }
 }
 

@@ -113,6 +113,59 @@ struct ClientBatchTests {
     await server.shutdown(gracePeriod: .milliseconds(100))
   }
 
+  @Test("events the application does not take hold the server back; none is lost")
+  func eventsHoldTheServer() async throws {
+    // 3,000 results of 8 KB, sent as fast as the server can: far more than the library keeps
+    // for an application that is not reading its events (RecognitionDriver.eventCapacity, then
+    // one 1 MiB stream window).
+    let count = 3_000
+    let sent = NIOLockedValueBox(0)
+    let method = GRPCServer.Method.async(
+      "/nuance.asr.v1.Recognizer/Recognize",
+      requestType: RecognitionRequest.self,
+      responseType: RecognitionResponse.self
+    ) { call in
+      for try await request in call.requests {
+        guard case .recognitionInitMessage? = request.request else { continue }
+        try await call.send(.status(code: 100, message: "Continue"))
+        var hypothesis = Hypothesis()
+        hypothesis.formattedText = String(repeating: "word ", count: 1_600)
+        var result = RecognitionResult()
+        result.hypotheses = [hypothesis]
+        for _ in 0..<count {
+          try await call.send(RecognitionResponse(.result(result)))
+          sent.withLockedValue { $0 += 1 }
+        }
+        try await call.send(.status(code: 200, message: "Success"))
+        return
+      }
+    }
+    let server = GRPCServer(configuration: .init(host: "127.0.0.1", port: 0), methods: [method])
+    let port = try await server.start().port!
+    let client = RecognizerClient(host: "127.0.0.1", port: port)
+    let (audio, writer) = RecognitionAudio.makeStream()
+    let outcome = try await client.recognize(makeInit(), audio: audio) { recognition in
+      // Not reading: the server sends until flow control stops it, then waits.
+      var last = -1
+      while sent.withLockedValue({ $0 }) != last {
+        last = sent.withLockedValue { $0 }
+        try await Task.sleep(for: .milliseconds(300))
+      }
+      #expect(last < 2_000, "the server sent \(last) results to a client not reading them")
+      var results = 0
+      for await event in recognition.events {
+        if case .finalResult = event { results += 1 }
+      }
+      #expect(results == count)
+      writer.finish()
+      return await recognition.outcome
+    }
+    #expect(outcome.code == 200, "\(outcome)")
+    #expect(sent.withLockedValue { $0 } == count)
+    await client.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
   @Test("cancellation while a batch is in flight: the producer stops, the server has a prefix")
   func cancelMidBatch() async throws {
     let log = Log()

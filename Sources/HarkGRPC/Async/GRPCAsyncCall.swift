@@ -233,7 +233,7 @@ extension GRPCChannel {
 
 extension GRPCClientStream {
   /// Holds back (or releases) flow-control acknowledgement of received responses.
-  func holdConsumption(_ hold: Bool) {
+  package func holdConsumption(_ hold: Bool) {
     connectionHandler.holdConsumption(hold, on: self, streamID: streamID)
   }
 }
