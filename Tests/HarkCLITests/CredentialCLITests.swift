@@ -63,7 +63,7 @@ struct CredentialCLITests {
     )
     // Exit 0: no transport errors. (On a busy machine some sessions may time out: that is the
     // server's verdict, not the tokens'.)
-    #expect(flags.status == 0, "\(flags.standardError)")
+    #expect(flags.status == 0, "\(flags.standardError)\n\(flags.standardOutput)")
     #expect(flags.standardOutput.contains("sessions started       500"), "\(flags.standardOutput)")
     #expect(!flags.standardOutput.contains("status 401"), "\(flags.standardOutput)")
     #expect(try await tokens.stats().token_requests == 1)
@@ -72,7 +72,10 @@ struct CredentialCLITests {
       Self.load(port: server.port, pki: pki, credentials: ["--token-url", tokens.tokenURL]),
       environment: ["HARK_CLIENT_ID": Self.clientID, "HARK_CLIENT_SECRET": Self.secret]
     )
-    #expect(environment.status == 0, "\(environment.standardError)")
+    #expect(
+      environment.status == 0,
+      "\(environment.standardError)\n\(environment.standardOutput)"
+    )
     #expect(!environment.standardOutput.contains("status 401"), "\(environment.standardOutput)")
     #expect(try await tokens.stats().token_requests == 2)
     for result in [flags, environment] {
