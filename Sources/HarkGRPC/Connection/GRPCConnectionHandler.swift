@@ -313,28 +313,29 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     let index = prefetchCursor
     prefetchCursor += 1
     let distances = Self.prefetchDistances
-    let count = prefetchIDs.count
-    if index + distances.nghttp2 < count {
+    if index + distances.nghttp2 < prefetchIDs.count {
       session.prefetchStream(prefetchIDs[index + distances.nghttp2])
     }
-    if index + distances.stream >= 0, index + distances.stream < count,
-      let address = session.streamAddress(prefetchIDs[index + distances.stream])
-    {
+    if let address = streamAddress(ofFrame: index + distances.stream) {
       hark_prefetch_lines(address, StreamIO.prefetchLines)
     }
-    if index + distances.handler >= 0, index + distances.handler < count,
-      let address = session.streamAddress(prefetchIDs[index + distances.handler])
-    {
+    if let address = streamAddress(ofFrame: index + distances.handler) {
       Unmanaged<StreamIO>.fromOpaque(address)._withUnsafeGuaranteedRef { $0.prefetchHandler() }
       prefetchedFrames &+= 1
     }
-    if index + distances.dependents >= 0, index + distances.dependents < count,
-      let address = session.streamAddress(prefetchIDs[index + distances.dependents])
-    {
+    if let address = streamAddress(ofFrame: index + distances.dependents) {
       Unmanaged<StreamIO>.fromOpaque(address)._withUnsafeGuaranteedRef {
         $0.prefetchHandlerDependents()
       }
     }
+  }
+
+  /// The stream object of the read's DATA frame at `index` in `prefetchIDs`, if there is such a
+  /// frame and its stream is open.
+  @inline(__always)
+  private func streamAddress(ofFrame index: Int) -> UnsafeMutableRawPointer? {
+    guard index >= 0, index < prefetchIDs.count else { return nil }
+    return session.streamAddress(prefetchIDs[index])
   }
 
   /// The most DATA frames of one read whose streams are prefetched.
