@@ -120,11 +120,7 @@ struct ClientBatchTests {
     // one 1 MiB stream window).
     let count = 3_000
     let sent = NIOLockedValueBox(0)
-    let method = GRPCServer.Method.async(
-      "/nuance.asr.v1.Recognizer/Recognize",
-      requestType: RecognitionRequest.self,
-      responseType: RecognitionResponse.self
-    ) { call in
+    let (server, port) = try await ClientLibraryTests.recognizeServer { call in
       for try await request in call.requests {
         guard case .recognitionInitMessage? = request.request else { continue }
         try await call.send(.status(code: 100, message: "Continue"))
@@ -140,8 +136,6 @@ struct ClientBatchTests {
         return
       }
     }
-    let server = GRPCServer(configuration: .init(host: "127.0.0.1", port: 0), methods: [method])
-    let port = try await server.start().port!
     let client = RecognizerClient(host: "127.0.0.1", port: port)
     let (audio, writer) = RecognitionAudio.makeStream()
     let outcome = try await client.recognize(makeInit(), audio: audio) { recognition in

@@ -33,11 +33,7 @@ struct ClientLibraryTests {
     endAfterAudioBytes: Int? = nil,
     finalStatus: UInt32 = 200
   ) async throws -> (GRPCServer, Int) {
-    let method = GRPCServer.Method.async(
-      "/nuance.asr.v1.Recognizer/Recognize",
-      requestType: RecognitionRequest.self,
-      responseType: RecognitionResponse.self
-    ) { call in
+    try await recognizeServer { call in
       for try await request in call.requests {
         switch request.request {
         case .recognitionInitMessage?:
@@ -76,6 +72,21 @@ struct ClientLibraryTests {
       log.add("half-close")
       try await call.send(.status(code: finalStatus, message: "Done", details: ""))
     }
+  }
+
+  /// A server on 127.0.0.1 (an ephemeral port) whose Recognize method is `body`.
+  static func recognizeServer(
+    _ body:
+      @escaping @Sendable (
+        GRPCAsyncServerCall<RecognitionRequest, RecognitionResponse>
+      ) async throws -> Void
+  ) async throws -> (GRPCServer, Int) {
+    let method = GRPCServer.Method.async(
+      "/nuance.asr.v1.Recognizer/Recognize",
+      requestType: RecognitionRequest.self,
+      responseType: RecognitionResponse.self,
+      body
+    )
     let server = GRPCServer(configuration: .init(host: "127.0.0.1", port: 0), methods: [method])
     return (server, try await server.start().port!)
   }

@@ -4,7 +4,6 @@ import HarkGRPC
 import HarkGRPCCore
 import HarkProto
 import HarkRecognizer
-import HarkServer
 import NIOCore
 import Testing
 
@@ -36,15 +35,7 @@ struct GatewayStatusTests {
   )
     async throws
   {
-    let method = GRPCServer.Method.async(
-      RecognizerServer.recognizePath,
-      requestType: RecognitionRequest.self,
-      responseType: RecognitionResponse.self
-    ) { _ in
-      throw status
-    }
-    let server = GRPCServer(configuration: .init(host: "127.0.0.1", port: 0), methods: [method])
-    let port = try await server.start().port!
+    let (server, port) = try await ClientLibraryTests.recognizeServer { _ in throw status }
     let client = RecognizerClient(host: "127.0.0.1", port: port)
     let outcome = try await client.recognize(
       makeInit(),
