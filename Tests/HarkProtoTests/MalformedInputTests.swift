@@ -131,6 +131,22 @@ struct MalformedInputTests {
     }
   }
 
+  @Test("a truncated field read in the expected order names the field")
+  func truncatedExpectedField() throws {
+    // result { hypotheses { words { text "a" confidence <two of four bytes> } } }: Word reads
+    // text and confidence without a dispatch (ProtoReader.expect(tag:)).
+    let word: [UInt8] = [0x0A, 0x01, 0x61, 0x15, 0x00, 0x00]
+    let hypothesis: [UInt8] = [0x32, UInt8(word.count)] + word
+    let result: [UInt8] = [0x2A, UInt8(hypothesis.count)] + hypothesis
+    let error = try #require(decodeResponse([0x1A, UInt8(result.count)] + result))
+    #expect(error.code == .truncated)
+    #expect(error.fieldPath == "result.hypotheses.words.confidence")
+    // The same for an audio request's payload.
+    let audio = try #require(decodeRequest([0x1A, 0x05, 0x01]))
+    #expect(audio.code == .truncated)
+    #expect(audio.fieldPath == "audio")
+  }
+
   @Test("invalid UTF-8 in a map key or value names the map")
   func invalidUTF8InMap() throws {
     let error = try #require(decodeResponse([0x22, 0x05, 0x0A, 0x01, 0x61, 0x12, 0xFF]))

@@ -75,6 +75,8 @@ extension RecognitionRequest {
   }
 
   public mutating func decodeFields(from reader: inout ProtoReader) throws(ProtoDecodingError) {
+    // Nearly every request is audio alone (see ProtoReader.expect(tag:)).
+    if reader.expect(tag: 0x1A) { request = .audio(try reader.readBytes()) }
     while let tag = try reader.nextTag() {
       switch (tag.fieldNumber, tag.wireType) {
       case (1, .lengthDelimited):

@@ -262,6 +262,16 @@ public struct Hypothesis: ProtoMessage {
     if let detectedWakeupWord { writer.writePresent(detectedWakeupWord, field: 10) }
   }
   public mutating func decodeFields(from reader: inout ProtoReader) throws(ProtoDecodingError) {
+    // The fields a recognizer writes, in number order, then the words back to back: read
+    // without a dispatch per field (see ProtoReader.expect(tag:)).
+    if reader.expect(tag: 0x0D) { confidence = try reader.readFloat() }
+    if reader.expect(tag: 0x15) { averageConfidence = try reader.readFloat() }
+    if reader.expect(tag: 0x18) { rejected = try reader.readBool() }
+    if reader.expect(tag: 0x22) { formattedText = try reader.readString() }
+    if reader.expect(tag: 0x2A) {
+      minimallyFormattedText = try reader.readString(sameAs: formattedText)
+    }
+    while reader.expect(tag: 0x32) { try reader.readRepeatedMessage(into: &words) }
     while let tag = try reader.nextTag() {
       switch (tag.fieldNumber, tag.wireType) {
       case (1, .fixed32): confidence = try reader.readFloat()
@@ -336,6 +346,12 @@ public struct Word: ProtoMessage {
     if let grammarRule { writer.writePresent(grammarRule, field: 6) }
   }
   public mutating func decodeFields(from reader: inout ProtoReader) throws(ProtoDecodingError) {
+    // A result carries many words, each written as text, confidence, start, end (tags 0x0A,
+    // 0x15, 0x18, 0x20): those in that order are read without a dispatch per field.
+    if reader.expect(tag: 0x0A) { text = try reader.readString() }
+    if reader.expect(tag: 0x15) { confidence = try reader.readFloat() }
+    if reader.expect(tag: 0x18) { startMs = try reader.readUInt32() }
+    if reader.expect(tag: 0x20) { endMs = try reader.readUInt32() }
     while let tag = try reader.nextTag() {
       switch (tag.fieldNumber, tag.wireType) {
       case (1, .lengthDelimited): text = try reader.readString()

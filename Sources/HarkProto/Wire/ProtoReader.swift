@@ -72,6 +72,21 @@ public struct ProtoReader {
     return FieldTag(uncheckedFieldNumber: fieldNumber, wireType: wireType)
   }
 
+  /// Takes the next record's tag if it is the one-byte `tag` (a field number below 16), as
+  /// protobuf C++'s generated parsers once did with `ExpectTag`: encoders write fields in number
+  /// order, so a message can read the fields it expects in that order with one comparison each,
+  /// without decoding the tag and dispatching on it. False (taking nothing) otherwise; the
+  /// caller's general loop then reads what follows.
+  @inlinable @inline(__always)
+  public mutating func expect(tag: UInt8) -> Bool {
+    guard position < end, base.load(fromByteOffset: position, as: UInt8.self) == tag else {
+      return false
+    }
+    position &+= 1
+    currentField = Int(tag &>> 3)
+    return true
+  }
+
   /// A tag: at most five bytes, at most 2^32-1.
   @inlinable @inline(__always)
   mutating func readTagVarint() throws(ProtoDecodingError) -> UInt64 {

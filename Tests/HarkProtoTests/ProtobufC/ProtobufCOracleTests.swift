@@ -58,6 +58,76 @@ struct ProtobufCOracleTests {
     }
   }
 
+  @Test("records in any order, some twice, decode as libprotobuf-c decodes them")
+  func reorderedRecords() throws {
+    // Word, Hypothesis and RecognitionRequest read the fields encoders write in number order
+    // without a dispatch (ProtoReader.expect(tag:)); any other order, and a field that comes
+    // again (the last wins, a repeated field or a submessage merges), takes the general loop.
+    var g = MessageGenerator(seed: 0x4841_524B_0005)
+    for _ in 0..<2_000 {
+      try Self.checkReordered(g.word(), &g)
+      try Self.checkReordered(g.hypothesis(), &g)
+      // A request is one record of a oneof: audio and another request, either first (the
+      // last wins). Not the same submessage twice: Hark merges it, as C++ and upb do, where
+      // libprotobuf-c keeps the last.
+      var requests = [
+        RecognitionRequest.audio(g.bytes()).serializedByteArray(),
+        g.recognitionRequest().serializedByteArray(),
+      ]
+      requests.shuffle(using: &g.rng)
+      let bytes = Array(requests.joined())
+      let expected = try #require(RecognitionRequest.cUnpacked(bytes))
+      #expect(try RecognitionRequest(serializedBytes: bytes) == expected)
+    }
+  }
+
+  /// Decodes `message`'s records shuffled, some of them twice, with Hark and with
+  /// libprotobuf-c, and expects the same value.
+  static func checkReordered<M: ProtobufCBridged>(
+    _ message: M,
+    _ g: inout MessageGenerator,
+    sourceLocation: SourceLocation = #_sourceLocation
+  ) throws {
+    var records = Self.records(message.serializedByteArray())
+    for _ in 0..<g.count(max: 2) where !records.isEmpty {
+      records.append(records[g.count(max: records.count - 1)])
+    }
+    records.shuffle(using: &g.rng)
+    let bytes = Array(records.joined())
+    let expected = try #require(M.cUnpacked(bytes), sourceLocation: sourceLocation)
+    #expect(try M(serializedBytes: bytes) == expected, sourceLocation: sourceLocation)
+  }
+
+  /// The top-level records (tag and payload) of a well-formed encoding.
+  static func records(_ bytes: [UInt8]) -> [[UInt8]] {
+    var records: [[UInt8]] = []
+    var position = 0
+    func varint() -> Int {
+      var value = 0
+      var shift = 0
+      while true {
+        let byte = bytes[position]
+        position += 1
+        value |= Int(byte & 0x7F) << shift
+        if byte < 0x80 { return value }
+        shift += 7
+      }
+    }
+    while position < bytes.count {
+      let start = position
+      let tag = varint()
+      switch tag & 7 {
+      case 0: _ = varint()
+      case 1: position += 8
+      case 2: position += varint()
+      case 5: position += 4
+      default: Issue.record("wire type \(tag & 7) in Hark's own encoding")
+      }
+      records.append(Array(bytes[start..<position]))
+    }
+    return records
+  }
+
   @Test("every message type round-trips both ways")
   func everyMessageType() throws {
     var g = MessageGenerator(seed: 0x4841_524B_0003)
