@@ -66,8 +66,10 @@ public final class RecognizerServer: Sendable {
     /// Where the transport logs connections closed abnormally and limits exceeded.
     public var logger = Logger(label: "hark.grpc")
     /// Makes every engine of the pool when the server starts (on worker threads), rather than
-    /// each when a recognition first needs it (on an event loop): for engines that take long to
-    /// load, such as a speech model.
+    /// each when a recognition first needs it: for engines that take long to load, such as a
+    /// speech model, so that the first recognitions do not wait for it. (Made when first needed,
+    /// an engine that runs on a worker thread is made off the event loop too, as is the first
+    /// engine of any kind, so that making one never stalls the loop's other connections.)
     public var prewarmEngines = false
     /// Called once as each Recognize RPC ends, on its event loop (keep it short): for logs and
     /// call records.
@@ -326,11 +328,19 @@ public final class RecognizerServer: Sendable {
 }
 
 /// A fixed number of engines: recognitions take one from their accepted init until their RPC
-/// ends (409 when none is idle).
+/// ends (409 when none is idle). Engines are made when first needed (or all at once by
+/// ``prewarm()``).
 final class EnginePool: Sendable {
   let capacity: Int
   private let makeEngine: @Sendable () -> any SpeechEngine
-  private let state: NIOLockedValueBox<(idle: [EngineBox], created: Int)>
+  private let state: NIOLockedValueBox<State>
+
+  private struct State {
+    var idle: [EngineBox] = []
+    var created = 0
+    /// Whether the engines made so far run on a worker thread (nil before the first is made).
+    var runOnWorker: Bool?
+  }
 
   /// An engine handed between sessions: each is used by one session at a time.
   final class EngineBox: @unchecked Sendable {
@@ -338,30 +348,51 @@ final class EnginePool: Sendable {
     init(_ engine: any SpeechEngine) { self.engine = engine }
   }
 
+  /// What ``acquire()`` gives a recognition.
+  enum Acquired {
+    /// An engine to use.
+    case engine(any SpeechEngine)
+    /// A slot of the pool, whose engine ``make()`` makes off the event loop: an engine that runs
+    /// on a worker thread (speech decoding) is slow to make too (sphinx loads its models, for
+    /// hundreds of milliseconds, which would stall every connection of the loop). The first
+    /// engine is made off the loop as well, as its kind is not known before.
+    case makeOffLoop
+  }
+
   init(capacity: Int, makeEngine: @escaping @Sendable () -> any SpeechEngine) {
     self.capacity = capacity
     self.makeEngine = makeEngine
-    self.state = NIOLockedValueBox(([], 0))
+    self.state = NIOLockedValueBox(State())
   }
 
-  /// An idle engine, or nil if all are busy.
-  func acquire() -> (any SpeechEngine)? {
+  /// An idle engine, a slot to make one in, or nil if all are busy.
+  func acquire() -> Acquired? {
     enum Take {
       case reuse(EngineBox)
-      case create
+      case create(offLoop: Bool)
       case none
     }
     let take: Take = state.withLockedValue { state in
       if let box = state.idle.popLast() { return .reuse(box) }
       guard state.created < capacity else { return .none }
       state.created += 1
-      return .create
+      return .create(offLoop: state.runOnWorker ?? true)
     }
     switch take {
-    case .reuse(let box): return box.engine
-    case .create: return makeEngine()
+    case .reuse(let box): return .engine(box.engine)
+    case .create(offLoop: true): return .makeOffLoop
+    case .create(offLoop: false): return .engine(make())
     case .none: return nil
     }
+  }
+
+  /// Makes the engine of a slot ``acquire()`` gave (``Acquired/makeOffLoop``), on the calling
+  /// thread.
+  func make() -> any SpeechEngine {
+    let engine = makeEngine()
+    let runsOnWorker = engine.runsOnWorkerThread
+    state.withLockedValue { $0.runOnWorker = runsOnWorker }
+    return engine
   }
 
   /// Makes every engine not made yet, a few at a time on NIO's thread pool.
@@ -372,11 +403,10 @@ final class EnginePool: Sendable {
       return missing
     }
     guard missing > 0 else { return }
-    let makeEngine = self.makeEngine
     await withTaskGroup(of: EngineBox?.self) { group in
       for _ in 0..<missing {
         group.addTask {
-          try? await NIOThreadPool.singleton.runIfActive { EngineBox(makeEngine()) }
+          try? await NIOThreadPool.singleton.runIfActive { EngineBox(self.make()) }
         }
       }
       for await box in group {

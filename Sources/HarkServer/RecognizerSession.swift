@@ -1,4 +1,5 @@
 internal import CHarkPrefetch
+internal import Dispatch
 internal import HarkAudio
 import HarkGRPC
 import HarkGRPCCore
@@ -291,18 +292,50 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
 
   // MARK: The engine
 
-  /// Admits the recognition, takes an engine and has it prepared off the loop (answered in
-  /// `engineAnswered`).
+  /// Admits the recognition, takes an engine (made off the loop when making one is slow) and
+  /// has it prepared off the loop (answered in `engineAnswered`).
   private func acquireEngine() {
     guard let configuration = machine.configuration else { return }
     if let rejection = context.admit(configuration, metadata: stream.request.metadata) {
       machine.rejectInit(rejection, into: &actions)
       return
     }
-    guard let engine = context.engines.acquire() else {
+    switch context.engines.acquire() {
+    case nil:
       machine.rejectInit(.enginesBusy(capacity: context.engines.capacity), into: &actions)
+    case .engine(let engine)?:
+      run(engine, configuration)
+    case .makeOffLoop?:
+      // Dispatch's global queue, as for a preparation: NIO's small thread pool would fill up.
+      // The session is not kept alive for it: a call that is gone leaves the engine to the pool.
+      let pool = context.engines
+      let target = WeakSession(self)
+      let eventLoop = self.eventLoop
+      DispatchQueue.global().async {
+        let made = EnginePool.EngineBox(pool.make())
+        eventLoop.execute {
+          if let session = target.session {
+            session.engineMade(made.engine)
+          } else {
+            pool.release(made.engine)
+          }
+        }
+      }
+    }
+  }
+
+  /// The engine made for this recognition (off the loop): prepared, or back to the pool if the
+  /// recognition ended meanwhile.
+  private func engineMade(_ engine: any SpeechEngine) {
+    guard !machine.isFinished, let configuration = machine.configuration else {
+      context.engines.release(engine)
       return
     }
+    run(engine, configuration)
+  }
+
+  /// Prepares `engine` for the recognition (answered in `engineAnswered`).
+  private func run(_ engine: any SpeechEngine, _ configuration: RecognitionConfiguration) {
     let runner = EngineRunner(
       engine: engine,
       pool: context.engines,
@@ -381,5 +414,14 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
       into: &actions
     )
     perform()
+  }
+}
+
+/// A session, not kept alive: set once, read on the session's loop.
+private final class WeakSession: @unchecked Sendable {
+  weak var session: RecognizerSession?
+
+  init(_ session: RecognizerSession) {
+    self.session = session
   }
 }

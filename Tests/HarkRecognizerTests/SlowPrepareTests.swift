@@ -8,6 +8,7 @@ import HarkServer
 import HarkTestSupport
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import Testing
 
 /// An engine slow to prepare (a grammar to compile) over real sockets: the server prepares it
@@ -197,5 +198,96 @@ struct SlowPrepareTests {
     #expect(server.idleRecognizers == 1)
     #expect(engine.resets.withLockedValue { $0 } == 1)
     await harness.client.close()
+  }
+}
+
+/// An engine slow to make (sphinx loads its models) over real sockets: the server makes it off
+/// the event loop, so the loop's other recognitions go on meanwhile, and an engine made for a
+/// call that ended goes to the pool.
+@Suite("An engine slow to make")
+struct SlowMakeTests {
+  /// Makes DTMF engines; the first waits until the test opens the gate.
+  final class GatedFactory: Sendable {
+    let made = NIOLockedValueBox(0)
+    let gate = DispatchSemaphore(value: 0)
+
+    func make() -> any SpeechEngine {
+      let count = made.withLockedValue {
+        $0 += 1
+        return $0
+      }
+      if count == 1 { gate.wait() }
+      return DTMFEngine()
+    }
+  }
+
+  /// A server on one event loop, so that every connection shares it.
+  static func start(
+    _ factory: GatedFactory,
+    recognizers: Int
+  ) async throws -> (RecognizerHarness, MultiThreadedEventLoopGroup) {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let harness = try await RecognizerHarness.start(
+      recognizers: recognizers,
+      group: group,
+      makeEngine: { factory.make() }
+    )
+    return (harness, group)
+  }
+
+  @Test("another recognition on the loop is heard while an engine is made")
+  func loopGoesOnWhileMaking() async throws {
+    let factory = GatedFactory()
+    let (harness, group) = try await Self.start(factory, recognizers: 2)
+    let first = Task {
+      try await harness.recognize(makeInit(mode: .single), audio: dtmfAudio(keys("1")))
+    }
+    #expect(await eventually { factory.made.withLockedValue { $0 } == 1 })
+    // Made on the loop, the first engine would hold it (and this call) until the gate opens.
+    let second = Task {
+      try await harness.recognize(makeInit(mode: .single), audio: dtmfAudio(keys("42")))
+    }
+    let secondDone = NIOLockedValueBox(false)
+    let watcher = Task {
+      _ = try? await second.value
+      secondDone.withLockedValue { $0 = true }
+    }
+    #expect(await eventually(within: 10) { secondDone.withLockedValue { $0 } })
+    factory.gate.signal()
+    await watcher.value
+    #expect(try await second.value.map(\.summary) == ["100", "sos", "final:42", "200"])
+    #expect(try await first.value.map(\.summary) == ["100", "sos", "final:1", "200"])
+    #expect(await eventually { harness.server.idleRecognizers == 2 })
+    await harness.stop()
+    try await group.shutdownGracefully()
+  }
+
+  @Test("a connection lost while its engine is made: the engine goes to the pool once made")
+  func connectionLostWhileMaking() async throws {
+    let factory = GatedFactory()
+    let (harness, group) = try await Self.start(factory, recognizers: 1)
+    let server = harness.server
+    let peer = try await RawConnection.connect(port: harness.port)
+    try await peer.send(
+      RawFrame.preface + RawFrame.emptySettings
+        + RawFrame.grpcRequest(streamID: 1, path: RecognizerServer.recognizePath)
+        + RawFrame.dataFrame(
+          streamID: 1,
+          RecognizerHardeningTests.framed(.initMessage(makeInit()))
+        )
+    )
+    #expect(await eventually { factory.made.withLockedValue { $0 } == 1 })
+    await peer.close()
+    #expect(await eventually { server.liveSessions == 0 && server.liveObjects.streams == 0 })
+    #expect(server.idleRecognizers == 0)
+    factory.gate.signal()
+    #expect(await eventually { server.idleRecognizers == 1 })
+    #expect(factory.made.withLockedValue { $0 } == 1)
+    // The engine made for the lost call serves the next one.
+    let events = try await harness.recognize(makeInit(), audio: dtmfAudio(keys("7")))
+    #expect(events.map(\.summary) == ["100", "sos", "final:7", "200"])
+    #expect(factory.made.withLockedValue { $0 } == 1)
+    await harness.stop()
+    try await group.shutdownGracefully()
   }
 }
