@@ -70,7 +70,7 @@ public struct ServerSessionStateMachine: Sendable {
     /// Acknowledge the client's data again.
     case resumeRequests
     /// The recognition is over: reset the engine and return it to the pool (an engine still
-    /// being prepared, once its preparation returns).
+    /// being made or prepared, once that returns).
     case releaseEngine
     /// (Re)start the idle timer: no audio message for that long is 408 (``idleTimeout(milliseconds:into:)``).
     case restartIdleTimer

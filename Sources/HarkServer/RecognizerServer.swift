@@ -156,7 +156,7 @@ public final class RecognizerServer: Sendable {
     }
 
     /// The server shuts down: the recognitions in flight, to end with 512. Those whose engine
-    /// is still being prepared end with 512 once it is (``sessionStarted(_:)``).
+    /// is still being made or prepared end with 512 once it is (``sessionStarted(_:)``).
     func beginShutdown() -> [RecognizerSession] {
       sessions.withLockedValue { sessions in
         sessions.shuttingDown = true
@@ -194,7 +194,8 @@ public final class RecognizerServer: Sendable {
   private let context: Context
   private let server: GRPCServer
 
-  /// A recognizer whose engines `makeEngine` creates (once per pool slot, when first needed).
+  /// A recognizer whose engines `makeEngine` creates (once per pool slot, when first needed,
+  /// on any thread).
   public init(
     configuration: Configuration,
     group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -330,26 +331,28 @@ public final class RecognizerServer: Sendable {
 /// A fixed number of engines: recognitions take one from their accepted init until their RPC
 /// ends (409 when none is idle). Engines are made when first needed (or all at once by
 /// ``prewarm()``).
-final class EnginePool: Sendable {
-  let capacity: Int
+package final class EnginePool: Sendable {
+  package let capacity: Int
   private let makeEngine: @Sendable () -> any SpeechEngine
   private let state: NIOLockedValueBox<State>
 
   private struct State {
     var idle: [EngineBox] = []
     var created = 0
-    /// Whether the engines made so far run on a worker thread (nil before the first is made).
+    /// Whether an engine made so far runs on a worker thread (nil before the first is made).
+    /// Once true, true for good: a factory that stood in a cheap engine once (sphinx's
+    /// placeholder for a model that failed to load) must not send the next loads to the loop.
     var runOnWorker: Bool?
   }
 
   /// An engine handed between sessions: each is used by one session at a time.
-  final class EngineBox: @unchecked Sendable {
-    let engine: any SpeechEngine
-    init(_ engine: any SpeechEngine) { self.engine = engine }
+  package final class EngineBox: @unchecked Sendable {
+    package let engine: any SpeechEngine
+    package init(_ engine: any SpeechEngine) { self.engine = engine }
   }
 
   /// What ``acquire()`` gives a recognition.
-  enum Acquired {
+  package enum Acquired {
     /// An engine to use.
     case engine(any SpeechEngine)
     /// A slot of the pool, whose engine ``make()`` makes off the event loop: an engine that runs
@@ -359,14 +362,14 @@ final class EnginePool: Sendable {
     case makeOffLoop
   }
 
-  init(capacity: Int, makeEngine: @escaping @Sendable () -> any SpeechEngine) {
+  package init(capacity: Int, makeEngine: @escaping @Sendable () -> any SpeechEngine) {
     self.capacity = capacity
     self.makeEngine = makeEngine
     self.state = NIOLockedValueBox(State())
   }
 
   /// An idle engine, a slot to make one in, or nil if all are busy.
-  func acquire() -> Acquired? {
+  package func acquire() -> Acquired? {
     enum Take {
       case reuse(EngineBox)
       case create(offLoop: Bool)
@@ -388,10 +391,10 @@ final class EnginePool: Sendable {
 
   /// Makes the engine of a slot ``acquire()`` gave (``Acquired/makeOffLoop``), on the calling
   /// thread.
-  func make() -> any SpeechEngine {
+  package func make() -> any SpeechEngine {
     let engine = makeEngine()
     let runsOnWorker = engine.runsOnWorkerThread
-    state.withLockedValue { $0.runOnWorker = runsOnWorker }
+    state.withLockedValue { $0.runOnWorker = ($0.runOnWorker ?? false) || runsOnWorker }
     return engine
   }
 
@@ -420,11 +423,11 @@ final class EnginePool: Sendable {
     }
   }
 
-  func release(_ engine: any SpeechEngine) {
+  package func release(_ engine: any SpeechEngine) {
     state.withLockedValue { $0.idle.append(EngineBox(engine)) }
   }
 
-  var idleCount: Int {
+  package var idleCount: Int {
     state.withLockedValue { $0.idle.count + (capacity - $0.created) }
   }
 }

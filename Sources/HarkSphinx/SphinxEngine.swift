@@ -458,6 +458,10 @@ final class UnavailableEngine: SpeechEngine {
     self.error = error
   }
 
+  /// As the sphinx engine it stands in for: the pool then goes on making the next engines
+  /// (each a new attempt at loading the model) off the event loop.
+  var runsOnWorkerThread: Bool { true }
+
   func prepare(_ configuration: RecognitionConfiguration) throws(EngineError) -> [EngineNotice] {
     throw error
   }

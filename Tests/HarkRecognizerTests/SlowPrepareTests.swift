@@ -291,3 +291,47 @@ struct SlowMakeTests {
     try await group.shutdownGracefully()
   }
 }
+
+/// Where `EnginePool` has a recognition's new engine made.
+@Suite("The engine pool")
+struct EnginePoolTests {
+  /// A DTMF engine that runs on a worker thread, or not (never prepared here).
+  static func engine(onWorker: Bool) -> any SpeechEngine {
+    SlowPrepareTests.SlowPrepareEngine(onWorker: onWorker)
+  }
+
+  static func kind(_ acquired: EnginePool.Acquired?) -> String {
+    switch acquired {
+    case nil: "busy"
+    case .engine?: "engine"
+    case .makeOffLoop?: "make off the loop"
+    }
+  }
+
+  @Test("engines that do not run on a worker: the first is made off the loop, the others at once")
+  func cheapEngines() {
+    let pool = EnginePool(capacity: 3) { Self.engine(onWorker: false) }
+    #expect(Self.kind(pool.acquire()) == "make off the loop")
+    let first = pool.make()
+    #expect(Self.kind(pool.acquire()) == "engine")
+    #expect(Self.kind(pool.acquire()) == "engine")
+    #expect(Self.kind(pool.acquire()) == "busy")
+    pool.release(first)
+    #expect(Self.kind(pool.acquire()) == "engine")
+  }
+
+  @Test("once an engine ran on a worker, every new one is made off the loop, whatever comes next")
+  func workerEnginesStayOffTheLoop() {
+    // Sphinx's factory gives a cheap placeholder when a model fails to load once; the next
+    // load must still not run on the loop.
+    let kinds = NIOLockedValueBox([true, false, false])
+    let pool = EnginePool(capacity: 3) {
+      Self.engine(onWorker: kinds.withLockedValue { $0.removeFirst() })
+    }
+    for _ in 0..<3 {
+      #expect(Self.kind(pool.acquire()) == "make off the loop")
+      _ = pool.make()
+    }
+    #expect(Self.kind(pool.acquire()) == "busy")
+  }
+}

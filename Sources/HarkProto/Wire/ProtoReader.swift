@@ -79,6 +79,7 @@ public struct ProtoReader {
   /// caller's general loop then reads what follows.
   @inlinable @inline(__always)
   public mutating func expect(tag: UInt8) -> Bool {
+    assert(tag < 0x80, "expect(tag:) takes one-byte tags only")
     guard position < end, base.load(fromByteOffset: position, as: UInt8.self) == tag else {
       return false
     }
