@@ -68,6 +68,20 @@ struct SlowPrepareTests {
     }
   }
 
+  /// A raw connection that opens a Recognize stream and sends its init, and nothing more.
+  static func connectAndSendInit(port: Int) async throws -> RawConnection {
+    let peer = try await RawConnection.connect(port: port)
+    try await peer.send(
+      RawFrame.preface + RawFrame.emptySettings
+        + RawFrame.grpcRequest(streamID: 1, path: RecognizerServer.recognizePath)
+        + RawFrame.dataFrame(
+          streamID: 1,
+          RecognizerHardeningTests.framed(.initMessage(makeInit()))
+        )
+    )
+    return peer
+  }
+
   static func start(_ engine: SlowPrepareEngine) async throws -> RecognizerHarness {
     try await RecognizerHarness.start(recognizers: 1, makeEngine: { engine })
   }
@@ -130,15 +144,7 @@ struct SlowPrepareTests {
     let engine = SlowPrepareEngine(onWorker: onWorker, gated: true)
     let harness = try await Self.start(engine)
     let server = harness.server
-    let peer = try await RawConnection.connect(port: harness.port)
-    try await peer.send(
-      RawFrame.preface + RawFrame.emptySettings
-        + RawFrame.grpcRequest(streamID: 1, path: RecognizerServer.recognizePath)
-        + RawFrame.dataFrame(
-          streamID: 1,
-          RecognizerHardeningTests.framed(.initMessage(makeInit()))
-        )
-    )
+    let peer = try await SlowPrepareTests.connectAndSendInit(port: harness.port)
     #expect(await eventually { engine.preparing.withLockedValue { $0 } })
     await peer.close()
     // The session is gone at once; the engine is still out while it prepares…
@@ -267,15 +273,7 @@ struct SlowMakeTests {
     let factory = GatedFactory()
     let (harness, group) = try await Self.start(factory, recognizers: 1)
     let server = harness.server
-    let peer = try await RawConnection.connect(port: harness.port)
-    try await peer.send(
-      RawFrame.preface + RawFrame.emptySettings
-        + RawFrame.grpcRequest(streamID: 1, path: RecognizerServer.recognizePath)
-        + RawFrame.dataFrame(
-          streamID: 1,
-          RecognizerHardeningTests.framed(.initMessage(makeInit()))
-        )
-    )
+    let peer = try await SlowPrepareTests.connectAndSendInit(port: harness.port)
     #expect(await eventually { factory.made.withLockedValue { $0 } == 1 })
     await peer.close()
     #expect(await eventually { server.liveSessions == 0 && server.liveObjects.streams == 0 })
