@@ -15,9 +15,14 @@ public final class LiveObjects: Sendable {
   /// the frame over (for tests: the prefetch follows the frames).
   public var prefetchedFrames: Int { prefetchedFrameCount.value }
 
+  /// RST_STREAM frames received from clients, on any stream (for tests: which resets clients
+  /// send).
+  public var resetsReceived: Int { resetsReceivedCount.value }
+
   let connectionHandlers = Counter()
   let serverStreams = Counter()
   let prefetchedFrameCount = Counter()
+  let resetsReceivedCount = Counter()
 
   public init() {}
 

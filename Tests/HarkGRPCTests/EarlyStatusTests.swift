@@ -53,6 +53,49 @@ struct EarlyStatusTests {
     await server.shutdown(gracePeriod: .milliseconds(100))
   }
 
+  @Test("a Hark client sends no reset of a stream the server reset after its early status")
+  func clientLeavesResetStreamAlone() async throws {
+    // Each such reset is one more frame for the server's reset limits: a load tester refused
+    // (409) faster than the limit allowed lost its connection to them.
+    let (server, port) = try await EchoService.startServer()
+    let channel = GRPCChannel(host: "127.0.0.1", port: port)
+    var request = EchoRequest()
+    request.status = EchoStatus(code: 8, message: "busy")
+    for _ in 0..<50 {
+      let status = try await channel.withCall(
+        path: EchoService.chatPath,
+        request: EchoRequest.self,
+        response: EchoResponse.self
+      ) { call -> GRPCStatus? in
+        // The request stream stays open: the status comes first.
+        try await call.send(request)
+        do {
+          for try await _ in call.responses {}
+          return nil
+        } catch let status as GRPCStatus {
+          return status
+        }
+      }
+      #expect(status?.code == .resourceExhausted)
+    }
+    // A last call that goes through: the connection is still fine.
+    let echoed = try await channel.withCall(
+      path: EchoService.chatPath,
+      request: EchoRequest.self,
+      response: EchoResponse.self
+    ) { call in
+      try await call.send(EchoRequest(text: "still here"))
+      await call.finish()
+      var texts: [String] = []
+      for try await response in call.responses { texts.append(response.text) }
+      return texts
+    }
+    #expect(echoed == ["still here"])
+    #expect(server.liveObjects.resetsReceived == 0)
+    await channel.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
   @Test(
     "a status the client's half-close overtakes, in the same read, needs no reset",
     arguments: ["a message the handler cannot decode", "an unknown method"]

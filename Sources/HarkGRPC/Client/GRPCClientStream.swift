@@ -163,9 +163,9 @@ extension GRPCClientStream: ConnectionStream {
       handler?.receive(metadata: metadata)
     case .receivedStatus(let status, let metadata, let reset):
       if reset {
-        // H29: trailers before our END_STREAM: reset so the server stops waiting for more.
-        connection.session.resetStream(streamID, errorCode: .noError)
-        connection.scheduleFlush()
+        // H29: trailers before our END_STREAM: reset so the server stops waiting for more
+        // (after the read, unless the server reset the stream itself).
+        connection.resetAfterRead(streamID)
       }
       end(status, metadata)
     case .ignore:

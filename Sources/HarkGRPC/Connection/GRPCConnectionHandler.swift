@@ -189,9 +189,11 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
         initialStreamWindowSize: configuration.initialStreamWindowSize,
         connectionWindowSize: configuration.connectionWindowSize,
         maxHeaderListSize: configuration.maxHeaderListSize,
-        // libnghttp2's own limiter is only a backstop, looser than the connection's.
-        resetBurst: max(2 * resets.resetBurst, 1000),
-        resetsPerSecond: max(2 * resets.resetsPerSecond, 100)
+        // libnghttp2's own limiter is only a backstop against a flood of frames: it counts
+        // every RST_STREAM, also those of streams this side had already ended (which cost
+        // nothing, and which the connection's own limit leaves out), so it is set far above.
+        resetBurst: max(10 * resets.resetBurst, 10_000),
+        resetsPerSecond: max(10 * resets.resetsPerSecond, 1_000)
       )
     )
     session.delegate = self
@@ -519,6 +521,12 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     guard let context, !isClosed, context.channel.isActive, context.channel.isWritable else {
       return
     }
+    if !resetAfterRead.isEmpty {
+      for streamID in resetAfterRead where session.isLocallyOpen(streamID) {
+        session.resetStream(streamID, errorCode: .noError)
+      }
+      resetAfterRead.removeAll(keepingCapacity: true)
+    }
     // What nghttp2 did not take from the scratch moves to its streams' own buffers.
     defer { outboundScratch.flushed() }
     do {
@@ -619,6 +627,12 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   }
 
   func session(receivedResetForStream streamID: Int32, errorCode: HTTP2ErrorCode) {
+    // Only the reset of a stream this side is still answering costs it work (the rapid-reset
+    // attack). A client that resets a stream after its status, as gRPC clients do when the
+    // status came before their END_STREAM (H29), costs nothing: counting those closed the
+    // connection of a client whose calls were refused (409) faster than the reset rate.
+    liveObjects?.resetsReceivedCount.add(1)
+    guard session.isLocallyOpen(streamID) else { return }
     guard let verdict = policy?.receivedReset(now: eventLoop.now) else { return }
     carryOut(verdict)
   }
@@ -728,6 +742,19 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   }
 
   /// Resets `streamID` with `errorCode` right after this side's END_STREAM frame is written.
+  /// Client streams whose status came before this side's END_STREAM (H29), to reset with
+  /// NO_ERROR once the read that brought the status is done, unless the server reset them in
+  /// that same read (as a Hark server does): a reset of a stream the server already closed is
+  /// one more frame for its reset limits to count.
+  private var resetAfterRead: [Int32] = []
+
+  /// Resets client stream `streamID` with NO_ERROR after the current read, if the server has
+  /// not reset it by then (see `resetAfterRead`).
+  func resetAfterRead(_ streamID: Int32) {
+    resetAfterRead.append(streamID)
+    scheduleFlush()
+  }
+
   func reset(_ streamID: Int32, afterEndOfStreamWith errorCode: HTTP2ErrorCode) {
     resetAfterEndOfStream[streamID] = errorCode
   }

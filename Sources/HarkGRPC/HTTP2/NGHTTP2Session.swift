@@ -347,6 +347,12 @@ final class NGHTTP2Session {
     nghttp2_session_get_stream_remote_close(session, streamID) != 0
   }
 
+  /// Whether this side may still send on the stream: it exists, and this side has not ended it
+  /// (END_STREAM or RST_STREAM sent).
+  func isLocallyOpen(_ streamID: Int32) -> Bool {
+    nghttp2_session_get_stream_local_close(session, streamID) == 0
+  }
+
   /// Resets a stream with `errorCode`.
   func resetStream(_ streamID: Int32, errorCode: HTTP2ErrorCode) {
     // Fails only for stream 0; a reset of a closed stream is ignored by nghttp2.
