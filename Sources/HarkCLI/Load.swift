@@ -71,6 +71,14 @@ struct Load: AsyncParsableCommand {
     )
     var drainTimeout: Double?
 
+    @Option(
+      help: ArgumentHelp(
+        "How long before a session the server refused (409, 429) is replaced.",
+        valueName: "duration"
+      )
+    )
+    var refusedBackoff: DurationArgument = .seconds(1)
+
     @Option(help: "HTTP/2 connections (default: one per 1,000 sessions, 1…16).")
     var connections: Int?
 
@@ -223,7 +231,8 @@ struct Load: AsyncParsableCommand {
           ?? RecognitionConfiguration.defaultUtteranceEndSilenceMs,
         seed: seed,
         shard: (shard.index, shard.count),
-        drainTimeout: drainTimeout
+        drainTimeout: drainTimeout,
+        refusedBackoff: Double(refusedBackoff.nanoseconds) / 1e9
       )
       let startedAt = ISO8601DateFormatter().string(from: Date())
       let quiet = self.quiet

@@ -51,6 +51,11 @@ public struct LoadConfiguration: Sendable {
   /// How long, after the load, sessions still streaming may take to finish before they are
   /// cancelled.
   public var drainTimeout: Double
+  /// Seconds before a closed loop replaces a session the server refused (409, 429), so that a
+  /// server at capacity is not asked again in a hot loop.
+  public var refusedBackoff: Double
+  /// The default ``refusedBackoff``.
+  public static let defaultRefusedBackoff = 1.0
 
   public init(
     host: String,
@@ -70,8 +75,10 @@ public struct LoadConfiguration: Sendable {
     endSilenceMilliseconds: Int = 500,
     seed: UInt64 = 1,
     shard: (index: Int, count: Int) = (1, 1),
-    drainTimeout: Double? = nil
+    drainTimeout: Double? = nil,
+    refusedBackoff: Double = LoadConfiguration.defaultRefusedBackoff
   ) {
+    self.refusedBackoff = refusedBackoff
     self.host = host
     self.port = port
     self.client = client

@@ -59,13 +59,13 @@ public struct LoadGenerator: Sendable {
     }
     defer { refresher?.cancel() }
     var connections: [GRPCClientConnection] = []
-    do {
-      // One SSL context for every connection (it reads the trust store and the files).
-      let tlsContext = try configuration.client.tls.map { tls in
-        do { return try tls.makeContext() } catch {
-          throw GRPCStatus(.unavailable, "TLS: \(error)")
-        }
+    // One SSL context for every connection (it reads the trust store and the files).
+    let tlsContext = try configuration.client.tls.map { tls in
+      do { return try tls.makeContext() } catch {
+        throw GRPCStatus(.unavailable, "TLS: \(error)")
       }
+    }
+    do {
       for _ in 0..<configuration.connections {
         connections.append(
           try await GRPCClientConnection.connect(
@@ -80,6 +80,17 @@ public struct LoadGenerator: Sendable {
     } catch {
       for connection in connections { await connection.close() }
       throw error
+    }
+
+    // A lane whose connection closed or went away makes a new one on its own event loop.
+    let connect: LoadLoop.Connect = { eventLoop in
+      try await GRPCClientConnection.connect(
+        host: configuration.host,
+        port: configuration.port,
+        configuration: configuration.client,
+        group: eventLoop,
+        tlsContext: tlsContext
+      )
     }
 
     // One LoadLoop per event loop the connections landed on; the load split over connections.
@@ -100,7 +111,8 @@ public struct LoadGenerator: Sendable {
               configuration: configuration,
               metadata: metadata,
               origin: origin,
-              seed: seed
+              seed: seed,
+              connect: connect
             ),
             eventLoop: connection.eventLoop
           )
@@ -184,16 +196,18 @@ public struct LoadGenerator: Sendable {
     try await Task.sleep(for: .milliseconds(20))
     try await collect()
 
+    var used = connections
     for loop in order {
-      let histograms = try await loop.eventLoop.submit {
+      let (histograms, loopConnections) = try await loop.eventLoop.submit {
         loop.value.stopTicking()
-        return loop.value.metrics.histograms
+        return (loop.value.metrics.histograms, loop.value.allConnections)
       }.get()
       for (metric, histogram) in histograms {
         report.histograms[metric, default: LatencyHistogram()].add(histogram)
       }
+      used += loopConnections.filter { connection in !used.contains { $0 === connection } }
     }
-    for connection in connections { await connection.close() }
+    for connection in used { await connection.close() }
 
     report.elapsedSeconds = Double(NIODeadline.now().uptimeNanoseconds - origin) / 1e9
     report.generator.cpuSeconds = Self.cpuSeconds() - cpuStart

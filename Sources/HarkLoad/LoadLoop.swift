@@ -33,13 +33,23 @@ final class LoopMetrics {
 final class LoadLoop {
   /// A connection and its share of the load.
   final class Lane {
-    let connection: GRPCClientConnection
+    /// The connection new sessions start on; replaced once it closed or went away.
+    var connection: GRPCClientConnection
+    /// Connections this lane used before, closed at the end of the run.
+    var retired: [GRPCClientConnection] = []
     /// This lane's place among all lanes (for choosing clips).
     let index: Int
     let laneCount: Int
     let arrivals: LoadConfiguration.Arrivals
     var sessionsStarted = 0
+    /// Sessions running or waiting for a connection.
     var active = 0
+    /// Sessions due to start that wait for the lane's next connection.
+    var waiting = 0
+    /// A new connection is being made (or waits for its backoff).
+    var reconnecting = false
+    /// Attempts to connect since the lane last had a connection.
+    var failedConnects = 0
 
     init(
       connection: GRPCClientConnection,
@@ -83,14 +93,20 @@ final class LoadLoop {
   private let clips:
     [(format: AudioStreamFormat, bytes: ByteBuffer, initMessage: RecognitionInitMessage)]
 
+  /// Makes a new connection on the given event loop (to replace one that closed or went away).
+  typealias Connect = @Sendable (any EventLoop) async throws -> GRPCClientConnection
+  private let connect: Connect
+
   init(
     eventLoop: any EventLoop,
     configuration: LoadConfiguration,
     metadata: SessionMetadata,
     origin: UInt64,
-    seed: UInt64
+    seed: UInt64,
+    connect: @escaping Connect
   ) {
     self.eventLoop = eventLoop
+    self.connect = connect
     self.configuration = configuration
     self.metadata = metadata
     self.origin = origin
@@ -106,6 +122,7 @@ final class LoadLoop {
     )
     self.tickNanoseconds = ring.tickNanoseconds
     self.random = SplitMix64(seed: seed)
+    self.refusedBackoff = UInt64(max(configuration.refusedBackoff, 0) * 1e9)
     self.loadEnd = origin + UInt64((configuration.rampUp + configuration.duration) * 1e9)
     self.clips = configuration.clips.map { clip in
       (clip.clip.format, clip.clip.bytes, configuration.initMessage(clip.clip.format))
@@ -116,6 +133,8 @@ final class LoadLoop {
 
   /// How long a closed loop waits before it replaces a session that failed.
   static let failedSessionPause: UInt64 = 100_000_000
+  /// How long a closed loop waits before it replaces a session the server refused.
+  let refusedBackoff: UInt64
 
   var activeSessions: Int { sessions.count }
 
@@ -208,9 +227,20 @@ final class LoadLoop {
     } else {
       guard !stopped, now < loadEnd else { return }
     }
+    lane.active += 1
+    guard lane.connection.isAvailable else {
+      // The connection closed or received GOAWAY: the session starts on the lane's next one.
+      lane.waiting += 1
+      reconnect(lane)
+      return
+    }
+    begin(on: lane, now: now)
+  }
+
+  /// Starts a session on the lane's connection (counted in `lane.active` already).
+  private func begin(on lane: Lane, now: UInt64) {
     let clip = clips[(lane.index + lane.sessionsStarted * lane.laneCount) % clips.count]
     lane.sessionsStarted += 1
-    lane.active += 1
     let session = LoadSession(
       loop: self,
       lane: lane,
@@ -227,15 +257,89 @@ final class LoadLoop {
     )
   }
 
+  /// The first reconnection waits this long at most, doubling with each failed attempt up to
+  /// ``reconnectBackoffCap`` (full jitter: a random wait up to that bound).
+  static let reconnectBackoffBase: UInt64 = 100_000_000
+  static let reconnectBackoffCap: UInt64 = 2_000_000_000
+
+  /// Makes the lane a new connection unless one is on its way: at once after the lane's
+  /// connection was lost, then after a backoff for each failed attempt, while the load lasts.
+  private func reconnect(_ lane: Lane) {
+    guard !lane.reconnecting, !cancelledAll else { return }
+    lane.reconnecting = true
+    let now = Self.now()
+    var delay: UInt64 = 0
+    if lane.failedConnects > 0 {
+      let bound = min(
+        Self.reconnectBackoffBase << UInt64(min(lane.failedConnects - 1, 20)),
+        Self.reconnectBackoffCap
+      )
+      delay = random.next() % (bound + 1)
+    }
+    let eventLoop = self.eventLoop
+    let connect = self.connect
+    let bound = NIOLoopBound((self, lane), eventLoop: eventLoop)
+    at(now + delay) {
+      Task {
+        let result: Result<GRPCClientConnection, any Error>
+        do {
+          result = .success(try await connect(eventLoop))
+        } catch {
+          result = .failure(error)
+        }
+        eventLoop.execute { bound.value.0.connected(bound.value.1, result) }
+      }
+    }
+  }
+
+  /// A reconnection of `lane` ended: the waiting sessions start on the new connection, or the
+  /// lane tries again after a backoff.
+  private func connected(_ lane: Lane, _ result: Result<GRPCClientConnection, any Error>) {
+    lane.reconnecting = false
+    switch result {
+    case .success(let connection):
+      if cancelledAll {
+        lane.retired.append(connection)
+        return
+      }
+      lane.retired.append(lane.connection)
+      lane.connection = connection
+      lane.failedConnects = 0
+      metrics.second.counters.reconnects += 1
+      let now = Self.now()
+      let waiting = lane.waiting
+      lane.waiting = 0
+      for _ in 0..<waiting { begin(on: lane, now: now) }
+    case .failure(let error):
+      lane.failedConnects += 1
+      let reason = (error as? GRPCStatus)?.message ?? "\(error)"
+      metrics.second.counters.count(message: "reconnect failed: \(reason)")
+      guard !stopped, Self.now() < loadEnd else {
+        // The load is over: the sessions that waited never start.
+        lane.active -= lane.waiting
+        lane.waiting = 0
+        return
+      }
+      if lane.waiting > 0 { reconnect(lane) }
+    }
+  }
+
+  /// Every connection the lanes used, for the run to close.
+  var allConnections: [GRPCClientConnection] {
+    lanes.flatMap { [$0.connection] + $0.retired }
+  }
+
   func sessionEnded(_ session: LoadSession, now: UInt64) {
     sessions.removeValue(forKey: ObjectIdentifier(session))
     session.lane.active -= 1
     // Closed loop: a session that ends is replaced while the load lasts — never from inside
-    // its own callbacks, and a failed one after a pause, so a refusing server is not hammered
-    // by a storm of instant retries.
+    // its own callbacks; a refused one after the refused backoff, and a failed one after a
+    // pause, so a refusing server is not hammered by a storm of instant retries.
     if case .closed = session.lane.arrivals, !stopped, now < loadEnd, !session.cancelledByRun {
       let lane = session.lane
-      at(now + (session.failed ? Self.failedSessionPause : 0)) { [self] in startSession(on: lane) }
+      let pause =
+        session.refused ? refusedBackoff : session.failed ? Self.failedSessionPause : 0
+      at(now + pause) { [self] in startSession(on: lane) }
     }
   }
 
@@ -248,6 +352,10 @@ final class LoadLoop {
   func cancelAll() {
     stopped = true
     cancelledAll = true
+    for lane in lanes {
+      lane.active -= lane.waiting
+      lane.waiting = 0
+    }
     let now = Self.now()
     for session in Array(sessions.values) { session.cancel(now: now) }
   }

@@ -257,6 +257,9 @@ private struct CountersDocument: Codable {
   var sessionsCancelled: Int
   /// Absent in reports written before it was kept (read as 0).
   var sessionsSkipped: Int?
+  var sessionsRefused: Int?
+  var reconnects: Int?
+  var messages: [String: Int]?
   var statuses: [String: Int]
   var transportErrors: [String: Int]
   var audioMessages: Int
@@ -275,6 +278,9 @@ private struct CountersDocument: Codable {
     case sessionsFailed = "sessions_failed"
     case sessionsCancelled = "sessions_cancelled"
     case sessionsSkipped = "sessions_skipped"
+    case sessionsRefused = "sessions_refused"
+    case reconnects
+    case messages
     case transportErrors = "transport_errors"
     case audioMessages = "audio_messages"
     case audioBytes = "audio_bytes"
@@ -292,6 +298,9 @@ private struct CountersDocument: Codable {
     sessionsFailed = counters.sessionsFailed
     sessionsCancelled = counters.sessionsCancelled
     sessionsSkipped = counters.sessionsSkipped
+    sessionsRefused = counters.sessionsRefused
+    reconnects = counters.reconnects
+    messages = counters.messages
     statuses = counters.statuses
     transportErrors = counters.transportErrors
     audioMessages = counters.audioMessages
@@ -311,6 +320,9 @@ private struct CountersDocument: Codable {
     counters.sessionsFailed = sessionsFailed
     counters.sessionsCancelled = sessionsCancelled
     counters.sessionsSkipped = sessionsSkipped ?? 0
+    counters.sessionsRefused = sessionsRefused ?? 0
+    counters.reconnects = reconnects ?? 0
+    for (message, count) in messages ?? [:] { counters.count(message: message, count) }
     counters.statuses = statuses
     counters.transportErrors = transportErrors
     counters.audioMessages = audioMessages

@@ -85,8 +85,12 @@ extension LoadReport {
       ("sessions started", "\(counters.sessionsStarted)"),
       ("sessions completed", "\(counters.sessionsCompleted)"),
       ("sessions failed", "\(counters.sessionsFailed)"),
+      ("sessions refused", "\(counters.sessionsRefused)"),
       ("sessions cancelled", "\(counters.sessionsCancelled)"),
     ]
+    if counters.reconnects > 0 {
+      figures.append(("reconnects", "\(counters.reconnects)"))
+    }
     if parameters.rate != nil {
       // Open loop: arrivals that found --max-sessions sessions running.
       figures.append(("sessions skipped", "\(counters.sessionsSkipped)"))
@@ -97,6 +101,17 @@ extension LoadReport {
     figures.append(("transport errors", "\(counters.transportErrorCount)"))
     for (name, count) in counters.transportErrors.sorted(by: { $0.key < $1.key }) {
       figures.append(("  \(name)", "\(count)"))
+    }
+    if !counters.messages.isEmpty {
+      // The most frequent first: what the failed and refused sessions were told.
+      figures.append(("messages", ""))
+      let shown = counters.messages.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
+      for (message, count) in shown.prefix(10) {
+        figures.append(("  \(count) ×", message))
+      }
+      if shown.count > 10 {
+        figures.append(("  …", "\(shown.count - 10) more kinds in the JSON report"))
+      }
     }
     let audioSeconds = Double(counters.audioMilliseconds) / 1000
     figures += [
@@ -171,15 +186,19 @@ public enum LoadLiveLine {
     let p99 = { (histogram: LatencyHistogram) in
       DisplayUnits.duration(histogram.value(atPercentile: 99), ifAny: histogram.count)
     }
-    return [
+    var parts: [String] = [
       "[" + String(repeating: " ", count: max(0, 5 - seconds.count)) + seconds
         + " s] active \(active)",
       "completed \(totals.sessionsCompleted)",
       "failed \(totals.sessionsFailed)",
+    ]
+    if totals.sessionsRefused > 0 { parts.append("refused \(totals.sessionsRefused)") }
+    let rest: [String] = [
       "\(DisplayUnits.decimal(rate)) sessions/s",
       "handshake p99 \(p99(handshakeSoFar))",
       "final p99 \(p99(finalSoFar))",
-    ].joined(separator: " · ")
+    ]
+    return (parts + rest).joined(separator: " · ")
   }
 }
 

@@ -115,8 +115,17 @@ public struct LoadCounters: Codable, Sendable, Hashable {
   public var sessionsStarted = 0
   /// Sessions that ended with a status the server sent (any code).
   public var sessionsCompleted = 0
-  /// Sessions that ended with a status ≥ 300 or a transport error.
+  /// Sessions that ended with a status ≥ 300 or a transport error, refusals apart.
   public var sessionsFailed = 0
+  /// Sessions the server refused for its capacity or rate (409, 429): replaced after the
+  /// refused backoff rather than failed.
+  public var sessionsRefused = 0
+  /// Connections opened again after one closed or went away during the run.
+  public var reconnects = 0
+  /// What the failed and refused sessions were told, `CODE message` (`409 all recognizers are
+  /// busy`, `UNAVAILABLE the connection closed`), with how many: at most
+  /// ``maxMessageKinds`` kinds, the rest counted under ``otherMessages``.
+  public var messages: [String: Int] = [:]
   /// Sessions the run cancelled at its end, still streaming (not failures).
   public var sessionsCancelled = 0
   /// Open loop: arrivals not started because `--max-sessions` sessions were running.
@@ -143,13 +152,32 @@ public struct LoadCounters: Codable, Sendable, Hashable {
   public var partialResults = 0
   public var finalResults = 0
 
+  /// The most kinds of message kept: a server that words each refusal differently cannot
+  /// grow a report without bound.
+  public static let maxMessageKinds = 32
+  /// The key under which messages past ``maxMessageKinds`` kinds are counted.
+  public static let otherMessages = "(other messages)"
+
   public init() {}
+
+  /// Counts `count` sessions told `message`.
+  public mutating func count(message: String, _ count: Int = 1) {
+    let kinds = messages.count - (messages[Self.otherMessages] == nil ? 0 : 1)
+    if messages[message] != nil || message == Self.otherMessages || kinds < Self.maxMessageKinds {
+      messages[message, default: 0] += count
+    } else {
+      messages[Self.otherMessages, default: 0] += count
+    }
+  }
 
   /// Adds `other`'s counts to these.
   public mutating func add(_ other: LoadCounters) {
     sessionsStarted += other.sessionsStarted
     sessionsCompleted += other.sessionsCompleted
     sessionsFailed += other.sessionsFailed
+    sessionsRefused += other.sessionsRefused
+    reconnects += other.reconnects
+    for (message, count) in other.messages { self.count(message: message, count) }
     sessionsCancelled += other.sessionsCancelled
     sessionsSkipped += other.sessionsSkipped
     statuses.merge(other.statuses, uniquingKeysWith: +)

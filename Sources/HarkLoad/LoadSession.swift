@@ -48,6 +48,8 @@ final class LoadSession: ClientSessionDelegate, RingElement {
   var cancelledByRun = false
   /// Ended with a status of 400 or more, or a transport error.
   private(set) var failed = false
+  /// Refused by the server for its capacity or rate (409, 429): not a failure.
+  private(set) var refused = false
   /// When the latest frames went out, by frame index modulo its size: in the session's own
   /// storage, so that recording a frame touches one cache line rather than an array's header
   /// and element (at thousands of sessions, each is a cache miss). Last, so that the fields a
@@ -244,6 +246,15 @@ final class LoadSession: ClientSessionDelegate, RingElement {
     }
   }
 
+  /// A report's message: the code and what the server (or the transport) said, on one line and
+  /// at most 200 characters, whatever the peer sent.
+  static func message(_ code: some CustomStringConvertible, _ text: String) -> String {
+    let line = text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : "\($0)" }
+      .joined()
+    let trimmed = line.count > 200 ? line.prefix(199) + "…" : Substring(line)
+    return trimmed.isEmpty ? "\(code)" : "\(code) \(trimmed)"
+  }
+
   /// When the frame holding the audio at `milliseconds` went out (the last frame sent, if the
   /// audio reaches past it); nil before any frame.
   private func sendTime(ofAudioAt milliseconds: Int) -> UInt64? {
@@ -278,14 +289,20 @@ final class LoadSession: ClientSessionDelegate, RingElement {
     } else if let status = outcome.status {
       metrics.second.counters.sessionsCompleted += 1
       metrics.second.counters.statuses["\(status.code)", default: 0] += 1
-      if status.code >= 400 {
+      if outcome.kind == .conflict || outcome.kind == .tooManyRequests {
+        refused = true
+        metrics.second.counters.sessionsRefused += 1
+        metrics.second.counters.count(message: Self.message(status.code, status.message))
+      } else if status.code >= 400 {
         failed = true
         metrics.second.counters.sessionsFailed += 1
+        metrics.second.counters.count(message: Self.message(status.code, status.message))
       }
     } else if let transport = outcome.transportStatus {
       failed = true
       metrics.second.counters.sessionsFailed += 1
       metrics.second.counters.transportErrors["\(transport.code)", default: 0] += 1
+      metrics.second.counters.count(message: Self.message(transport.code, transport.message))
     }
     loop.sessionEnded(self, now: now)
   }

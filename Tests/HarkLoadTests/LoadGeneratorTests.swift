@@ -34,9 +34,10 @@ struct LoadGeneratorTests {
     return RecognitionInitMessage(parameters: parameters)
   }
 
-  static func server(recognizers: Int = 1000) async throws -> (RecognizerServer, Int) {
+  static func server(recognizers: Int = 1000, port: Int = 0) async throws -> (RecognizerServer, Int)
+  {
     let server = RecognizerServer(
-      configuration: .init(host: "127.0.0.1", port: 0, recognizers: recognizers)
+      configuration: .init(host: "127.0.0.1", port: port, recognizers: recognizers)
     ) { DTMFEngine() }
     let address = try await server.start()
     return (server, address.port!)
@@ -48,7 +49,8 @@ struct LoadGeneratorTests {
     duration: Double,
     speed: Double = 4,
     connections: Int = 2,
-    shard: (Int, Int) = (1, 1)
+    shard: (Int, Int) = (1, 1),
+    refusedBackoff: Double = LoadConfiguration.defaultRefusedBackoff
   ) -> LoadConfiguration {
     LoadConfiguration(
       host: "127.0.0.1",
@@ -59,7 +61,8 @@ struct LoadGeneratorTests {
       clips: [("keys", clip)],
       speed: speed,
       initMessage: initMessage,
-      shard: shard
+      shard: shard,
+      refusedBackoff: refusedBackoff
     )
   }
 
@@ -126,23 +129,65 @@ struct LoadGeneratorTests {
     await server.shutdown(gracePeriod: .milliseconds(100))
   }
 
-  @Test("failures are counted by status: 409 when the server's recognizers are all busy")
-  func failuresByStatus() async throws {
+  @Test("409s are refusals, with their message, replaced after the refused backoff")
+  func refusals() async throws {
     let (server, port) = try await Self.server(recognizers: 4)
     let report = try await LoadGenerator(
-      configuration: Self.configuration(port: port, arrivals: .closed(sessions: 8), duration: 1)
+      configuration: Self.configuration(
+        port: port,
+        arrivals: .closed(sessions: 8),
+        duration: 1,
+        refusedBackoff: 0.5
+      )
     ).run()
     let counters = report.counters
     try await Self.settled(server, rpcs: counters.sessionsStarted)
     let conflicts = counters.statuses["409"] ?? 0
     #expect(conflicts > 0)
     #expect(conflicts == server.statistics.statuses[409])
-    #expect(counters.sessionsFailed == conflicts)
+    #expect(counters.sessionsRefused == conflicts)
+    #expect(counters.sessionsFailed == 0)
+    #expect(counters.messages.values.reduce(0, +) == conflicts, "\(counters.messages)")
+    #expect(counters.messages.keys.allSatisfy { $0.hasPrefix("409") }, "\(counters.messages)")
+    // Four sessions too many, each asking again at most every 0.5 s over the 1 s of load: a
+    // replacement in a hot loop (or after the 100 ms pause of a failure) asks far more often.
+    #expect(conflicts <= 4 * 3, "\(conflicts) refusals")
     #expect(counters.statuses["200"] == server.statistics.statuses[200])
     await server.shutdown(gracePeriod: .milliseconds(100))
   }
 
-  @Test("a server that goes away: 512 statuses, then transport errors for the calls after")
+  @Test("a server restarted on the same port: the run reconnects and goes on")
+  func reconnects() async throws {
+    let (first, port) = try await Self.server()
+    let run = Task {
+      try await LoadGenerator(
+        configuration: Self.configuration(
+          port: port,
+          arrivals: .closed(sessions: 10),
+          duration: 3,
+          speed: 1,
+          connections: 1
+        )
+      ).run()
+    }
+    try await Task.sleep(for: .milliseconds(600))
+    await first.shutdown(gracePeriod: .milliseconds(100))
+    try await Task.sleep(for: .milliseconds(300))
+    let (second, _) = try await Self.server(port: port)
+    let report = try await run.value
+    let counters = report.counters
+    #expect(counters.reconnects >= 1, "\(counters)")
+    // The sessions on the new server ran to their end.
+    #expect((second.statistics.statuses[200] ?? 0) > 0, "\(second.statistics)")
+    #expect(counters.statuses["200"] == second.statistics.statuses[200])
+    // Calls in flight on the first server ended with its 512 (or the lost connection), counted
+    // with their messages.
+    #expect(counters.sessionsFailed > 0)
+    #expect(counters.messages.values.reduce(0, +) >= counters.sessionsFailed)
+    await second.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  @Test("a server that goes away: 512 statuses, then reconnections that back off")
   func serverGone() async throws {
     let (server, port) = try await Self.server()
     let run = Task {
@@ -158,9 +203,15 @@ struct LoadGeneratorTests {
     try await Task.sleep(for: .milliseconds(600))
     await server.shutdown(gracePeriod: .milliseconds(100))
     let report = try await run.value
-    #expect((report.counters.statuses["512"] ?? 0) > 0)
-    #expect(report.counters.transportErrors.values.reduce(0, +) > 0)
-    #expect(report.counters.sessionsFailed > 0)
+    let counters = report.counters
+    #expect((counters.statuses["512"] ?? 0) > 0)
+    #expect(counters.sessionsFailed > 0)
+    // The replacements wait for a connection rather than fail in a loop; the lane tries to
+    // connect with a growing backoff (100 ms, 200 ms, … at most), a few times in the 1.4 s left.
+    let attempts = counters.messages.filter { $0.key.hasPrefix("reconnect failed") }.values
+      .reduce(0, +)
+    #expect(attempts >= 1 && attempts <= 14, "\(counters.messages)")
+    #expect(counters.sessionsStarted <= 20, "\(counters.sessionsStarted) sessions started")
   }
 
   @Test("two shards of a plan run the same sessions as the whole plan")

@@ -30,6 +30,52 @@ struct LoadReportJSONTests {
     #expect(try LoadReport(jsonText: older).counters.sessionsSkipped == 0)
   }
 
+  @Test("refusals, reconnects and messages are kept in the JSON, read as none from older reports")
+  func refusalsAndMessages() throws {
+    var run = report
+    run.counters.sessionsRefused = 12
+    run.counters.reconnects = 2
+    run.counters.count(message: "409 all 4 recognizers are busy", 12)
+    run.counters.count(message: "UNAVAILABLE connection error: connection reset by peer", 3)
+    let text = run.jsonText()
+    #expect(text.contains(#""sessions_refused": 12"#))
+    #expect(text.contains(#""reconnects": 2"#))
+    let read = try LoadReport(jsonText: text)
+    #expect(read == run)
+    let summary = run.summaryTable()
+    #expect(summary.contains("sessions refused"))
+    #expect(summary.contains("409 all 4 recognizers are busy"))
+    var older = text
+    for key in ["sessions_refused", "reconnects"] {
+      older = older.replacingOccurrences(
+        of: #""\#(key)": [0-9]+,"#,
+        with: "",
+        options: .regularExpression
+      )
+    }
+    older = older.replacingOccurrences(
+      of: #""messages": \{[^}]*\},"#,
+      with: "",
+      options: .regularExpression
+    )
+    #expect(!older.contains("sessions_refused") && !older.contains("\"messages\""))
+    let counters = try LoadReport(jsonText: older).counters
+    #expect(counters.sessionsRefused == 0 && counters.reconnects == 0 && counters.messages.isEmpty)
+  }
+
+  @Test("a peer that words every refusal differently fills at most 32 kinds of message")
+  func messageKinds() {
+    var counters = LoadCounters()
+    for index in 0..<100 { counters.count(message: "409 busy #\(index)") }
+    #expect(counters.messages.count == LoadCounters.maxMessageKinds + 1)
+    #expect(counters.messages[LoadCounters.otherMessages] == 100 - LoadCounters.maxMessageKinds)
+    var merged = LoadCounters()
+    merged.add(counters)
+    merged.add(counters)
+    #expect(merged.messages.values.reduce(0, +) == 200)
+    #expect(merged.messages.count == LoadCounters.maxMessageKinds + 1)
+  }
+
   @Test("an empty report round-trips")
   func emptyRoundTrip() throws {
     let empty = LoadReport()

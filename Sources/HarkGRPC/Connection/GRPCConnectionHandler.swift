@@ -398,7 +398,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   }
 
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
-    closeReason = "connection error: \(error)"
+    // In a few words ("connection reset by peer"), not the event loop's whole error.
+    closeReason = "connection error: \(GRPCConnectError.reason(error))"
     context.close(promise: nil)
   }
 
