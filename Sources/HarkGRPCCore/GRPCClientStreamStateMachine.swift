@@ -185,6 +185,7 @@ public struct GRPCClientStreamStateMachine: Sendable {
     var code: GRPCStatus.Code?
     var message = ""
     var statusText: String?
+    var pushback: Int?
     for field in fields {
       switch field.name {
       case "grpc-status":
@@ -192,6 +193,13 @@ public struct GRPCClientStreamStateMachine: Sendable {
         code = Int(field.value).flatMap { GRPCStatus.Code(rawValue: $0) }
       case "grpc-message":
         message = GRPCStatusMessage.decode(field.value)
+      case "grpc-retry-pushback-ms":
+        // A6: a non-negative integer; anything else asks the client not to retry. At most
+        // 9 digits (over 11 days), so that no value a server sends overflows.
+        let digits = field.value.utf8
+        let valid =
+          !digits.isEmpty && digits.count <= 9 && digits.allSatisfy { (0x30...0x39).contains($0) }
+        pushback = valid ? Int(field.value) : -1
       default: break
       }
     }
@@ -203,7 +211,9 @@ public struct GRPCClientStreamStateMachine: Sendable {
       let reason = statusText.map { "invalid grpc-status '\($0)'" } ?? "response has no grpc-status"
       return (GRPCStatus(.unknown, reason), metadata)
     }
-    return (GRPCStatus(code, message), metadata)
+    var status = GRPCStatus(code, message)
+    status.retryPushbackMilliseconds = pushback
+    return (status, metadata)
   }
 
   /// What response DATA means.

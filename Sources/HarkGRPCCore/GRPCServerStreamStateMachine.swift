@@ -331,6 +331,9 @@ public struct GRPCServerStreamStateMachine: Sendable {
     if !status.message.isEmpty {
       fields.append(HTTPHeaderField("grpc-message", GRPCStatusMessage.encode(status.message)))
     }
+    if let pushback = status.retryPushbackMilliseconds {
+      fields.append(HTTPHeaderField("grpc-retry-pushback-ms", String(pushback)))
+    }
     fields += metadata.headerFields.map { HTTPHeaderField($0.name, $0.value) }
     return fields
   }

@@ -48,6 +48,10 @@ public struct GRPCStatus: Error, Hashable, Sendable, CustomStringConvertible {
   public var code: Code
   /// A developer-facing message; may be empty.
   public var message: String
+  /// The server's retry pushback (gRFC A6, trailer `grpc-retry-pushback-ms`): how long the
+  /// client should wait before trying the call again; nil when the server gave none. A
+  /// negative or malformed value, which A6 reads as "do not retry", is kept as -1.
+  public var retryPushbackMilliseconds: Int?
 
   /// A status of `code` with `message`.
   public init(_ code: Code, _ message: String = "") {

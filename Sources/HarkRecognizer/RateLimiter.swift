@@ -25,4 +25,9 @@ public struct RateLimiter: Sendable {
     tokens -= 1
     return true
   }
+
+  /// Seconds from the last ``acquire(now:)`` until a token is there to take (0 if one is).
+  public var secondsUntilNextToken: Double {
+    tokens >= 1 ? 0 : (1 - tokens) / rate
+  }
 }

@@ -51,8 +51,10 @@ public struct ServerSessionStateMachine: Sendable {
     case acquireEngine
     /// Send this response.
     case send(RecognitionResponse)
-    /// End the RPC (gRPC OK): the status was the last response.
-    case finishCall
+    /// End the RPC (gRPC OK): the status was the last response. With a pushback, the trailers
+    /// tell the client when it may try again (`grpc-retry-pushback-ms`, gRFC A6, and
+    /// `retry-after` in seconds): for 409, 429 and 512 (DESIGN rule 11).
+    case finishCall(pushbackMilliseconds: Int?)
     /// Give the engine this message's samples (which start at `position`), and report a partial
     /// hypothesis it returns with ``enginePartial(_:position:into:)``.
     case engineAudio(position: Int)
@@ -86,8 +88,9 @@ public struct ServerSessionStateMachine: Sendable {
     case unauthenticated(reason: String)
     /// The credentials are valid but may not use `topic`: 403.
     case forbidden(topic: String)
-    /// More new recognitions per second than the server allows: 429.
-    case rateLimited
+    /// More new recognitions per second than the server allows: 429, with the time until the
+    /// limit allows the next one as the pushback.
+    case rateLimited(retryAfterMilliseconds: Int)
     /// Every one of the server's `capacity` engines is busy: 409.
     case enginesBusy(capacity: Int)
     /// The engine refused the recognition's configuration: 400 (a parameter or resource it
@@ -309,8 +312,25 @@ public struct ServerSessionStateMachine: Sendable {
   /// 500), and the engine, if the driver took one, goes back.
   public mutating func rejectInit(_ rejection: InitRejection, into actions: inout [Action]) {
     guard case .acquiring = state else { return }
-    end(Self.status(for: rejection), into: &actions)
+    end(Self.status(for: rejection), pushback: Self.pushback(for: rejection), into: &actions)
   }
+
+  /// How long a client refused for `rejection` should wait before it tries again, in
+  /// milliseconds; nil for a refusal that trying again does not cure.
+  public static func pushback(for rejection: InitRejection) -> Int? {
+    switch rejection {
+    case .rateLimited(let milliseconds): max(milliseconds, 0)
+    case .enginesBusy: conflictPushbackMilliseconds
+    case .unauthenticated, .forbidden, .prepareFailed, .refused: nil
+    }
+  }
+
+  /// The pushback of a 409: a recognition lasts seconds, so a recognizer is unlikely to be free
+  /// much sooner.
+  public static let conflictPushbackMilliseconds = 1_000
+  /// The pushback of a 512: the server is going away, and another one (behind the same address
+  /// or load balancer) may take the call at once.
+  public static let shutdownPushbackMilliseconds = 0
 
   /// The status that refuses a recognition for `rejection`.
   public static func status(for rejection: InitRejection) -> RecognitionStatus {
@@ -323,7 +343,7 @@ public struct ServerSessionStateMachine: Sendable {
         message: "Forbidden",
         details: "the token may not use the topic \(topic)"
       )
-    case .rateLimited:
+    case .rateLimited(_):
       RecognitionStatus(
         code: 429,
         message: "Too many requests",
@@ -859,7 +879,11 @@ public struct ServerSessionStateMachine: Sendable {
   public mutating func shutdown(into actions: inout [Action]) {
     switch state {
     case .awaitingInit, .acquiring, .recognizing:
-      end(512, "Shutdown", "the server is shutting down", into: &actions)
+      end(
+        RecognitionStatus(code: 512, message: "Shutdown", details: "the server is shutting down"),
+        pushback: Self.shutdownPushbackMilliseconds,
+        into: &actions
+      )
     case .finished, .modifying:
       break
     }
@@ -926,8 +950,13 @@ public struct ServerSessionStateMachine: Sendable {
     end(RecognitionStatus(code: code, message: message, details: details), into: &actions)
   }
 
-  /// Sends `status` and ends the RPC; an engine held (or being acquired) goes back.
-  private mutating func end(_ status: RecognitionStatus, into actions: inout [Action]) {
+  /// Sends `status` and ends the RPC (with `pushback` in its trailers); an engine held (or
+  /// being acquired) goes back.
+  private mutating func end(
+    _ status: RecognitionStatus,
+    pushback: Int? = nil,
+    into actions: inout [Action]
+  ) {
     let wasAcquiring: Bool
     let wasRecognizing: Bool
     switch state {
@@ -939,7 +968,7 @@ public struct ServerSessionStateMachine: Sendable {
     state = .finished
     finalStatus = status
     actions.append(.send(RecognitionResponse(.status(status))))
-    actions.append(.finishCall)
+    actions.append(.finishCall(pushbackMilliseconds: pushback))
     if wasRecognizing { actions.append(.stopIdleTimer) }
     if wasAcquiring || wasRecognizing { actions.append(.releaseEngine) }
   }

@@ -135,8 +135,12 @@ public final class RecognizerServer: Sendable {
       }
       if let status = authorize?(metadata, configuration) { return .refused(status) }
       let now = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
-      let allowed = limiter.withLockedValue { limiter in limiter?.acquire(now: now) ?? true }
-      return allowed ? nil : .rateLimited
+      let wait: Double? = limiter.withLockedValue { limiter in
+        guard limiter != nil, !limiter!.acquire(now: now) else { return nil }
+        return limiter!.secondsUntilNextToken
+      }
+      guard let wait else { return nil }
+      return .rateLimited(retryAfterMilliseconds: Int((wait * 1000).rounded(.up)))
     }
 
     /// A recognition started (its engine is ready); false when the server is shutting down,

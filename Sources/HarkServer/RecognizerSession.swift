@@ -215,6 +215,16 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
     perform()
   }
 
+  /// The trailer that tells a refused client when to try again in HTTP's terms, next to the
+  /// status's `grpc-retry-pushback-ms` (gRFC A6): `retry-after` in whole seconds, rounded up
+  /// (RFC 9110 §10.2.3).
+  static func retryAfter(_ milliseconds: Int) -> GRPCMetadata {
+    var trailers = GRPCMetadata()
+    // Digits only: a valid header value.
+    try? trailers.add("retry-after", "\((milliseconds + 999) / 1000)")
+    return trailers
+  }
+
   // MARK: Carrying out actions
 
   /// Carries out the machine's actions in order, including those that events reported on the
@@ -231,8 +241,10 @@ final class RecognizerSession: GRPCServerStreamHandler, @unchecked Sendable {
         acquireEngine()
       case .send(let response):
         stream.send(response)
-      case .finishCall:
-        stream.finish()
+      case .finishCall(let pushback):
+        var status = GRPCStatus.ok
+        status.retryPushbackMilliseconds = pushback
+        stream.finish(status: status, metadata: pushback.map(Self.retryAfter) ?? GRPCMetadata())
       case .engineAudio(let position):
         scratch.samples.withUnsafeBufferPointer { samples in
           runner?.audio(samples, at: position)

@@ -166,6 +166,33 @@ struct GRPCClientStreamStateMachineTests {
     case refused(String)
   }
 
+  @Test(
+    "grpc-retry-pushback-ms is read into the status; a value that is not a count means no retry",
+    arguments: [
+      ("250", 250), ("0", 0), ("-1", -1), ("1.5", -1), ("", -1), ("9999999999", -1),
+      ("12ms", -1), (nil, nil),
+    ] as [(String?, Int?)]
+  )
+  func retryPushback(_ value: String?, _ expected: Int?) throws {
+    var trailers =
+      fields([":status": "200", "content-type": "application/grpc", "grpc-status": "8"])
+    if let value { trailers.append(HTTPHeaderField("grpc-retry-pushback-ms", value)) }
+    var machine = try Self.machine(in: .requestFinished)
+    guard
+      case .receivedStatus(let status, _, _) = machine.receive(headers: trailers, endStream: true)
+    else {
+      Issue.record("no status")
+      return
+    }
+    #expect(status.code == .resourceExhausted)
+    #expect(status.retryPushbackMilliseconds == expected)
+    // And back: a server's status writes it.
+    if let expected, expected >= 0 {
+      let written = GRPCServerStreamStateMachine.statusFields(status, GRPCMetadata())
+      #expect(written.contains(HTTPHeaderField("grpc-retry-pushback-ms", "\(expected)")))
+    }
+  }
+
   @Test("each start is reached by its events", arguments: Start.allCases)
   func startsAreReached(_ start: Start) throws {
     #expect(Self.phase(of: try Self.machine(in: start)) == start.phase)

@@ -284,7 +284,7 @@ struct ServerSessionStateMachineTests {
     switch action {
     case .acquireEngine: "acquire"
     case .send(let response): summary(response)
-    case .finishCall: "finish"
+    case .finishCall(let pushback): pushback.map { "finish, retry in \($0) ms" } ?? "finish"
     case .engineAudio(let position): "audio@\(position)"
     case .engineBeginUtterance(let onset): "begin@\(onset)"
     case .engineEndUtterance(let end): "end@\(end)"
@@ -550,10 +550,17 @@ struct ServerSessionStateMachineTests {
   static func ending(_ starts: [Start], _ event: Event, _ status: String) -> [Row] {
     starts.map { start in
       let code = UInt32(status.prefix(3))!
+      // 409 and 512 tell the client when to try again (DESIGN rule 11).
+      let finish =
+        switch code {
+        case 409: "finish, retry in \(Machine.conflictPushbackMilliseconds) ms"
+        case 512: "finish, retry in \(Machine.shutdownPushbackMilliseconds) ms"
+        default: "finish"
+        }
       switch start {
-      case .awaitingInit: return Row(start, event, [status, "finish"], .finished(code))
-      case .acquiring: return Row(start, event, [status, "finish", "release"], .finished(code))
-      default: return Row(start, event, [status] + ended, .finished(code))
+      case .awaitingInit: return Row(start, event, [status, finish], .finished(code))
+      case .acquiring: return Row(start, event, [status, finish, "release"], .finished(code))
+      default: return Row(start, event, [status, finish] + ended.dropFirst(), .finished(code))
       }
     }
   }
@@ -1008,7 +1015,7 @@ struct ServerSessionStateMachineTests {
       "the token may not use the topic BANKING"
     ),
     RejectionCase(
-      .rateLimited,
+      .rateLimited(retryAfterMilliseconds: 250),
       429,
       "Too many requests",
       "the server's limit of new recognitions per second was exceeded"
@@ -1050,9 +1057,16 @@ struct ServerSessionStateMachineTests {
     var session = Start.acquiring.session
     var actions: [Machine.Action] = []
     session.machine.rejectInit(rejectionCase.rejection, into: &actions)
+    let pushback: Int? =
+      switch rejectionCase.status.code {
+      case 429: 250
+      case 409: Machine.conflictPushbackMilliseconds
+      default: nil
+      }
     #expect(
       actions == [
-        .send(RecognitionResponse(.status(rejectionCase.status))), .finishCall, .releaseEngine,
+        .send(RecognitionResponse(.status(rejectionCase.status))),
+        .finishCall(pushbackMilliseconds: pushback), .releaseEngine,
       ]
     )
     #expect(session.machine.finalStatus == rejectionCase.status)
@@ -1134,8 +1148,8 @@ struct ServerSessionStateMachineTests {
       .initMessage, .audio(.tone(milliseconds: 200)), .startTimers, .endOfRequests,
     ]
     let endings: [(Event, [String], UInt32?)] = [
-      (.rejectInit, ["409 Conflict", "finish", "release"], 409),
-      (.shutdown, ["512 Shutdown", "finish", "release"], 512),
+      (.rejectInit, ["409 Conflict", "finish, retry in 1000 ms", "release"], 409),
+      (.shutdown, ["512 Shutdown", "finish, retry in 0 ms", "release"], 512),
       (.cancel, ["release"], nil),
     ]
     for (event, actions, code) in endings {

@@ -4,6 +4,7 @@ import HarkGRPCCore
 import HarkProto
 import HarkRecognizer
 import HarkServer
+import HarkTestSupport
 import NIOConcurrencyHelpers
 import NIOCore
 import Testing
@@ -396,6 +397,47 @@ struct StatusTests {
     #expect(first.map(\.summary) == ["100", "sos", "final:1", "200"])
     #expect(second.map(\.summary) == ["429"])
     await harness.stop()
+  }
+
+  @Test("409 and 429 tell the client when to try again, in their trailers (gRFC A6)")
+  func pushbackTrailers() async throws {
+    let harness = try await RecognizerHarness.start(recognizers: 1, maxSessionsPerSecond: 0.5)
+    let port = harness.port
+    let first = try await RawRecognizeCall.call(port: port, [.initMessage(makeInit())])
+    #expect(first.responses.statusCodes == [100, 204])
+    #expect(!first.trailers.contains { $0.0 == "grpc-retry-pushback-ms" })
+    // The limit allows one recognition every 2 s: the next is refused, to be tried again once
+    // the limit allows one (at most 2 s later).
+    let limited = try await RawRecognizeCall.call(port: port, [.initMessage(makeInit())])
+    #expect(limited.responses.statusCodes == [429])
+    let pushback = limited.trailers.first { $0.0 == "grpc-retry-pushback-ms" }.flatMap {
+      Int($0.1)
+    }
+    #expect(pushback.map { $0 > 0 && $0 <= 2000 } == true, "\(limited.trailers)")
+    let retryAfter = limited.trailers.first { $0.0 == "retry-after" }.flatMap { Int($0.1) }
+    #expect(retryAfter.map { $0 >= 1 && $0 <= 2 } == true, "\(limited.trailers)")
+    await harness.stop()
+
+    // 409: every recognizer busy.
+    let busy = try await RecognizerHarness.start(recognizers: 1)
+    let released = NIOLockedValueBox(false)
+    let holder = Task {
+      try await busy.rawCall(
+        [.initMessage(makeInit())],
+        holdUntil: { released.withLockedValue { $0 } }
+      )
+    }
+    #expect(await eventually { busy.server.activeRecognitions == 1 })
+    let refused = try await RawRecognizeCall.call(port: busy.port, [.initMessage(makeInit())])
+    #expect(refused.responses.statusCodes == [409])
+    #expect(
+      refused.trailers.contains { $0 == ("grpc-retry-pushback-ms", "1000") }
+        && refused.trailers.contains { $0 == ("retry-after", "1") },
+      "\(refused.trailers)"
+    )
+    released.withLockedValue { $0 = true }
+    _ = try await holder.value
+    await busy.stop()
   }
 
   // MARK: 500, 502, 512

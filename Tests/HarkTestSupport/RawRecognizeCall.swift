@@ -17,6 +17,15 @@ public enum RawRecognizeCall {
     _ requests: [RecognitionRequest],
     path: String = "/nuance.asr.v1.Recognizer/Recognize"
   ) async throws -> [RecognitionResponse] {
+    try await call(port: port, requests, path: path).responses
+  }
+
+  /// Like ``run(port:_:path:)``, and also returns the call's trailing header fields.
+  public static func call(
+    port: Int,
+    _ requests: [RecognitionRequest],
+    path: String = "/nuance.asr.v1.Recognizer/Recognize"
+  ) async throws -> (responses: [RecognitionResponse], trailers: [(String, String)]) {
     var body = ByteBuffer()
     for request in requests { GRPCMessageFramer.append(request.serializedBytes(), to: &body) }
     // The stream's window is the server's (1 MiB by default), acknowledged below.
@@ -73,7 +82,8 @@ public enum RawRecognizeCall {
     while let message = try deframer.next() {
       responses.append(try RecognitionResponse(serializedBytes: message))
     }
-    return responses
+    let trailers = HPACKDecoder().headers(of: frames).last { $0.streamID == 1 && $0.endStream }
+    return (responses, trailers?.fields ?? [])
   }
 }
 
