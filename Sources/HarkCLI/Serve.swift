@@ -18,8 +18,13 @@ struct Serve: AsyncParsableCommand {
     discussion: """
       Serves /nuance.asr.v1.Recognizer/Recognize over HTTP/2: over TLS with --tls-cert and \
       --tls-key (ALPN h2; mTLS with --tls-client-ca), else in plaintext (h2c). SIGHUP re-reads \
-      the certificate and key without dropping connections. SIGTERM or SIGINT ends every \
-      recognition in flight with status 512, sends GOAWAY and exits.
+      the certificate and key without dropping connections.
+
+      SIGTERM or SIGINT drains the server for a rolling deploy: it stops listening at once (a \
+      replacement can bind the port), sends GOAWAY on every connection (calls opened after it \
+      are refused with REFUSED_STREAM, which clients retry elsewhere), lets the recognitions \
+      in flight finish for up to --drain-timeout, then ends those left with status 512 (with a \
+      retry pushback) and exits. A second signal skips the wait.
 
       With --tokens or --jwt-jwks, every call needs authorization: Bearer TOKEN: a token of \
       the tokens file, or a JWT signed by a key of the JWKS (either, with both). A call without \
@@ -138,6 +143,15 @@ struct Serve: AsyncParsableCommand {
     )
   )
   var maxBufferedAudioMs: Int = 1000
+
+  @Option(
+    help: ArgumentHelp(
+      "After SIGTERM, how long recognitions in flight may go on before they get 512; 0 ends "
+        + "them at once.",
+      valueName: "duration"
+    )
+  )
+  var drainTimeout: DurationArgument = .seconds(30)
 
   @Option(
     help: ArgumentHelp(
@@ -430,10 +444,29 @@ struct Serve: AsyncParsableCommand {
     defer { statistics.cancel() }
     let signal = await signals.first()
     logger.info(
-      "Shutting down",
-      metadata: ["signal": "\(signal)", "recognitions": "\(server.activeRecognitions)"]
+      "Draining",
+      metadata: [
+        "signal": "\(signal)", "recognitions": "\(server.activeRecognitions)",
+        "connections": "\(server.connectionCount)", "drain_timeout": "\(drainTimeout)",
+      ]
     )
-    await server.shutdown(gracePeriod: .seconds(5))
+    // A second signal ends the wait: the recognitions left get 512 at once.
+    let second = Task {
+      let again = await signals.first()
+      guard !Task.isCancelled, again != "none" else { return }
+      logger.info("Second signal: ending the drain", metadata: ["signal": "\(again)"])
+      server.endDrain()
+    }
+    let drain = await server.drain(timeout: .nanoseconds(drainTimeout.nanoseconds))
+    second.cancel()
+    logger.info(
+      "Drained",
+      metadata: [
+        "ending": "\(drain.ending)",
+        "recognitions_at_start": "\(drain.recognitionsAtStart)",
+        "recognitions_cut": "\(drain.recognitionsCut)",
+      ]
+    )
     logger.info("Stopped", metadata: ["recognitions.started": "\(server.startedRecognitions)"])
   }
 

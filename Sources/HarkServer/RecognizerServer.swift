@@ -101,6 +101,8 @@ public final class RecognizerServer: Sendable {
     let idleTimeout: TimeAmount
     let initTimeout: TimeAmount?
     let liveSessionObjects = LiveObjects.Counter()
+    /// A drain's wait was ended early (``RecognizerServer/endDrain()``).
+    let drainEnded = NIOLockedValueBox(false)
     let maxBufferedAudio: TimeAmount
     private let authenticator: BearerAuthenticator?
     private let authorize:
@@ -320,6 +322,72 @@ public final class RecognizerServer: Sendable {
   /// Runs until ``shutdown(gracePeriod:)`` finishes (or the calling task is cancelled).
   public func serve() async throws {
     try await server.serve()
+  }
+
+  /// What a drain did.
+  public struct DrainOutcome: Sendable, Hashable {
+    /// Recognitions running when the drain began.
+    public var recognitionsAtStart: Int
+    /// Recognitions still running when the wait ended, which got 512.
+    public var recognitionsCut: Int
+    /// Why the wait ended.
+    public var ending: Ending
+
+    public init(recognitionsAtStart: Int, recognitionsCut: Int, ending: Ending) {
+      self.recognitionsAtStart = recognitionsAtStart
+      self.recognitionsCut = recognitionsCut
+      self.ending = ending
+    }
+
+    public enum Ending: String, Sendable, Hashable, CustomStringConvertible {
+      /// Every call ended and every connection closed.
+      case drained
+      /// The drain timeout passed.
+      case timedOut = "timed-out"
+      /// ``RecognizerServer/endDrain()`` (a second signal) cut the wait short.
+      case ended
+
+      public var description: String { rawValue }
+    }
+  }
+
+  /// Drains the server, as a rolling deploy needs (DESIGN rule 8): stops listening at once (a
+  /// replacement can bind the port), sends GOAWAY on every connection (calls opened after it are
+  /// refused with REFUSED_STREAM, which clients retry), and lets the recognitions in flight
+  /// finish for up to `timeout`, or until ``endDrain()``; then ends those left with 512 (and a
+  /// pushback hint) and shuts down as ``shutdown(gracePeriod:)`` does.
+  public func drain(
+    timeout: TimeAmount,
+    gracePeriod: TimeAmount = .seconds(5)
+  ) async
+    -> DrainOutcome
+  {
+    let atStart = activeRecognitions
+    await server.beginDrain()
+    let deadline = NIODeadline.now() + timeout
+    var ending = DrainOutcome.Ending.drained
+    // Every call's end closes its connection (GOAWAY was sent), so no connection left means
+    // nothing left to wait for.
+    while server.connectionCount > 0 {
+      if context.drainEnded.withLockedValue({ $0 }) {
+        ending = .ended
+        break
+      }
+      if NIODeadline.now() >= deadline {
+        ending = .timedOut
+        break
+      }
+      try? await Task.sleep(nanoseconds: 20_000_000)
+    }
+    let cut = activeRecognitions
+    await shutdown(gracePeriod: gracePeriod)
+    return DrainOutcome(recognitionsAtStart: atStart, recognitionsCut: cut, ending: ending)
+  }
+
+  /// Ends a ``drain(timeout:gracePeriod:)``'s wait at once: the recognitions still running get
+  /// 512 (a second SIGTERM).
+  public func endDrain() {
+    context.drainEnded.withLockedValue { $0 = true }
   }
 
   /// Shuts down: every recognition in flight ends with 512, then each connection gets GOAWAY and

@@ -74,9 +74,51 @@ struct RecognizeCommandTests {
     await server.stop()
   }
 
-  @Test("512: the server shuts down during the recognition: exit 8")
+  @Test("SIGTERM drains: the recognition in flight finishes, and the server exits 0")
+  func drained() async throws {
+    let server = try await HarkServeProcess.start(drainTimeout: "30s")
+    let process = try HarkProcess([
+      "recognize", "-", "--plaintext", "--server", "127.0.0.1:\(server.port)", "--format", "ulaw",
+      "--verbose",
+    ])
+    var generator = DTMFGenerator(sampleRate: 8000, seed: 5)
+    process.write(encoded(generator.generate([.silence(milliseconds: 200)]), format: .ulaw))
+    try await process.waitForStandardError(containing: "← status 100")
+    server.signal()
+    try await server.waitForLog(containing: "Draining")
+    // The call goes on after the signal: its key press is recognized, and it ends with 200.
+    process.write(encoded(keyPresses("7", sampleRate: 8000), format: .ulaw))
+    process.closeInput()
+    #expect(try await process.wait() == 0, "\(process.standardError)")
+    #expect(process.standardOutput == "7\n")
+    #expect(await server.waitForExit() == 0)
+    #expect(server.standardError.contains("ending=drained"), "\(server.standardError)")
+    #expect(server.standardError.contains("recognitions_cut=0"))
+  }
+
+  @Test("a second SIGTERM ends the drain: the recognition in flight gets 512 (exit 8)")
+  func secondSignal() async throws {
+    let server = try await HarkServeProcess.start(drainTimeout: "30s")
+    let process = try HarkProcess([
+      "recognize", "-", "--plaintext", "--server", "127.0.0.1:\(server.port)", "--verbose",
+    ])
+    process.write(Array(Self.silence(milliseconds: 200)))
+    try await process.waitForStandardError(containing: "← status 100")
+    server.signal()
+    try await server.waitForLog(containing: "Draining")
+    server.signal()
+    let status = try await process.wait()
+    #expect(status == 8, "\(process.standardError)")
+    #expect(process.standardError.contains("hark: 512"))
+    #expect(await server.waitForExit() == 0)
+    #expect(server.standardError.contains("ending=ended"), "\(server.standardError)")
+    #expect(server.standardError.contains("recognitions_cut=1"))
+    process.closeInput()
+  }
+
+  @Test("512: the server's drain time is up during the recognition: exit 8")
   func shutdown() async throws {
-    let server = try await HarkServeProcess.start()
+    let server = try await HarkServeProcess.start(drainTimeout: "0")
     let process = try HarkProcess([
       "recognize", "-", "--plaintext", "--server", "127.0.0.1:\(server.port)", "--verbose",
     ])

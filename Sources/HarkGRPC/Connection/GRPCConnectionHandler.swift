@@ -498,6 +498,12 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
   }
 
   /// Closes the connection now; every open stream learns why.
+  /// Ends a drained connection after the callback that closed its last stream (not from inside
+  /// nghttp2's own call).
+  private func scheduleEndOfDrain() {
+    eventLoop.assumeIsolated().execute { self.endDrainIfIdle() }
+  }
+
   func close(reason: String) {
     closeReason = reason
     flush()
@@ -595,6 +601,13 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     // is not even written). A stream accepted then would never learn the connection is gone: its
     // handler would wait forever, and touch this handler once freed.
     guard role == .server, !isClosed, let acceptStream else { return }
+    if draining {
+      // A call that crossed the shutdown notice: refused, for the client to try elsewhere
+      // (DESIGN rule 8). libnghttp2 would otherwise take it.
+      session.resetStream(streamID, errorCode: .refusedStream)
+      scheduleFlush()
+      return
+    }
     if let stream = acceptStream(self, streamID, headers, endStream) {
       policy?.streamOpened()
       register(stream, id: streamID)
@@ -693,9 +706,32 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NGHTTP2SessionDelegate
     streams[streamID]?.receivedEndOfData()
   }
 
+  /// The server is draining this connection: it sent the shutdown notice, refuses new streams,
+  /// and ends the connection once its last stream has closed.
+  private(set) var draining = false
+
+  /// Begins a drain (server role): the shutdown notice now; new streams are refused with
+  /// REFUSED_STREAM while those open go on; once none is left, the final GOAWAY and close.
+  func beginDrain() {
+    guard role == .server, !draining, !isClosed else { return }
+    draining = true
+    try? session.submitShutdownNotice()
+    flush()
+    endDrainIfIdle()
+  }
+
+  /// A draining connection without a stream: the final GOAWAY (naming the last stream
+  /// processed), then close.
+  private func endDrainIfIdle() {
+    guard draining, streams.isEmpty, !isClosed else { return }
+    try? session.goAway(lastStreamID: session.lastProcessedStreamID, errorCode: .noError)
+    close(reason: "server draining")
+  }
+
   func session(closedStream streamID: Int32, errorCode: HTTP2ErrorCode) {
     resetAfterEndOfStream.removeValue(forKey: streamID)
     guard let stream = streams.removeValue(forKey: streamID) else { return }
+    defer { if draining && streams.isEmpty { scheduleEndOfDrain() } }
     session.setStreamAddress(nil, streamID: streamID)
     policy?.streamClosed(now: eventLoop.now)
     if stream.io.unconsumedBytes > 0 {

@@ -406,6 +406,13 @@ final class NGHTTP2Session {
     try check(result)
   }
 
+  /// Sends a server's shutdown notice: GOAWAY NO_ERROR with the largest stream id, which tells
+  /// the client to open no more streams while every stream goes on (RFC 9113 §6.8). The final
+  /// GOAWAY, naming the last stream processed, follows with ``goAway(lastStreamID:errorCode:debugData:)``.
+  func submitShutdownNotice() throws(NGHTTP2Error) {
+    try check(nghttp2_submit_shutdown_notice(session))
+  }
+
   /// The id of the last stream the peer opened that this side processed (for GOAWAY).
   var lastProcessedStreamID: Int32 { nghttp2_session_get_last_proc_stream_id(session) }
 

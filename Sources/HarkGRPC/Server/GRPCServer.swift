@@ -449,6 +449,21 @@ public final class GRPCServer: Sendable {
     }
   }
 
+  /// Begins a drain: stops accepting connections (the port is free at once for a replacement to
+  /// bind) and sends GOAWAY on each, so that calls in flight go on while new ones are refused
+  /// (REFUSED_STREAM, which clients may retry elsewhere). A connection closes once its calls
+  /// have ended; ``shutdown(gracePeriod:)`` ends what is left.
+  public func beginDrain() async {
+    let (listener, connections) = state.withLockedValue { state in
+      state.shuttingDown = true
+      let listener = state.listener
+      state.listener = nil
+      return (listener, Array(state.connections.values))
+    }
+    try? await listener?.close()
+    for connection in connections { connection.drain() }
+  }
+
   /// Stops accepting connections and sends GOAWAY on each: calls in flight may finish within
   /// `gracePeriod`; then every connection closes (its remaining calls are cancelled).
   public func shutdown(gracePeriod: TimeAmount = .seconds(5)) async {
@@ -496,6 +511,12 @@ final class ServerConnection: Sendable {
       handler.flush()
       if handler.streams.isEmpty { handler.close(reason: "server shutting down") }
     }
+  }
+
+  /// Drains: the shutdown notice; new calls refused, those open go on, then the final GOAWAY
+  /// and close.
+  func drain() {
+    channel.eventLoop.execute { self.handler.value.beginDrain() }
   }
 
   func close() {
