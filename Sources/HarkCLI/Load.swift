@@ -79,6 +79,14 @@ struct Load: AsyncParsableCommand {
     )
     var refusedBackoff: DurationArgument = .seconds(1)
 
+    @Option(
+      help: """
+        Retries of a session refused before its 100 (409, 429, 503, 512, UNAVAILABLE), after \
+        the server's pushback or a jittered backoff; retried sessions are counted apart.
+        """
+    )
+    var retries: Int = 0
+
     @Option(help: "HTTP/2 connections (default: one per 1,000 sessions, 1…16).")
     var connections: Int?
 
@@ -147,6 +155,9 @@ struct Load: AsyncParsableCommand {
       if !(rampUp >= 0) { throw ValidationError("--ramp-up must not be negative") }
       if let drainTimeout, !(drainTimeout >= 0) {
         throw ValidationError("--drain-timeout must not be negative")
+      }
+      if !(0...100).contains(retries) {
+        throw ValidationError("--retries must be from 0 to 100, not \(retries)")
       }
       if let connections, connections < 1 {
         throw ValidationError("--connections must be at least 1")
@@ -232,7 +243,8 @@ struct Load: AsyncParsableCommand {
         seed: seed,
         shard: (shard.index, shard.count),
         drainTimeout: drainTimeout,
-        refusedBackoff: Double(refusedBackoff.nanoseconds) / 1e9
+        refusedBackoff: Double(refusedBackoff.nanoseconds) / 1e9,
+        retryPolicy: .retries(retries)
       )
       let startedAt = ISO8601DateFormatter().string(from: Date())
       let quiet = self.quiet

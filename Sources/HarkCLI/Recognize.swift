@@ -91,6 +91,15 @@ struct Recognize: AsyncParsableCommand {
   )
   var timeout: Double?
 
+  @Option(
+    help: """
+      Retries of a recognition refused before it starts (409, 429, 503, 512, or a server that \
+      cannot be reached), after the server's pushback or a jittered backoff; the audio waits, \
+      whole. 0 for none.
+      """
+  )
+  var retries: Int = 2
+
   @Flag(help: "Write one JSON object per response to stdout.")
   var json = false
 
@@ -102,6 +111,9 @@ struct Recognize: AsyncParsableCommand {
       throw ValidationError("--rate must be 8000 or 16000, not \(rate)")
     }
     if realtime && fast { throw ValidationError("--realtime and --fast exclude each other") }
+    if !(0...100).contains(retries) {
+      throw ValidationError("--retries must be from 0 to 100, not \(retries)")
+    }
     if let timeout, !(timeout > 0 && timeout <= 8 * 3600) {
       throw ValidationError(
         "--timeout must be more than 0 and at most 28800 seconds, not \(timeout)"
@@ -158,6 +170,7 @@ struct Recognize: AsyncParsableCommand {
     )
     runner.timeout = timeout.map { .milliseconds(Int(($0 * 1000).rounded(.up))) }
     runner.tokenProvider = tokenProvider
+    runner.retryPolicy = .retries(retries)
     let cancellation = RecognizeRunner.Cancellation()
     let interrupts = Task {
       var count = 0

@@ -37,6 +37,8 @@ public struct RecognizeRunner: Sendable {
   public var display: TerminalDisplay
   /// The longest the recognition may take once its call starts (`--timeout`); nil for none.
   public var timeout: Duration?
+  /// How a refusal before the 100 is tried again (`--retries`).
+  public var retryPolicy: RetryPolicy = .default
   /// Where the access token comes from (`--token`, `--client-id`, …); nil sends none. The run
   /// does not close it.
   public var tokenProvider: (any TokenProvider)?
@@ -151,10 +153,12 @@ public struct RecognizeRunner: Sendable {
     let output = self.output
     let display = self.display
     let startTimersAfter = options.startTimersAfterMs
+    let maxAttempts = retryPolicy.maxAttempts
     let outcome = try await client.recognize(
       initMessage,
       audio: counted,
       timeout: timeout,
+      retryPolicy: retryPolicy,
       trace: trace
     ) { recognition in
       cancellation.attach(recognition)
@@ -170,6 +174,15 @@ public struct RecognizeRunner: Sendable {
               if !Task.isCancelled { recognition.startTimers() }
             }
           }
+        case .retrying(let attempt, let delay, let reason):
+          // Why the recognition has not started yet, and when it tries again.
+          let (seconds, attoseconds) = delay.components
+          let tenths = Int(((Double(seconds) + Double(attoseconds) / 1e18) * 10).rounded())
+          let wait = "\(tenths / 10).\(tenths % 10)"
+          display.note(
+            "hark: \(RecognizeRunner.describe(reason)); retrying in \(wait) s "
+              + "(attempt \(attempt) of \(maxAttempts))"
+          )
         case .partialResult(let result):
           progress.partial(result.hypotheses.first?.formattedText ?? "")
         case .finalResult(let result):
@@ -191,6 +204,18 @@ public struct RecognizeRunner: Sendable {
     display.finish()
     await client.close()
     return outcome
+  }
+}
+
+extension RecognizeRunner {
+  /// A refusal in a few words: `409 Conflict (all 4 recognizers are busy)`, `UNAVAILABLE: …`.
+  static func describe(_ outcome: RecognitionOutcome) -> String {
+    if let status = outcome.status {
+      let details = status.details.isEmpty ? "" : " (\(status.details))"
+      return "\(status.code) \(status.message)\(details)"
+    }
+    if let transport = outcome.transportStatus { return "\(transport)" }
+    return "\(outcome.kind)"
   }
 }
 

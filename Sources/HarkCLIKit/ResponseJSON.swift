@@ -41,6 +41,27 @@ public enum ResponseJSON {
       ])
     case .partialResult(let result), .finalResult(let result):
       return .object([("result", json(result))])
+    case .retrying(let attempt, let delay, let reason):
+      // Not a response: the refusal before the 100 and when the next attempt starts.
+      let (seconds, attoseconds) = delay.components
+      let milliseconds = Double(seconds) * 1000 + Double(attoseconds / 1_000_000_000_000_000)
+      var retrying: [(String, JSONValue)] = [
+        ("attempt", .number(Double(attempt))), ("after_ms", .number(milliseconds)),
+      ]
+      if let status = reason.status {
+        retrying.append(("status", json(status)))
+      } else if let transport = reason.transportStatus {
+        retrying.append(
+          (
+            "error",
+            .object([
+              ("grpc_status", .number(Double(transport.code.rawValue))),
+              ("message", .string(transport.message)),
+            ])
+          )
+        )
+      }
+      return .object([("retrying", .object(retrying))])
     case .finished(let outcome):
       if let status = outcome.status { return .object([("status", json(status))]) }
       if let transport = outcome.transportStatus {

@@ -50,8 +50,19 @@ package final class ClientSession: GRPCClientStreamHandler {
   package static let path = "/nuance.asr.v1.Recognizer/Recognize"
 
   package let eventLoop: any EventLoop
-  private let connection: GRPCClientConnection
+  /// The connection the current attempt's call runs on (a retry may take another); nil when
+  /// none could be made for the first attempt (`unavailable` says why).
+  private var connection: GRPCClientConnection?
+  private let unavailable: GRPCStatus?
+  /// Makes a connection on this session's event loop for a retry when the current one takes no
+  /// new calls; nil retries only on the current one.
+  private let reconnect: Reconnect?
   private var machine: ClientSessionStateMachine
+  /// The call's metadata and deadline, for each attempt.
+  private var metadata = GRPCMetadata()
+  private var deadline: NIODeadline?
+  /// The wait before a retry's call opens.
+  private var retryTimer: Scheduled<Void>?
   private var stream: GRPCClientStream? {
     didSet { streamAddress = stream.map { Unmanaged.passUnretained($0).toOpaque() } }
   }
@@ -65,14 +76,45 @@ package final class ClientSession: GRPCClientStreamHandler {
   /// The machine ended the recognition (its `.finish` action was carried out).
   private var ended = false
 
+  /// Makes a connection on the given event loop, for a retry.
+  package typealias Reconnect = @Sendable (any EventLoop) async throws -> GRPCClientConnection
+
   package init(
     connection: GRPCClientConnection,
     prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
+    retryPolicy: RetryPolicy = .none,
+    reconnect: Reconnect? = nil,
     delegate: any ClientSessionDelegate
   ) {
     self.connection = connection
+    self.unavailable = nil
     self.eventLoop = connection.eventLoop
-    self.machine = ClientSessionStateMachine(prebufferLimit: prebufferLimit)
+    self.reconnect = reconnect
+    self.machine = ClientSessionStateMachine(
+      prebufferLimit: prebufferLimit,
+      retryPolicy: retryPolicy
+    )
+    self.delegate = delegate
+  }
+
+  /// A session whose first attempt found no connection (`unavailable` says why): it starts as
+  /// a call that failed with it, which its retry policy may try again on `eventLoop`.
+  package init(
+    eventLoop: any EventLoop,
+    unavailable: GRPCStatus,
+    prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
+    retryPolicy: RetryPolicy,
+    reconnect: Reconnect?,
+    delegate: any ClientSessionDelegate
+  ) {
+    self.connection = nil
+    self.unavailable = unavailable
+    self.eventLoop = eventLoop
+    self.reconnect = reconnect
+    self.machine = ClientSessionStateMachine(
+      prebufferLimit: prebufferLimit,
+      retryPolicy: retryPolicy
+    )
     self.delegate = delegate
   }
 
@@ -103,18 +145,26 @@ package final class ClientSession: GRPCClientStreamHandler {
     timeout: TimeAmount? = nil
   ) -> Bool {
     eventLoop.preconditionInEventLoop()
+    self.metadata = metadata
+    let now = NIODeadline.now()
+    deadline = timeout.map { now + $0 }
     // A connection that cannot take the call ends it from inside makeStream (UNAVAILABLE).
-    stream = connection.makeStream(
+    stream = connection?.makeStream(
       path: Self.path,
       metadata: metadata,
       timeout: timeout,
       handler: self
     )
     do {
-      try machine.start(initMessage, into: &actions)
+      try machine.start(initMessage, now: now.uptimeNanoseconds, into: &actions)
     } catch {
       // It ended already.
       return false
+    }
+    if connection == nil, let unavailable {
+      // No connection for the first attempt: its call failed before it started.
+      actions.removeAll()
+      machine.callEnded(unavailable, now: now.uptimeNanoseconds, into: &actions)
     }
     perform()
     return machine.outcome == nil
@@ -188,8 +238,17 @@ package final class ClientSession: GRPCClientStreamHandler {
         if case .started = event { delegate?.clientSessionCanTakeAudio() }
       case .finish(let outcome, let cancelCall):
         ended = true
+        retryTimer?.cancel()
+        retryTimer = nil
         if cancelCall { stream?.cancel() }
         delegate?.clientSession(finished: outcome)
+      case .retry(let delay):
+        stream = nil
+        retryTimer = eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) {
+          [self] in
+          retryTimer = nil
+          openRetry()
+        }
       }
     }
     actions.removeAll(keepingCapacity: true)
@@ -201,6 +260,68 @@ package final class ClientSession: GRPCClientStreamHandler {
       // session) is let go.
       self.delegate = nil
     }
+  }
+
+  // MARK: Retries
+
+  /// The retry's wait is over: its call opens on the current connection if it takes new calls,
+  /// else on a new one.
+  private func openRetry() {
+    guard !ended else { return }
+    if let connection, connection.isAvailable {
+      openRetryCall()
+      return
+    }
+    guard let reconnect else {
+      retryFailed(GRPCStatus(.unavailable, "the connection is closed or going away"))
+      return
+    }
+    let eventLoop = self.eventLoop
+    let session = NIOLoopBound(self, eventLoop: eventLoop)
+    Task {
+      do {
+        let connection = try await reconnect(eventLoop)
+        eventLoop.execute {
+          session.value.connection = connection
+          session.value.openRetryCall()
+        }
+      } catch {
+        let status = (error as? GRPCStatus) ?? GRPCStatus(.unavailable, "\(error)")
+        eventLoop.execute { session.value.retryFailed(status) }
+      }
+    }
+  }
+
+  /// Opens the retry's call and sends the init on it.
+  private func openRetryCall() {
+    guard !ended else { return }
+    var timeout: TimeAmount?
+    if let deadline {
+      let left = deadline - NIODeadline.now()
+      guard left > .zero else {
+        retryFailed(GRPCStatus(.deadlineExceeded, "deadline exceeded before the retry"))
+        return
+      }
+      timeout = left
+    }
+    guard let connection else { return }
+    let stream = connection.makeStream(
+      path: Self.path,
+      metadata: metadata,
+      timeout: timeout,
+      handler: self
+    )
+    // A connection that could not take the call ended it already (the machine decided).
+    guard !stream.isFinished else { return }
+    self.stream = stream
+    machine.retryNow(into: &actions)
+    perform()
+  }
+
+  /// The retry's call could not open.
+  private func retryFailed(_ status: GRPCStatus) {
+    machine.callEnded(status, now: NIODeadline.now().uptimeNanoseconds, into: &actions)
+    perform()
   }
 
   // MARK: GRPCClientStreamHandler
@@ -224,7 +345,7 @@ package final class ClientSession: GRPCClientStreamHandler {
 
   package func finished(status: GRPCStatus, metadata: GRPCMetadata) {
     delegate?.clientSession(callEnded: status)
-    machine.callEnded(status, into: &actions)
+    machine.callEnded(status, now: NIODeadline.now().uptimeNanoseconds, into: &actions)
     perform()
   }
 

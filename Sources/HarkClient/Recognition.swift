@@ -30,10 +30,12 @@ public final class Recognition: Sendable {
   private let failure: RecognitionOutcome?
 
   init(
-    connection: GRPCClientConnection,
+    transport: RecognitionDriver.Transport,
     metadata: GRPCMetadata,
     timeout: TimeAmount?,
     prebufferLimit: Int,
+    retryPolicy: RetryPolicy,
+    reconnect: ClientSession.Reconnect?,
     drainQueue: AudioDrainQueue,
     trace: (@Sendable (RecognitionTrace) -> Void)?
   ) {
@@ -41,10 +43,12 @@ public final class Recognition: Sendable {
     events = RecognitionEvents(channel: channel)
     failure = nil
     driver = RecognitionDriver(
-      connection: connection,
+      transport: transport,
       metadata: metadata,
       timeout: timeout,
       prebufferLimit: prebufferLimit,
+      retryPolicy: retryPolicy,
+      reconnect: reconnect,
       drainQueue: drainQueue,
       events: channel,
       trace: trace
@@ -440,18 +444,36 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
   /// The most frames a spare array keeps room for: a burst's larger array is let go.
   private static let spareFramesCapacity = 64
 
+  /// Where the first attempt's call goes.
+  enum Transport {
+    /// On this connection.
+    case connection(GRPCClientConnection)
+    /// Nowhere: no connection could be made (why), so the first attempt failed; a retry may
+    /// find one on the event loop.
+    case unavailable(GRPCStatus, eventLoop: any EventLoop)
+
+    var eventLoop: any EventLoop {
+      switch self {
+      case .connection(let connection): connection.eventLoop
+      case .unavailable(_, let eventLoop): eventLoop
+      }
+    }
+  }
+
   init(
-    connection: GRPCClientConnection,
+    transport: Transport,
     metadata: GRPCMetadata,
     timeout: TimeAmount?,
     prebufferLimit: Int,
+    retryPolicy: RetryPolicy,
+    reconnect: ClientSession.Reconnect?,
     drainQueue: AudioDrainQueue,
     events: RecognitionEventChannel,
     trace: (@Sendable (RecognitionTrace) -> Void)?
   ) {
-    self.eventLoop = connection.eventLoop
+    self.eventLoop = transport.eventLoop
     self.drainQueue = drainQueue
-    self.ended = connection.eventLoop.makePromise(of: RecognitionOutcome.self)
+    self.ended = transport.eventLoop.makePromise(of: RecognitionOutcome.self)
     self.metadata = metadata
     self.timeout = timeout
     self.prebufferLimit = prebufferLimit
@@ -460,11 +482,25 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
     self.inbox = Mutex(Inbox(credit: prebufferLimit))
     self.grantedCredit = prebufferLimit
     self.session = nil
-    self.session = ClientSession(
-      connection: connection,
-      prebufferLimit: prebufferLimit,
-      delegate: self
-    )
+    switch transport {
+    case .connection(let connection):
+      self.session = ClientSession(
+        connection: connection,
+        prebufferLimit: prebufferLimit,
+        retryPolicy: retryPolicy,
+        reconnect: reconnect,
+        delegate: self
+      )
+    case .unavailable(let status, let eventLoop):
+      self.session = ClientSession(
+        eventLoop: eventLoop,
+        unavailable: status,
+        prebufferLimit: prebufferLimit,
+        retryPolicy: retryPolicy,
+        reconnect: reconnect,
+        delegate: self
+      )
+    }
   }
 
   // MARK: The producer's side (any thread)

@@ -71,6 +71,10 @@ public final class RecognizerClient: Sendable {
   ///   - prebufferLimit: The most audio, in bytes, held before the 100; beyond it the audio
   ///     sequence is not read until the recognition starts (nothing is dropped; a
   ///     ``RecognitionAudio``'s frames wait, up to its buffer limit).
+  ///   - retryPolicy: How a refusal before the 100 Continue is tried again (409, 429, 503, 512,
+  ///     or UNAVAILABLE before any response; see ``RetryPolicy``): by default twice, after the
+  ///     server's pushback or a jittered backoff. Each retry is a `.retrying` event; the audio
+  ///     waits for the attempt that is accepted, whole.
   ///   - trace: Called with each request sent and response received, on the event loop (keep it
   ///     short).
   public func recognize<Audio: AsyncSequence & Sendable, Result: Sendable>(
@@ -79,19 +83,29 @@ public final class RecognizerClient: Sendable {
     metadata: GRPCMetadata = GRPCMetadata(),
     timeout: Duration? = nil,
     prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
+    retryPolicy: RetryPolicy = .default,
     trace: (@Sendable (RecognitionTrace) -> Void)? = nil,
     _ body: (Recognition) async throws -> Result
   ) async throws -> Result where Audio.Element == ByteBuffer {
     let recognition: Recognition
     do {
       let metadata = try await authorized(metadata)
-      let connection = try await channel.connection()
+      let transport: RecognitionDriver.Transport
+      do {
+        transport = .connection(try await channel.connection())
+      } catch let status as GRPCStatus where retryPolicy.maxAttempts > 1 && !channel.isClosed {
+        // No connection yet: the first attempt failed, and the policy may try again.
+        transport = .unavailable(status, eventLoop: channel.group.next())
+      }
+      let channel = self.channel
       recognition = Recognition(
-        connection: connection,
+        transport: transport,
         metadata: metadata,
         timeout: timeout.map { TimeAmount($0) },
         prebufferLimit: prebufferLimit,
-        drainQueue: drainQueue(for: connection.eventLoop),
+        retryPolicy: retryPolicy,
+        reconnect: { eventLoop in try await channel.connection(on: eventLoop) },
+        drainQueue: drainQueue(for: transport.eventLoop),
         trace: trace
       )
     } catch let status as GRPCStatus {
@@ -136,9 +150,16 @@ public final class RecognizerClient: Sendable {
     audio: Audio,
     metadata: GRPCMetadata = GRPCMetadata(),
     timeout: Duration? = nil,
+    retryPolicy: RetryPolicy = .default,
     onEvent: (RecognitionEvent) -> Void = { _ in }
   ) async throws -> RecognitionOutcome where Audio.Element == ByteBuffer {
-    try await recognize(initMessage, audio: audio, metadata: metadata, timeout: timeout) {
+    try await recognize(
+      initMessage,
+      audio: audio,
+      metadata: metadata,
+      timeout: timeout,
+      retryPolicy: retryPolicy
+    ) {
       recognition in
       for await event in recognition.events { onEvent(event) }
       return await recognition.outcome

@@ -62,6 +62,15 @@ public struct GRPCStatus: Error, Hashable, Sendable, CustomStringConvertible {
   /// The OK status.
   public static let ok = GRPCStatus(.ok)
 
+  /// A status of a failure that trying again does not cure (a TLS certificate that does not
+  /// verify, the wrong protocol): its pushback says not to retry, as a server's negative one
+  /// does (gRFC A6).
+  public static func lasting(_ code: Code, _ message: String) -> GRPCStatus {
+    var status = GRPCStatus(code, message)
+    status.retryPushbackMilliseconds = -1
+    return status
+  }
+
   public var description: String {
     message.isEmpty ? "\(code)" : "\(code): \(message)"
   }

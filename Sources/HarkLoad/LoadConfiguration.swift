@@ -3,6 +3,7 @@ public import HarkClient
 public import HarkGRPC
 public import HarkGRPCCore
 public import HarkProto
+public import HarkRecognizer
 
 /// What `hark load` runs: the server, the shape of the load, the audio and the recognition.
 public struct LoadConfiguration: Sendable {
@@ -56,6 +57,9 @@ public struct LoadConfiguration: Sendable {
   public var refusedBackoff: Double
   /// The default ``refusedBackoff``.
   public static let defaultRefusedBackoff = 1.0
+  /// How each session retries a refusal before its 100 (`--retries`; none by default, so
+  /// that a run measures the server's refusals as they are).
+  public var retryPolicy: RetryPolicy
 
   public init(
     host: String,
@@ -76,9 +80,11 @@ public struct LoadConfiguration: Sendable {
     seed: UInt64 = 1,
     shard: (index: Int, count: Int) = (1, 1),
     drainTimeout: Double? = nil,
-    refusedBackoff: Double = LoadConfiguration.defaultRefusedBackoff
+    refusedBackoff: Double = LoadConfiguration.defaultRefusedBackoff,
+    retryPolicy: RetryPolicy = .none
   ) {
     self.refusedBackoff = refusedBackoff
+    self.retryPolicy = retryPolicy
     self.host = host
     self.port = port
     self.client = client

@@ -50,6 +50,8 @@ final class LoadLoop {
     var reconnecting = false
     /// Attempts to connect since the lane last had a connection.
     var failedConnects = 0
+    /// Retries waiting for the lane's next connection.
+    var connectionWaiters: [EventLoopPromise<GRPCClientConnection>] = []
 
     init(
       connection: GRPCClientConnection,
@@ -265,7 +267,13 @@ final class LoadLoop {
   /// Makes the lane a new connection unless one is on its way: at once after the lane's
   /// connection was lost, then after a backoff for each failed attempt, while the load lasts.
   private func reconnect(_ lane: Lane) {
-    guard !lane.reconnecting, !cancelledAll else { return }
+    if cancelledAll {
+      let waiters = lane.connectionWaiters
+      lane.connectionWaiters = []
+      for waiter in waiters { waiter.fail(GRPCStatus(.cancelled, "the run is over")) }
+      return
+    }
+    guard !lane.reconnecting else { return }
     lane.reconnecting = true
     let now = Self.now()
     var delay: UInt64 = 0
@@ -296,12 +304,18 @@ final class LoadLoop {
   /// lane tries again after a backoff.
   private func connected(_ lane: Lane, _ result: Result<GRPCClientConnection, any Error>) {
     lane.reconnecting = false
+    let waiters = lane.connectionWaiters
+    lane.connectionWaiters = []
     switch result {
     case .success(let connection):
       if cancelledAll {
         lane.retired.append(connection)
+        for waiter in waiters {
+          waiter.fail(GRPCStatus(.cancelled, "the run is over"))
+        }
         return
       }
+      for waiter in waiters { waiter.succeed(connection) }
       lane.retired.append(lane.connection)
       lane.connection = connection
       lane.failedConnects = 0
@@ -312,6 +326,7 @@ final class LoadLoop {
       for _ in 0..<waiting { begin(on: lane, now: now) }
     case .failure(let error):
       lane.failedConnects += 1
+      for waiter in waiters { waiter.fail(error) }
       let reason = (error as? GRPCStatus)?.message ?? "\(error)"
       metrics.second.counters.count(message: "reconnect failed: \(reason)")
       guard !stopped, Self.now() < loadEnd else {
@@ -321,6 +336,27 @@ final class LoadLoop {
         return
       }
       if lane.waiting > 0 { reconnect(lane) }
+    }
+  }
+
+  /// When sessions refused before their 100 are tried again.
+  var retryPolicy: RetryPolicy { configuration.retryPolicy }
+
+  /// What a session's retry opens its call on: the lane's connection, or (once the lane made a
+  /// new one) that one; while the lane has none that takes calls, it starts making one and the
+  /// attempt fails with UNAVAILABLE (the session's policy decides what next).
+  func retryConnection(for lane: Lane) -> ClientSession.Reconnect {
+    let bound = NIOLoopBound((self, lane), eventLoop: eventLoop)
+    return { eventLoop in
+      try await eventLoop.flatSubmit { () -> EventLoopFuture<GRPCClientConnection> in
+        let (loop, lane) = bound.value
+        if lane.connection.isAvailable { return eventLoop.makeSucceededFuture(lane.connection) }
+        // The lane's next connection, or the failure to make it.
+        let promise = eventLoop.makePromise(of: GRPCClientConnection.self)
+        lane.connectionWaiters.append(promise)
+        loop.reconnect(lane)
+        return promise.futureResult
+      }.get()
     }
   }
 

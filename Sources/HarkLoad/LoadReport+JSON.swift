@@ -259,6 +259,8 @@ private struct CountersDocument: Codable {
   var sessionsSkipped: Int?
   var sessionsRefused: Int?
   var reconnects: Int?
+  var sessionsRetried: Int?
+  var retries: Int?
   var messages: [String: Int]?
   var statuses: [String: Int]
   var transportErrors: [String: Int]
@@ -280,6 +282,8 @@ private struct CountersDocument: Codable {
     case sessionsSkipped = "sessions_skipped"
     case sessionsRefused = "sessions_refused"
     case reconnects
+    case sessionsRetried = "sessions_retried"
+    case retries
     case messages
     case transportErrors = "transport_errors"
     case audioMessages = "audio_messages"
@@ -300,6 +304,8 @@ private struct CountersDocument: Codable {
     sessionsSkipped = counters.sessionsSkipped
     sessionsRefused = counters.sessionsRefused
     reconnects = counters.reconnects
+    sessionsRetried = counters.sessionsRetried
+    retries = counters.retries
     messages = counters.messages
     statuses = counters.statuses
     transportErrors = counters.transportErrors
@@ -322,6 +328,8 @@ private struct CountersDocument: Codable {
     counters.sessionsSkipped = sessionsSkipped ?? 0
     counters.sessionsRefused = sessionsRefused ?? 0
     counters.reconnects = reconnects ?? 0
+    counters.sessionsRetried = sessionsRetried ?? 0
+    counters.retries = retries ?? 0
     for (message, count) in messages ?? [:] { counters.count(message: message, count) }
     counters.statuses = statuses
     counters.transportErrors = transportErrors

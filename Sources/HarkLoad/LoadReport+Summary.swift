@@ -88,6 +88,11 @@ extension LoadReport {
       ("sessions refused", "\(counters.sessionsRefused)"),
       ("sessions cancelled", "\(counters.sessionsCancelled)"),
     ]
+    if counters.sessionsRetried > 0 {
+      figures.append(
+        ("sessions retried", "\(counters.sessionsRetried) (\(counters.retries) retries)")
+      )
+    }
     if counters.reconnects > 0 {
       figures.append(("reconnects", "\(counters.reconnects)"))
     }

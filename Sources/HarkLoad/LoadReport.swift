@@ -122,6 +122,10 @@ public struct LoadCounters: Codable, Sendable, Hashable {
   public var sessionsRefused = 0
   /// Connections opened again after one closed or went away during the run.
   public var reconnects = 0
+  /// Sessions refused before their 100 and tried again (`--retries`), each counted once.
+  public var sessionsRetried = 0
+  /// Retries in all (a session may retry more than once).
+  public var retries = 0
   /// What the failed and refused sessions were told, `CODE message` (`409 all recognizers are
   /// busy`, `UNAVAILABLE the connection closed`), with how many: at most
   /// ``maxMessageKinds`` kinds, the rest counted under ``otherMessages``.
@@ -177,6 +181,8 @@ public struct LoadCounters: Codable, Sendable, Hashable {
     sessionsFailed += other.sessionsFailed
     sessionsRefused += other.sessionsRefused
     reconnects += other.reconnects
+    sessionsRetried += other.sessionsRetried
+    retries += other.retries
     for (message, count) in other.messages { self.count(message: message, count) }
     sessionsCancelled += other.sessionsCancelled
     sessionsSkipped += other.sessionsSkipped

@@ -50,6 +50,8 @@ final class LoadSession: ClientSessionDelegate, RingElement {
   private(set) var failed = false
   /// Refused by the server for its capacity or rate (409, 429): not a failure.
   private(set) var refused = false
+  /// Retried at least once before its 100.
+  private var retried = false
   /// When the latest frames went out, by frame index modulo its size: in the session's own
   /// storage, so that recording a frame touches one cache line rather than an array's header
   /// and element (at thousands of sessions, each is a cache miss). Last, so that the fields a
@@ -83,7 +85,12 @@ final class LoadSession: ClientSessionDelegate, RingElement {
     nextDue = firstDue
     loop.metrics.second.counters.sessionsStarted += 1
     self.now = now
-    let session = ClientSession(connection: lane.connection, delegate: self)
+    let session = ClientSession(
+      connection: lane.connection,
+      retryPolicy: loop.retryPolicy,
+      reconnect: loop.retryConnection(for: lane),
+      delegate: self
+    )
     self.session = session
     sessionAddress = ClientSessionAddress(session)
     session.start(initMessage, metadata: metadata)
@@ -217,6 +224,22 @@ final class LoadSession: ClientSessionDelegate, RingElement {
       }
     case .timersStarted, .informational:
       metrics.second.counters.statuses["100", default: 0] += 1
+    case .retrying(_, _, let reason):
+      metrics.second.counters.retries += 1
+      if !retried {
+        retried = true
+        metrics.second.counters.sessionsRetried += 1
+      }
+      if let status = reason.status {
+        metrics.second.counters.statuses["\(status.code)", default: 0] += 1
+        metrics.second.counters.count(
+          message: "retried: " + Self.message(status.code, status.message)
+        )
+      } else if let transport = reason.transportStatus {
+        metrics.second.counters.count(
+          message: "retried: " + Self.message(transport.code, transport.message)
+        )
+      }
     case .startOfSpeech(let start):
       onsetMilliseconds = start.firstAudioToStartOfSpeechMs
       awaitingFirstPartial = true

@@ -1,3 +1,4 @@
+import HarkAudio
 public import HarkGRPCCore
 public import HarkProto
 public import NIOCore
@@ -13,7 +14,18 @@ public import NIOCore
 ///                    └────────────┬───────────────┴────────────┬────────────┘
 ///                                 ▼ status ≥ 200, call ended, cancel()        ▼
 ///                              finished(outcome) — audio is no longer taken
+///
+///   initSent ── 409/429/503/512 ──► refused ── call ended ──► retryWaiting ── retryNow() ──► initSent
+///      └──── UNAVAILABLE, no response ─────────────────────────┘   (attempts, backoff and
+///                                                                   budget of the RetryPolicy)
 /// ```
+///
+/// A refusal before the 100 that trying again can cure is retried by the ``RetryPolicy``: the
+/// machine waits for the refused call's end (its trailers carry the server's pushback), then
+/// asks the driver to wait and open a new call (``Action/retry(after:)``), on which it sends the
+/// init again (``retryNow(into:)``). Audio, `start_timers_message` and the end of audio that
+/// arrive meanwhile are held as before the 100: nothing is lost, and nothing was sent twice,
+/// since no audio goes out before the 100.
 ///
 /// Audio is never sent before the 100 and never lost: until then it is held, up to a prebuffer
 /// bound beyond which the producer is told to wait (``OnAudio/wait``), never dropped. Empty
@@ -28,6 +40,10 @@ public struct ClientSessionStateMachine: Sendable {
   enum State: Sendable {
     case idle
     case initSent
+    /// A refusal the policy may retry: waiting for the call's end (and its pushback).
+    case refused(RecognitionStatus)
+    /// Waiting to open the next attempt's call.
+    case retryWaiting
     case streaming
     case halfClosed
     case finished(RecognitionOutcome)
@@ -40,13 +56,32 @@ public struct ClientSessionStateMachine: Sendable {
   private var endOfAudioHeld = false
   /// The most audio held before the 100, in bytes.
   public let prebufferLimit: Int
+  /// When refusals before the 100 are retried.
+  public let retryPolicy: RetryPolicy
+  /// The attempt in progress (1 for the first), 0 before ``start(_:now:into:)``.
+  public private(set) var attempt = 0
+  /// The init, kept to start each retry with.
+  private var initMessage: RecognitionInitMessage?
+  /// When the first attempt started (nanoseconds of the driver's monotonic clock).
+  private var firstAttemptAt: UInt64 = 0
+  /// The current attempt received a response.
+  private var receivedResponse = false
+  /// Draws the backoffs' jitter.
+  private var random: SplitMix64
 
   /// The default prebuffer: 320,000 bytes (10 s of 16 kHz L16), as Krypton's `maxAudioPrebufferSize`.
   public static let defaultPrebufferLimit = 320_000
 
-  /// A machine that holds at most `prebufferLimit` bytes of audio before the 100.
-  public init(prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit) {
+  /// A machine that holds at most `prebufferLimit` bytes of audio before the 100, and retries
+  /// refusals before it by `retryPolicy` (`seed` draws the jitter of its backoffs).
+  public init(
+    prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
+    retryPolicy: RetryPolicy = .none,
+    seed: UInt64 = UInt64.random(in: 0...UInt64.max)
+  ) {
     self.prebufferLimit = prebufferLimit
+    self.retryPolicy = retryPolicy
+    self.random = SplitMix64(seed: seed)
   }
 
   /// What the driver does.
@@ -62,6 +97,9 @@ public struct ClientSessionStateMachine: Sendable {
     indirect case deliver(RecognitionEvent)
     /// The recognition is over: stop the audio producer and end (or cancel) the call.
     indirect case finish(RecognitionOutcome, cancelCall: Bool)
+    /// The attempt's call ended with a refusal to retry: after `after`, open a new call (on a
+    /// connection that takes new calls) and call ``retryNow(into:)``, which sends the init on it.
+    case retry(after: Duration)
   }
 
   /// What to do with an audio frame.
@@ -91,16 +129,29 @@ public struct ClientSessionStateMachine: Sendable {
     public var message: String
   }
 
-  /// Sends the init message.
+  /// Sends the init message; `now` (nanoseconds of a monotonic clock) starts the retry budget.
   public mutating func start(
     _ message: RecognitionInitMessage,
+    now: UInt64 = 0,
     into actions: inout [Action]
   ) throws(InvalidTransition) {
     guard case .idle = state else {
       throw InvalidTransition(message: "the recognition already started")
     }
     state = .initSent
+    attempt = 1
+    firstAttemptAt = now
+    if retryPolicy.maxAttempts > 1 { initMessage = message }
     actions.append(.send(.initMessage(message)))
+  }
+
+  /// The next attempt's call is open (after ``Action/retry(after:)``): sends the init on it.
+  public mutating func retryNow(into actions: inout [Action]) {
+    guard case .retryWaiting = state, let initMessage else { return }
+    attempt += 1
+    receivedResponse = false
+    state = .initSent
+    actions.append(.send(.initMessage(initMessage)))
   }
 
   /// Offers an audio frame.
@@ -131,7 +182,7 @@ public struct ClientSessionStateMachine: Sendable {
     case .idle:
       assertionFailure("audio before start()")
       return .stop
-    case .initSent:
+    case .initSent, .refused, .retryWaiting:
       guard !endOfAudioHeld else { return .stop }
       guard frame.readableBytes > 0 else { return .taken }
       // Hold it for the 100; the first frame is always taken so a large frame cannot wait forever.
@@ -149,7 +200,7 @@ public struct ClientSessionStateMachine: Sendable {
   /// The application asks to start the stalled timers (e.g. after its prompt played).
   public mutating func startTimers(into actions: inout [Action]) {
     switch state {
-    case .idle, .initSent: startTimersHeld = true
+    case .idle, .initSent, .refused, .retryWaiting: startTimersHeld = true
     case .streaming: actions.append(.send(.startTimers))
     case .halfClosed, .finished: break
     }
@@ -158,7 +209,7 @@ public struct ClientSessionStateMachine: Sendable {
   /// The audio ended: half-close once everything held is sent.
   public mutating func endOfAudio(into actions: inout [Action]) {
     switch state {
-    case .initSent:
+    case .initSent, .refused, .retryWaiting:
       endOfAudioHeld = true
     case .streaming:
       state = .halfClosed
@@ -170,9 +221,16 @@ public struct ClientSessionStateMachine: Sendable {
 
   /// A response arrived.
   public mutating func receive(_ response: RecognitionResponse, into actions: inout [Action]) {
+    if case .initSent = state { receivedResponse = true }
     switch (state, response.response) {
-    case (.finished, _), (.idle, _):
+    case (.finished, _), (.idle, _), (.refused, _), (.retryWaiting, _):
+      // After a refusal to retry, its call is ending: nothing it says changes that.
       return
+    case (.initSent, .status(let status)?)
+    where status.code >= 200 && attempt < retryPolicy.maxAttempts
+      && RetryPolicy.isRetryable(RecognitionOutcome(status: status), receivedResponse: true):
+      // Retried once the call has ended, with the pushback of its trailers.
+      state = .refused(status)
     case (.initSent, .status(let status)?) where status.code == 100:
       state = .streaming
       actions.append(.deliver(.started(status, cookies: response.cookies)))
@@ -215,8 +273,49 @@ public struct ClientSessionStateMachine: Sendable {
     }
   }
 
-  /// The call ended at the gRPC level (`status`), after or without a terminal Nuance status.
-  public mutating func callEnded(_ status: GRPCStatus, into actions: inout [Action]) {
+  /// The call ended at the gRPC level (`status`), after or without a terminal Nuance status, at
+  /// `now` (nanoseconds of the clock of ``start(_:now:into:)``). While the machine waits for a
+  /// retry's call, the failure to open it.
+  public mutating func callEnded(
+    _ status: GRPCStatus,
+    now: UInt64 = 0,
+    into actions: inout [Action]
+  ) {
+    switch state {
+    case .refused(let refusal):
+      retryOrFinish(
+        RecognitionOutcome(status: refusal),
+        pushback: status.retryPushbackMilliseconds,
+        now: now,
+        into: &actions
+      )
+      return
+    case .initSent
+    where attempt < retryPolicy.maxAttempts
+      && RetryPolicy.isRetryable(
+        RecognitionOutcome(transportFailure: status),
+        receivedResponse: receivedResponse
+      ):
+      retryOrFinish(
+        RecognitionOutcome(transportFailure: status),
+        pushback: status.retryPushbackMilliseconds,
+        now: now,
+        into: &actions
+      )
+      return
+    case .retryWaiting:
+      // The retry's call could not be opened: that attempt failed.
+      attempt += 1
+      retryOrFinish(
+        RecognitionOutcome(transportFailure: status),
+        pushback: status.retryPushbackMilliseconds,
+        now: now,
+        into: &actions
+      )
+      return
+    default:
+      break
+    }
     guard outcome == nil else { return }
     let failure =
       status.code == .ok
@@ -227,7 +326,34 @@ public struct ClientSessionStateMachine: Sendable {
   /// The application cancels the recognition.
   public mutating func cancel(into actions: inout [Action]) {
     guard outcome == nil else { return }
-    finish(.cancelled, cancelCall: true, into: &actions)
+    // Waiting to retry, no call is open.
+    let callOpen = if case .retryWaiting = state { false } else { true }
+    finish(.cancelled, cancelCall: callOpen, into: &actions)
+  }
+
+  /// Retries after the attempt that ended with `reason`, if the policy allows another attempt
+  /// within its budget; else the recognition ends with `reason`.
+  private mutating func retryOrFinish(
+    _ reason: RecognitionOutcome,
+    pushback: Int?,
+    now: UInt64,
+    into actions: inout [Action]
+  ) {
+    let elapsed = Duration.nanoseconds(Int64(clamping: now &- firstAttemptAt))
+    guard attempt < retryPolicy.maxAttempts,
+      let delay = retryPolicy.delay(
+        beforeRetry: attempt,
+        pushbackMilliseconds: pushback,
+        unit: random.nextUnitInterval()
+      ),
+      elapsed + delay <= retryPolicy.budget
+    else {
+      finish(reason, cancelCall: false, into: &actions)
+      return
+    }
+    state = .retryWaiting
+    actions.append(.deliver(.retrying(attempt: attempt + 1, after: delay, reason: reason)))
+    actions.append(.retry(after: delay))
   }
 
   private mutating func finish(
@@ -238,6 +364,7 @@ public struct ClientSessionStateMachine: Sendable {
     state = .finished(outcome)
     held.removeAll()
     heldBytes = 0
+    initMessage = nil
     actions.append(.deliver(.finished(outcome)))
     actions.append(.finish(outcome, cancelCall: cancelCall))
   }
@@ -257,6 +384,9 @@ public enum RecognitionEvent: Sendable, Hashable {
   case partialResult(RecognitionResult)
   /// The final result of an utterance.
   case finalResult(RecognitionResult)
+  /// The attempt before was refused for `reason` (before the 100): attempt `attempt` (2 for
+  /// the first retry) starts after `after`. The audio waits for it.
+  case retrying(attempt: Int, after: Duration, reason: RecognitionOutcome)
   /// The recognition ended.
   case finished(RecognitionOutcome)
 }

@@ -176,14 +176,22 @@ struct CLITests {
     )
     // A port that was free a moment ago.
     let port = try freePort()
+    let failure =
+      "hark: transport failure: UNAVAILABLE: cannot connect to 127.0.0.1:\(port): "
+      + "connection refused\n"
+    let once = try await hark([
+      "recognize", path, "--plaintext", "--server", "127.0.0.1:\(port)", "--retries", "0",
+    ])
+    #expect(once.status == 9, "\(once.standardError)")
+    // One line that says what failed, not SwiftNIO's error tree.
+    #expect(once.standardError == failure)
+    // By default, two retries first, each a line saying why and when.
     let result = try await hark(["recognize", path, "--plaintext", "--server", "127.0.0.1:\(port)"])
     #expect(result.status == 9, "\(result.standardError)")
-    // One line that says what failed, not SwiftNIO's error tree.
-    #expect(
-      result.standardError
-        == "hark: transport failure: UNAVAILABLE: cannot connect to 127.0.0.1:\(port): "
-        + "connection refused\n"
-    )
+    let lines = result.standardError.split(separator: "\n")
+    #expect(lines.count == 3, "\(result.standardError)")
+    #expect(lines.prefix(2).allSatisfy { $0.contains("connection refused; retrying in") })
+    #expect(lines.last.map { $0 + "\n" } == failure)
   }
 
   @Test("hark serve logs each recognition's end (debug) and statistics (each interval)")

@@ -50,7 +50,8 @@ struct LoadGeneratorTests {
     speed: Double = 4,
     connections: Int = 2,
     shard: (Int, Int) = (1, 1),
-    refusedBackoff: Double = LoadConfiguration.defaultRefusedBackoff
+    refusedBackoff: Double = LoadConfiguration.defaultRefusedBackoff,
+    retryPolicy: RetryPolicy = .none
   ) -> LoadConfiguration {
     LoadConfiguration(
       host: "127.0.0.1",
@@ -62,7 +63,8 @@ struct LoadGeneratorTests {
       speed: speed,
       initMessage: initMessage,
       shard: shard,
-      refusedBackoff: refusedBackoff
+      refusedBackoff: refusedBackoff,
+      retryPolicy: retryPolicy
     )
   }
 
@@ -185,6 +187,43 @@ struct LoadGeneratorTests {
     #expect(counters.sessionsFailed > 0)
     #expect(counters.messages.values.reduce(0, +) >= counters.sessionsFailed)
     await second.shutdown(gracePeriod: .milliseconds(100))
+  }
+
+  @Test("a rolling restart (a drain, a new server on the port) with two retries fails no session")
+  func rollingRestart() async throws {
+    let (first, port) = try await Self.server()
+    let run = Task {
+      try await LoadGenerator(
+        configuration: Self.configuration(
+          port: port,
+          arrivals: .closed(sessions: 20),
+          duration: 3,
+          speed: 1,
+          connections: 2,
+          retryPolicy: .retries(2)
+        )
+      ).run()
+    }
+    try await Task.sleep(for: .milliseconds(800))
+    // The old server drains (as on SIGTERM) while the new one takes the port at once.
+    let drain = Task { await first.drain(timeout: .seconds(10)) }
+    var second: RecognizerServer?
+    for _ in 0..<100 where second == nil {
+      second = try? await Self.server(port: port).0
+      if second == nil { try await Task.sleep(for: .milliseconds(10)) }
+    }
+    let replacement = try #require(second)
+    let report = try await run.value
+    let drained = await drain.value
+    let counters = report.counters
+    #expect(counters.sessionsFailed == 0, "\(counters.messages)")
+    #expect(counters.transportErrorCount == 0, "\(counters.transportErrors)")
+    #expect(counters.reconnects >= 1)
+    // Both servers finished recognitions: the old one those in flight when it drained.
+    #expect((first.statistics.statuses[200] ?? 0) > 0)
+    #expect((replacement.statistics.statuses[200] ?? 0) > 0)
+    #expect(drained.recognitionsCut == 0)
+    await replacement.shutdown(gracePeriod: .milliseconds(100))
   }
 
   @Test("a server that goes away: 512 statuses, then reconnections that back off")

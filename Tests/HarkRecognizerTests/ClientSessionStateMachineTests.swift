@@ -162,10 +162,12 @@ struct ClientSessionStateMachineTests {
       case .startOfSpeech: "sos"
       case .partialResult: "partial"
       case .finalResult: "final"
+      case .retrying(let attempt, _, let reason): "retrying \(attempt) \(summary(reason))"
       case .finished(let outcome): "finished \(summary(outcome))"
       }
     case .finish(let outcome, let cancelCall):
       "\(cancelCall ? "cancel" : "finish") \(summary(outcome))"
+    case .retry(let delay): "retry after \(delay)"
     }
   }
 

@@ -199,6 +199,8 @@ extension RecognitionEvent {
     case .finalResult(let result):
       "final:\(result.hypotheses.first?.formattedText ?? "")"
         + (result.hypotheses.first?.rejected == true ? "(rejected)" : "")
+    case .retrying(let attempt, _, let reason):
+      "retry\(attempt):\(reason.code.map(String.init) ?? "\(reason.kind)")"
     case .finished(let outcome): outcome.code.map(String.init) ?? "\(outcome.kind)"
     }
   }

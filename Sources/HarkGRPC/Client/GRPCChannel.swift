@@ -25,8 +25,12 @@ public final class GRPCChannel: Sendable {
   public let port: Int
   /// The client settings of every connection.
   public let configuration: GRPCClientConfiguration
-  private let group: any EventLoopGroup
+  /// The event loops the connections run on.
+  public let group: any EventLoopGroup
   private let state: NIOLockedValueBox<State>
+
+  /// Whether ``close()`` was called.
+  public var isClosed: Bool { state.withLockedValue { $0.closed } }
   /// The SSL context of every connection (made once: it reads the trust store and files).
   private let sslContext: Result<NIOSSLContext, GRPCTLSError>?
 
@@ -40,6 +44,8 @@ public final class GRPCChannel: Sendable {
     var slots: [Slot]
     var next = 0
     var closed = false
+    /// Connections made for ``connection(on:)`` outside the pool's slots, closed with it.
+    var extras: [GRPCClientConnection] = []
   }
 
   /// A channel to `host:port` over `connections` HTTP/2 connections.
@@ -86,7 +92,7 @@ public final class GRPCChannel: Sendable {
           let sslContext: NIOSSLContext?
           switch self.sslContext {
           case .success(let context): sslContext = context
-          case .failure(let error): throw GRPCStatus(.unavailable, "TLS: \(error)")
+          case .failure(let error): throw GRPCStatus.lasting(.unavailable, "TLS: \(error)")
           case nil: sslContext = nil
           }
           let task = Task {
@@ -133,13 +139,80 @@ public final class GRPCChannel: Sendable {
     throw GRPCStatus(.unavailable, "no connection to \(host):\(port) takes new calls")
   }
 
+  /// A connection on `eventLoop` that can take a call now: one of the pool's if it has one
+  /// there, else a new one made on that loop, which takes the place of a pool slot whose
+  /// connection went away (or is kept apart and closed with the channel). For a call whose
+  /// state lives on that loop, such as a retry of one.
+  ///
+  /// - Throws: `GRPCStatus` UNAVAILABLE if no connection can be made.
+  public func connection(on eventLoop: any EventLoop) async throws -> GRPCClientConnection {
+    let found: GRPCClientConnection? = try state.withLockedValue { state in
+      guard !state.closed else { throw GRPCStatus(.unavailable, "the channel is closed") }
+      for slot in state.slots {
+        if case .ready(let connection) = slot, connection.isAvailable,
+          connection.eventLoop === eventLoop
+        {
+          return connection
+        }
+      }
+      state.extras.removeAll { !$0.isAvailable && $0.openStreamCount == 0 }
+      return state.extras.first { $0.isAvailable && $0.eventLoop === eventLoop }
+    }
+    if let found { return found }
+    let connection: GRPCClientConnection
+    do {
+      let tlsContext: NIOSSLContext?
+      switch sslContext {
+      case .success(let context): tlsContext = context
+      case .failure(let error): throw GRPCStatus.lasting(.unavailable, "TLS: \(error)")
+      case nil: tlsContext = nil
+      }
+      connection = try await GRPCClientConnection.connect(
+        host: host,
+        port: port,
+        configuration: configuration,
+        group: eventLoop,
+        tlsContext: tlsContext
+      )
+    } catch let status as GRPCStatus {
+      throw status
+    } catch {
+      let reason =
+        (error as? GRPCConnectError)?.description ?? "cannot connect to \(host):\(port): \(error)"
+      throw GRPCStatus(.unavailable, reason)
+    }
+    let closed = state.withLockedValue { state -> Bool in
+      guard !state.closed else { return true }
+      // In the place of a slot whose connection takes no more calls, else apart.
+      if let index = state.slots.firstIndex(where: { slot in
+        if case .ready(let old) = slot { return !old.isAvailable }
+        if case .idle = slot { return true }
+        return false
+      }) {
+        state.slots[index] = .ready(connection)
+      } else {
+        state.extras.append(connection)
+      }
+      return false
+    }
+    if closed {
+      await connection.close()
+      throw GRPCStatus(.unavailable, "the channel is closed")
+    }
+    return connection
+  }
+
   /// Closes every connection; calls in flight end with UNAVAILABLE.
   public func close() async {
-    let slots = state.withLockedValue { state in
+    let (slots, extras) = state.withLockedValue { state in
       state.closed = true
-      defer { state.slots = state.slots.map { _ in .idle } }
-      return state.slots
+      defer {
+        state.slots = state.slots.map { _ in .idle }
+        state.extras = []
+      }
+      return (state.slots, state.extras)
     }
+    for connection in extras { await connection.close() }
     for slot in slots {
       switch slot {
       case .ready(let connection): await connection.close()

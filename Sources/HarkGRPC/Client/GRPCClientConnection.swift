@@ -120,7 +120,7 @@ public final class GRPCClientConnection: Sendable {
     do {
       sslContext = try tlsContext ?? configuration.tls?.makeContext()
     } catch {
-      throw GRPCStatus(.unavailable, "TLS: \(error)")
+      throw GRPCStatus.lasting(.unavailable, "TLS: \(error)")
     }
     let serverName = configuration.serverName(host: host)
     let parts = ConnectionParts()
@@ -172,20 +172,34 @@ public final class GRPCClientConnection: Sendable {
         let observer = parts.observer
         let target = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         let tls = sslContext != nil
-        // Why the connection closed before it could be used, as precisely as known.
-        func closedReason() -> String {
-          if let failure = observer?.failure { return "TLS with \(target) failed: \(failure)" }
-          if let hint = handler.plaintextHint { return "\(target): \(hint)" }
-          return "the connection to \(target) closed before the server's HTTP/2 SETTINGS"
-            + (tls ? "" : " (if the server speaks TLS, drop --plaintext)")
+        // Why the connection closed before it could be used, as precisely as known: a TLS
+        // failure or the wrong protocol is not cured by trying again.
+        func closedStatus() -> GRPCStatus {
+          if let failure = observer?.failure {
+            return .lasting(.unavailable, "TLS with \(target) failed: \(failure)")
+          }
+          if let hint = handler.plaintextHint {
+            return .lasting(.unavailable, "\(target): \(hint)")
+          }
+          return GRPCStatus(
+            .unavailable,
+            "the connection to \(target) closed before the server's HTTP/2 SETTINGS"
+              + (tls ? "" : " (if the server speaks TLS, drop --plaintext)")
+          )
         }
         // The server's SETTINGS arrived: usable, unless a GOAWAY came with them (a server
         // refusing the connection, such as a TLS server answering an h2c client).
         func settle() {
           if let refusal = handler.receivedGoAway {
-            ready.fail(GRPCStatus(.unavailable, "\(target) refused the connection: \(refusal)"))
+            // A server going away (NO_ERROR) may take the next connection; one that refuses
+            // with an error (TLS required, say) will refuse it too.
+            let reason = "\(target) refused the connection: \(refusal)"
+            ready.fail(
+              refusal.hasPrefix("GOAWAY NO_ERROR")
+                ? GRPCStatus(.unavailable, reason) : .lasting(.unavailable, reason)
+            )
           } else if handler.isConnectionClosed {
-            ready.fail(GRPCStatus(.unavailable, closedReason()))
+            ready.fail(closedStatus())
           } else {
             ready.succeed(connection)
           }
@@ -196,7 +210,7 @@ public final class GRPCClientConnection: Sendable {
           // SETTINGS and GOAWAY may come in one read: decide once the read is done.
           handler.onSettings = { channel.eventLoop.assumeIsolated().execute { settle() } }
           channel.closeFuture.assumeIsolated().whenComplete { _ in
-            ready.fail(GRPCStatus(.unavailable, closedReason()))
+            ready.fail(closedStatus())
           }
           channel.eventLoop.scheduleTask(in: configuration.connectTimeout) {
             ready.fail(

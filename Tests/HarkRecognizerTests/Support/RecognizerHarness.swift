@@ -57,12 +57,18 @@ struct RecognizerHarness {
     audio: ByteBuffer,
     format: AudioStreamFormat = .linear16(sampleRate: 8000),
     metadata: GRPCMetadata = GRPCMetadata(),
-    frameMilliseconds: Int = 20
+    frameMilliseconds: Int = 20,
+    retryPolicy: RetryPolicy = .none
   ) async throws -> [RecognitionEvent] {
     let frames = AudioClip(format: format, bytes: audio).frames(
       frameMilliseconds: frameMilliseconds
     )
-    return try await client.recognize(initMessage, audio: frames, metadata: metadata) {
+    return try await client.recognize(
+      initMessage,
+      audio: frames,
+      metadata: metadata,
+      retryPolicy: retryPolicy
+    ) {
       recognition in
       var events: [RecognitionEvent] = []
       for await event in recognition.events { events.append(event) }
@@ -121,6 +127,8 @@ extension RecognitionEvent {
     case .partialResult(let result): "partial:\(result.hypotheses.first?.formattedText ?? "")"
     case .finalResult(let result):
       "final:\(result.hypotheses.first?.formattedText ?? "")\(result.hypotheses.first?.rejected == true ? "(rejected)" : "")"
+    case .retrying(let attempt, _, let reason):
+      "retry\(attempt):\(reason.code.map(String.init) ?? "\(reason.kind)")"
     case .finished(let outcome): outcome.code.map(String.init) ?? "\(outcome.kind)"
     }
   }
