@@ -316,6 +316,7 @@ let targets: [Target] = [
       "HarkCLI",
       "HarkAudio",
       "HarkCLIKit",
+      "HarkClient",
       "HarkGRPC",
       "HarkGRPCCore",
       "HarkProto",
@@ -323,6 +324,7 @@ let targets: [Target] = [
       "HarkTesting",
       "HarkTestSupport",
       .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
     ],
     swiftSettings: defaultSwiftSettings
   ),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import HarkGRPC
+import NIOCore
 
 #if canImport(Glibc)
   import Glibc
@@ -39,7 +40,26 @@ struct ConnectionOptionGroup: ParsableArguments {
   )
   var authority: String?
 
+  @Option(
+    help: ArgumentHelp(
+      "Send a keepalive PING after this long without a frame from the server while a call is "
+        + "open; a server that does not answer within --keepalive-timeout fails the call "
+        + "(UNAVAILABLE). 0 for none; at least 10s otherwise (gRFC A8).",
+      valueName: "duration"
+    )
+  )
+  var keepalive: DurationArgument = .seconds(60)
+
+  @Option(help: ArgumentHelp("How long a keepalive PING may go unanswered.", valueName: "duration"))
+  var keepaliveTimeout: DurationArgument = .seconds(20)
+
   func validate() throws {
+    if !keepalive.isZero && keepalive.nanoseconds < 10_000_000_000 {
+      throw ValidationError("--keepalive must be 0 (none) or at least 10s, not \(keepalive)")
+    }
+    if keepaliveTimeout.isZero {
+      throw ValidationError("--keepalive-timeout must be more than 0")
+    }
     if plaintext {
       // --cacert stays allowed: an OAuth2 token endpoint is HTTPS whatever the server speaks.
       for (flag, value) in [("--cert", cert), ("--key", key)] where value != nil {
@@ -66,7 +86,11 @@ struct ConnectionOptionGroup: ParsableArguments {
 
   /// The client settings these options describe; `--insecure` prints its warning here.
   func clientConfiguration() -> GRPCClientConfiguration {
-    var configuration = GRPCClientConfiguration(authority: authority)
+    var configuration = GRPCClientConfiguration(
+      keepaliveInterval: keepalive.isZero ? nil : .nanoseconds(keepalive.nanoseconds),
+      keepaliveTimeout: .nanoseconds(keepaliveTimeout.nanoseconds),
+      authority: authority
+    )
     if !plaintext {
       if insecure {
         printError(

@@ -146,6 +146,15 @@ struct Serve: AsyncParsableCommand {
 
   @Option(
     help: ArgumentHelp(
+      "The shortest time between a client's keepalive PINGs while a call is open; faster ones "
+        + "are answered with GOAWAY too_many_pings (gRFC A8).",
+      valueName: "duration"
+    )
+  )
+  var permitKeepaliveTime: DurationArgument = .seconds(30)
+
+  @Option(
+    help: ArgumentHelp(
       "After SIGTERM, how long recognitions in flight may go on before they get 512; 0 ends "
         + "them at once.",
       valueName: "duration"
@@ -325,6 +334,9 @@ struct Serve: AsyncParsableCommand {
       resetsPerSecond: maxResetsPerSecond
     )
     configuration.writeStallTimeout = Self.timeout(writeStallTimeout)
+    configuration.pingPolicy = ServerPingPolicy(
+      permitKeepaliveTime: .nanoseconds(permitKeepaliveTime.nanoseconds)
+    )
     configuration.maxConnections = maxConnections
     configuration.maxConnectionsPerPeer = maxConnectionsPerPeer
     configuration.logger = Logger(label: "hark.grpc")

@@ -2,6 +2,7 @@ import HarkClient
 import HarkGRPC
 import HarkGRPCCore
 import HarkProto
+import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
 
@@ -58,6 +59,12 @@ public struct LoadGenerator: Sendable {
       refresher = Task { await metadata.keepCurrent(from: provider) }
     }
     defer { refresher?.cancel() }
+    // The keepalive interval of new connections, doubled each time the server answers the
+    // pings with GOAWAY too_many_pings (gRFC A8), as GRPCChannel does.
+    let keepalive = NIOLockedValueBox(configuration.client.keepaliveInterval)
+    let tooManyPings: @Sendable () -> Void = {
+      keepalive.withLockedValue { interval in interval = interval.map { min($0 * 2, .hours(2)) } }
+    }
     var connections: [GRPCClientConnection] = []
     // One SSL context for every connection (it reads the trust store and the files).
     let tlsContext = try configuration.client.tls.map { tls in
@@ -73,7 +80,8 @@ public struct LoadGenerator: Sendable {
             port: configuration.port,
             configuration: configuration.client,
             group: group,
-            tlsContext: tlsContext
+            tlsContext: tlsContext,
+            onTooManyPings: tooManyPings
           )
         )
       }
@@ -84,12 +92,15 @@ public struct LoadGenerator: Sendable {
 
     // A lane whose connection closed or went away makes a new one on its own event loop.
     let connect: LoadLoop.Connect = { eventLoop in
-      try await GRPCClientConnection.connect(
+      var client = configuration.client
+      client.keepaliveInterval = keepalive.withLockedValue { $0 }
+      return try await GRPCClientConnection.connect(
         host: configuration.host,
         port: configuration.port,
-        configuration: configuration.client,
+        configuration: client,
         group: eventLoop,
-        tlsContext: tlsContext
+        tlsContext: tlsContext,
+        onTooManyPings: tooManyPings
       )
     }
 

@@ -63,6 +63,10 @@ public final class RecognizerServer: Sendable {
     public var writeStallTimeout: TimeAmount? = .seconds(30)
     /// TLS (certificate, key, client authorities); nil serves h2c.
     public var tls: GRPCServerTLS?
+    /// How often clients may send keepalive PINGs (gRFC A8): by default one per 30 s while a
+    /// call is open, which Hark's clients (60 s) stay within; faster ones are answered with
+    /// GOAWAY `too_many_pings`.
+    public var pingPolicy = ServerPingPolicy(permitKeepaliveTime: .seconds(30))
     /// Where the transport logs connections closed abnormally and limits exceeded.
     public var logger = Logger(label: "hark.grpc")
     /// Makes every engine of the pool when the server starts (on worker threads), rather than
@@ -220,6 +224,7 @@ public final class RecognizerServer: Sendable {
         host: configuration.host,
         port: configuration.port,
         connection: configuration.connection,
+        pingPolicy: configuration.pingPolicy,
         connectionLimits: configuration.connectionLimits,
         maxConnections: configuration.maxConnections,
         maxConnectionsPerPeer: configuration.maxConnectionsPerPeer,

@@ -119,6 +119,30 @@ struct ConnectionManagementTests {
     await server.shutdown(gracePeriod: .milliseconds(100))
   }
 
+  @Test("a channel whose pings a server found too frequent doubles its keepalive interval")
+  func tooManyPingsDoublesTheInterval() async throws {
+    // The server allows one ping a second; the client pings after 100 ms without a frame.
+    let (server, port) = try await EchoService.startServer(
+      pingPolicy: ServerPingPolicy(permitKeepaliveTime: .seconds(1))
+    )
+    let channel = GRPCChannel(
+      host: "127.0.0.1",
+      port: port,
+      configuration: GRPCClientConfiguration(
+        keepaliveInterval: .milliseconds(100),
+        keepaliveTimeout: .milliseconds(100),
+        keepaliveMinimumInterval: .milliseconds(10)
+      )
+    )
+    #expect(channel.currentKeepaliveInterval == .milliseconds(100))
+    // A call that stays open and silent: the client pings until the server has had enough.
+    let status = try await echo(channel, delayMs: 3000)
+    #expect(status.code == .unavailable, "\(status)")
+    #expect(channel.currentKeepaliveInterval == .milliseconds(200))
+    await channel.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
   /// Runs one echo call and returns the connection it used.
   func echo(_ channel: GRPCChannel, delayMs: UInt32 = 0) async throws -> GRPCStatus {
     try await channel.withCall(

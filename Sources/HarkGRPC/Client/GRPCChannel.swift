@@ -46,6 +46,35 @@ public final class GRPCChannel: Sendable {
     var closed = false
     /// Connections made for ``connection(on:)`` outside the pool's slots, closed with it.
     var extras: [GRPCClientConnection] = []
+    /// The keepalive interval of new connections: the configuration's, doubled each time a
+    /// server answered the pings with GOAWAY `too_many_pings` (as grpc-core clients do).
+    var keepaliveInterval: TimeAmount?
+  }
+
+  /// The longest keepalive interval the doubling reaches.
+  static let maxKeepaliveInterval = TimeAmount.hours(2)
+
+  /// The configuration of a new connection: the current keepalive interval.
+  private func connectionConfiguration() -> GRPCClientConfiguration {
+    var configuration = self.configuration
+    configuration.keepaliveInterval = state.withLockedValue { $0.keepaliveInterval }
+    return configuration
+  }
+
+  /// Called by a connection whose server answered its pings with GOAWAY `too_many_pings`.
+  private var tooManyPings: @Sendable () -> Void {
+    { [state] in
+      state.withLockedValue { state in
+        state.keepaliveInterval = state.keepaliveInterval.map {
+          min($0 * 2, GRPCChannel.maxKeepaliveInterval)
+        }
+      }
+    }
+  }
+
+  /// The keepalive interval the channel's next connection will use.
+  public var currentKeepaliveInterval: TimeAmount? {
+    state.withLockedValue { $0.keepaliveInterval }
   }
 
   /// A channel to `host:port` over `connections` HTTP/2 connections.
@@ -61,7 +90,12 @@ public final class GRPCChannel: Sendable {
     self.port = port
     self.configuration = configuration
     self.group = group
-    self.state = NIOLockedValueBox(State(slots: Array(repeating: .idle, count: connections)))
+    self.state = NIOLockedValueBox(
+      State(
+        slots: Array(repeating: .idle, count: connections),
+        keepaliveInterval: configuration.keepaliveInterval
+      )
+    )
     self.sslContext = configuration.tls.map { tls in
       Result { () throws(GRPCTLSError) in try tls.makeContext() }
     }
@@ -86,9 +120,10 @@ public final class GRPCChannel: Sendable {
         case .connecting(let task):
           return .wait(task, index)
         case .idle, .ready:
-          let (host, port, configuration, group) = (
-            self.host, self.port, self.configuration, self.group
-          )
+          let (host, port, group) = (self.host, self.port, self.group)
+          var configuration = self.configuration
+          configuration.keepaliveInterval = state.keepaliveInterval
+          let tooManyPings = self.tooManyPings
           let sslContext: NIOSSLContext?
           switch self.sslContext {
           case .success(let context): sslContext = context
@@ -101,7 +136,8 @@ public final class GRPCChannel: Sendable {
               port: port,
               configuration: configuration,
               group: group,
-              tlsContext: sslContext
+              tlsContext: sslContext,
+              onTooManyPings: tooManyPings
             )
           }
           state.slots[index] = .connecting(task)
@@ -170,9 +206,10 @@ public final class GRPCChannel: Sendable {
       connection = try await GRPCClientConnection.connect(
         host: host,
         port: port,
-        configuration: configuration,
+        configuration: connectionConfiguration(),
         group: eventLoop,
-        tlsContext: tlsContext
+        tlsContext: tlsContext,
+        onTooManyPings: tooManyPings
       )
     } catch let status as GRPCStatus {
       throw status

@@ -8,7 +8,12 @@ public import NIOSSL
 public struct GRPCClientConfiguration: Sendable {
   /// The HTTP/2 settings of each connection.
   public var connection: GRPCConnectionConfiguration
-  /// Time between keepalive PINGs while calls are open; nil sends none.
+  /// How long a connection with calls open may go without a frame from the server before it
+  /// sends a keepalive PING (gRFC A8); nil sends none. A server that stops answering (a dead
+  /// peer, a silent network) fails the calls within this plus ``keepaliveTimeout``, with
+  /// UNAVAILABLE. The default, 60 s, is above what `hark serve` permits (30 s) but below what a
+  /// grpc-core server does by default (one ping per 5 minutes without data; it answers faster
+  /// pings with GOAWAY `too_many_pings`, after which a ``GRPCChannel`` doubles the interval).
   public var keepaliveInterval: TimeAmount?
   /// How long a PING may go unanswered before the connection is declared dead.
   public var keepaliveTimeout: TimeAmount
@@ -26,7 +31,7 @@ public struct GRPCClientConfiguration: Sendable {
   /// A configuration.
   public init(
     connection: GRPCConnectionConfiguration = GRPCConnectionConfiguration(),
-    keepaliveInterval: TimeAmount? = nil,
+    keepaliveInterval: TimeAmount? = .seconds(60),
     keepaliveTimeout: TimeAmount = .seconds(20),
     keepaliveMinimumInterval: TimeAmount = ClientKeepalive.minimumInterval,
     authority: String? = nil,
@@ -112,7 +117,8 @@ public final class GRPCClientConnection: Sendable {
     port: Int,
     configuration: GRPCClientConfiguration = GRPCClientConfiguration(),
     group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-    tlsContext: NIOSSLContext? = nil
+    tlsContext: NIOSSLContext? = nil,
+    onTooManyPings: (@Sendable () -> Void)? = nil
   ) async throws -> GRPCClientConnection {
     let authority =
       configuration.authority ?? (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
@@ -166,7 +172,7 @@ public final class GRPCClientConnection: Sendable {
           configuration: configuration,
           authority: authority
         )
-        connection.setUp()
+        connection.setUp(onTooManyPings: onTooManyPings)
         // The connection is ready once the server's SETTINGS arrive: until then its limit on
         // concurrent streams is unknown, and streams past it would be refused.
         let observer = parts.observer
@@ -233,12 +239,16 @@ public final class GRPCClientConnection: Sendable {
     }
   }
 
-  private func setUp() {
+  private func setUp(onTooManyPings: (@Sendable () -> Void)?) {
     let handler = self.handler.value
     // A GOAWAY may have come before this set-up ran (with the server's SETTINGS).
     if handler.receivedGoAway != nil { state.withLockedValue { $0.goingAway = true } }
-    handler.onGoAway = { [weak self] _, _, _ in
+    handler.onGoAway = { [weak self] _, errorCode, debug in
       self?.state.withLockedValue { $0.goingAway = true }
+      // A8: the server found the keepalive pings too frequent.
+      if errorCode == .enhanceYourCalm && debug == ServerPingPolicy.tooManyPingsDebugData {
+        onTooManyPings?()
+      }
     }
     handler.onClose = { [weak self] in
       self?.state.withLockedValue { $0.closed = true }
