@@ -87,6 +87,14 @@ struct Load: AsyncParsableCommand {
     )
     var retries: Int = 0
 
+    @Flag(
+      help: """
+        Resume a session's stream that fails mid-call on a new one (as hark recognize \
+        --resume); resumed streams are counted.
+        """
+    )
+    var resume = false
+
     @Option(help: "HTTP/2 connections (default: one per 1,000 sessions, 1…16).")
     var connections: Int?
 
@@ -244,7 +252,8 @@ struct Load: AsyncParsableCommand {
         shard: (shard.index, shard.count),
         drainTimeout: drainTimeout,
         refusedBackoff: Double(refusedBackoff.nanoseconds) / 1e9,
-        retryPolicy: .retries(retries)
+        retryPolicy: .retries(retries),
+        resumePolicy: resume ? ResumePolicy() : nil
       )
       let startedAt = ISO8601DateFormatter().string(from: Date())
       let quiet = self.quiet

@@ -100,6 +100,15 @@ struct Recognize: AsyncParsableCommand {
   )
   var retries: Int = 2
 
+  @Flag(
+    help: """
+      Resume a stream that fails mid-call (connection lost, GOAWAY, 512) on a new one: the \
+      audio after the last final result (up to 60 s) goes again, and the results keep one \
+      timeline. L16 and G.711 only.
+      """
+  )
+  var resume = false
+
   @Flag(help: "Write one JSON object per response to stdout.")
   var json = false
 
@@ -171,6 +180,7 @@ struct Recognize: AsyncParsableCommand {
     runner.timeout = timeout.map { .milliseconds(Int(($0 * 1000).rounded(.up))) }
     runner.tokenProvider = tokenProvider
     runner.retryPolicy = .retries(retries)
+    runner.resumePolicy = resume ? ResumePolicy() : nil
     let cancellation = RecognizeRunner.Cancellation()
     let interrupts = Task {
       var count = 0

@@ -39,6 +39,8 @@ public struct RecognizeRunner: Sendable {
   public var timeout: Duration?
   /// How a refusal before the 100 is tried again (`--retries`).
   public var retryPolicy: RetryPolicy = .default
+  /// Whether a stream that fails mid-call is resumed (`--resume`).
+  public var resumePolicy: ResumePolicy?
   /// Where the access token comes from (`--token`, `--client-id`, …); nil sends none. The run
   /// does not close it.
   public var tokenProvider: (any TokenProvider)?
@@ -159,6 +161,7 @@ public struct RecognizeRunner: Sendable {
       audio: counted,
       timeout: timeout,
       retryPolicy: retryPolicy,
+      resume: resumePolicy,
       trace: trace
     ) { recognition in
       cancellation.attach(recognition)
@@ -183,6 +186,8 @@ public struct RecognizeRunner: Sendable {
             "hark: \(RecognizeRunner.describe(reason)); retrying in \(wait) s "
               + "(attempt \(attempt) of \(maxAttempts))"
           )
+        case .resumed(let atMs):
+          display.note("hark: the stream failed; resumed on a new one from \(atMs) ms of the audio")
         case .partialResult(let result):
           progress.partial(result.hypotheses.first?.formattedText ?? "")
         case .finalResult(let result):

@@ -62,6 +62,9 @@ public enum ResponseJSON {
         )
       }
       return .object([("retrying", .object(retrying))])
+    case .resumed(let atMs):
+      // Not a response: a new stream took over from this point of the audio.
+      return .object([("resumed", .object([("at_ms", .number(Double(atMs)))]))])
     case .finished(let outcome):
       if let status = outcome.status { return .object([("status", json(status))]) }
       if let transport = outcome.transportStatus {

@@ -83,6 +83,7 @@ package final class ClientSession: GRPCClientStreamHandler {
     connection: GRPCClientConnection,
     prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
     retryPolicy: RetryPolicy = .none,
+    resumePolicy: ResumePolicy? = nil,
     reconnect: Reconnect? = nil,
     delegate: any ClientSessionDelegate
   ) {
@@ -92,7 +93,8 @@ package final class ClientSession: GRPCClientStreamHandler {
     self.reconnect = reconnect
     self.machine = ClientSessionStateMachine(
       prebufferLimit: prebufferLimit,
-      retryPolicy: retryPolicy
+      retryPolicy: retryPolicy,
+      resumePolicy: resumePolicy
     )
     self.delegate = delegate
   }
@@ -104,6 +106,7 @@ package final class ClientSession: GRPCClientStreamHandler {
     unavailable: GRPCStatus,
     prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
     retryPolicy: RetryPolicy,
+    resumePolicy: ResumePolicy? = nil,
     reconnect: Reconnect?,
     delegate: any ClientSessionDelegate
   ) {
@@ -113,7 +116,8 @@ package final class ClientSession: GRPCClientStreamHandler {
     self.reconnect = reconnect
     self.machine = ClientSessionStateMachine(
       prebufferLimit: prebufferLimit,
-      retryPolicy: retryPolicy
+      retryPolicy: retryPolicy,
+      resumePolicy: resumePolicy
     )
     self.delegate = delegate
   }

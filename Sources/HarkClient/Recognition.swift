@@ -35,6 +35,7 @@ public final class Recognition: Sendable {
     timeout: TimeAmount?,
     prebufferLimit: Int,
     retryPolicy: RetryPolicy,
+    resumePolicy: ResumePolicy?,
     reconnect: ClientSession.Reconnect?,
     drainQueue: AudioDrainQueue,
     trace: (@Sendable (RecognitionTrace) -> Void)?
@@ -48,6 +49,7 @@ public final class Recognition: Sendable {
       timeout: timeout,
       prebufferLimit: prebufferLimit,
       retryPolicy: retryPolicy,
+      resumePolicy: resumePolicy,
       reconnect: reconnect,
       drainQueue: drainQueue,
       events: channel,
@@ -466,6 +468,7 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
     timeout: TimeAmount?,
     prebufferLimit: Int,
     retryPolicy: RetryPolicy,
+    resumePolicy: ResumePolicy?,
     reconnect: ClientSession.Reconnect?,
     drainQueue: AudioDrainQueue,
     events: RecognitionEventChannel,
@@ -488,6 +491,7 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
         connection: connection,
         prebufferLimit: prebufferLimit,
         retryPolicy: retryPolicy,
+        resumePolicy: resumePolicy,
         reconnect: reconnect,
         delegate: self
       )
@@ -497,6 +501,7 @@ final class RecognitionDriver: ClientSessionDelegate, @unchecked Sendable {
         unavailable: status,
         prebufferLimit: prebufferLimit,
         retryPolicy: retryPolicy,
+        resumePolicy: resumePolicy,
         reconnect: reconnect,
         delegate: self
       )

@@ -75,6 +75,10 @@ public final class RecognizerClient: Sendable {
   ///     or UNAVAILABLE before any response; see ``RetryPolicy``): by default twice, after the
   ///     server's pushback or a jittered backoff. Each retry is a `.retrying` event; the audio
   ///     waits for the attempt that is accepted, whole.
+  ///   - resume: Opt-in: a stream that fails mid-call (connection lost, GOAWAY, 512) is
+  ///     resumed on a new one, which gets the audio no final result covered again; its times
+  ///     are shifted onto the recognition's timeline, and a `.resumed(atMs:)` event says so
+  ///     (see ``ResumePolicy``). L16 and G.711 only.
   ///   - trace: Called with each request sent and response received, on the event loop (keep it
   ///     short).
   public func recognize<Audio: AsyncSequence & Sendable, Result: Sendable>(
@@ -84,6 +88,7 @@ public final class RecognizerClient: Sendable {
     timeout: Duration? = nil,
     prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
     retryPolicy: RetryPolicy = .default,
+    resume: ResumePolicy? = nil,
     trace: (@Sendable (RecognitionTrace) -> Void)? = nil,
     _ body: (Recognition) async throws -> Result
   ) async throws -> Result where Audio.Element == ByteBuffer {
@@ -104,6 +109,7 @@ public final class RecognizerClient: Sendable {
         timeout: timeout.map { TimeAmount($0) },
         prebufferLimit: prebufferLimit,
         retryPolicy: retryPolicy,
+        resumePolicy: resume,
         reconnect: { eventLoop in try await channel.connection(on: eventLoop) },
         drainQueue: drainQueue(for: transport.eventLoop),
         trace: trace

@@ -60,6 +60,8 @@ public struct LoadConfiguration: Sendable {
   /// How each session retries a refusal before its 100 (`--retries`; none by default, so
   /// that a run measures the server's refusals as they are).
   public var retryPolicy: RetryPolicy
+  /// Whether each session resumes a stream that fails mid-call (`--resume`).
+  public var resumePolicy: ResumePolicy?
 
   public init(
     host: String,
@@ -81,8 +83,10 @@ public struct LoadConfiguration: Sendable {
     shard: (index: Int, count: Int) = (1, 1),
     drainTimeout: Double? = nil,
     refusedBackoff: Double = LoadConfiguration.defaultRefusedBackoff,
-    retryPolicy: RetryPolicy = .none
+    retryPolicy: RetryPolicy = .none,
+    resumePolicy: ResumePolicy? = nil
   ) {
+    self.resumePolicy = resumePolicy
     self.refusedBackoff = refusedBackoff
     self.retryPolicy = retryPolicy
     self.host = host

@@ -261,6 +261,7 @@ private struct CountersDocument: Codable {
   var reconnects: Int?
   var sessionsRetried: Int?
   var retries: Int?
+  var resumes: Int?
   var messages: [String: Int]?
   var statuses: [String: Int]
   var transportErrors: [String: Int]
@@ -284,6 +285,7 @@ private struct CountersDocument: Codable {
     case reconnects
     case sessionsRetried = "sessions_retried"
     case retries
+    case resumes
     case messages
     case transportErrors = "transport_errors"
     case audioMessages = "audio_messages"
@@ -306,6 +308,7 @@ private struct CountersDocument: Codable {
     reconnects = counters.reconnects
     sessionsRetried = counters.sessionsRetried
     retries = counters.retries
+    resumes = counters.resumes
     messages = counters.messages
     statuses = counters.statuses
     transportErrors = counters.transportErrors
@@ -330,6 +333,7 @@ private struct CountersDocument: Codable {
     counters.reconnects = reconnects ?? 0
     counters.sessionsRetried = sessionsRetried ?? 0
     counters.retries = retries ?? 0
+    counters.resumes = resumes ?? 0
     for (message, count) in messages ?? [:] { counters.count(message: message, count) }
     counters.statuses = statuses
     counters.transportErrors = transportErrors

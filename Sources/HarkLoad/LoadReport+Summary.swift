@@ -93,6 +93,9 @@ extension LoadReport {
         ("sessions retried", "\(counters.sessionsRetried) (\(counters.retries) retries)")
       )
     }
+    if counters.resumes > 0 {
+      figures.append(("streams resumed", "\(counters.resumes)"))
+    }
     if counters.reconnects > 0 {
       figures.append(("reconnects", "\(counters.reconnects)"))
     }

@@ -126,6 +126,8 @@ public struct LoadCounters: Codable, Sendable, Hashable {
   public var sessionsRetried = 0
   /// Retries in all (a session may retry more than once).
   public var retries = 0
+  /// Streams resumed after a failure mid-call (`--resume`).
+  public var resumes = 0
   /// What the failed and refused sessions were told, `CODE message` (`409 all recognizers are
   /// busy`, `UNAVAILABLE the connection closed`), with how many: at most
   /// ``maxMessageKinds`` kinds, the rest counted under ``otherMessages``.
@@ -183,6 +185,7 @@ public struct LoadCounters: Codable, Sendable, Hashable {
     reconnects += other.reconnects
     sessionsRetried += other.sessionsRetried
     retries += other.retries
+    resumes += other.resumes
     for (message, count) in other.messages { self.count(message: message, count) }
     sessionsCancelled += other.sessionsCancelled
     sessionsSkipped += other.sessionsSkipped

@@ -88,6 +88,7 @@ final class LoadSession: ClientSessionDelegate, RingElement {
     let session = ClientSession(
       connection: lane.connection,
       retryPolicy: loop.retryPolicy,
+      resumePolicy: loop.configuration.resumePolicy,
       reconnect: loop.retryConnection(for: lane),
       delegate: self
     )
@@ -224,6 +225,8 @@ final class LoadSession: ClientSessionDelegate, RingElement {
       }
     case .timersStarted, .informational:
       metrics.second.counters.statuses["100", default: 0] += 1
+    case .resumed:
+      metrics.second.counters.resumes += 1
     case .retrying(_, _, let reason):
       metrics.second.counters.retries += 1
       if !retried {

@@ -44,6 +44,8 @@ public struct ClientSessionStateMachine: Sendable {
     case refused(RecognitionStatus)
     /// Waiting to open the next attempt's call.
     case retryWaiting
+    /// A 512 mid-call that a resume may cure: waiting for the call's end.
+    case interrupted(RecognitionStatus)
     case streaming
     case halfClosed
     case finished(RecognitionOutcome)
@@ -68,6 +70,16 @@ public struct ClientSessionStateMachine: Sendable {
   private var receivedResponse = false
   /// Draws the backoffs' jitter.
   private var random: SplitMix64
+  /// Whether and how a failed stream is resumed; nil never.
+  public let resumePolicy: ResumePolicy?
+  /// What a resume needs (nil without a resume policy, or for Opus).
+  private var ledger: ResumeLedger?
+  /// The policy of the current stream's refusals before its 100: a resumed stream's is the
+  /// resume policy's.
+  private var activeRetryPolicy: RetryPolicy {
+    if let resumePolicy, let ledger, ledger.resumes > 0 { return resumePolicy.retry }
+    return retryPolicy
+  }
 
   /// The default prebuffer: 320,000 bytes (10 s of 16 kHz L16), as Krypton's `maxAudioPrebufferSize`.
   public static let defaultPrebufferLimit = 320_000
@@ -77,10 +89,12 @@ public struct ClientSessionStateMachine: Sendable {
   public init(
     prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
     retryPolicy: RetryPolicy = .none,
+    resumePolicy: ResumePolicy? = nil,
     seed: UInt64 = UInt64.random(in: 0...UInt64.max)
   ) {
     self.prebufferLimit = prebufferLimit
     self.retryPolicy = retryPolicy
+    self.resumePolicy = resumePolicy
     self.random = SplitMix64(seed: seed)
   }
 
@@ -141,9 +155,16 @@ public struct ClientSessionStateMachine: Sendable {
     state = .initSent
     attempt = 1
     firstAttemptAt = now
-    if retryPolicy.maxAttempts > 1 { initMessage = message }
+    if let resumePolicy {
+      ledger = ResumeLedger(policy: resumePolicy, format: message.parameters?.audioFormat)
+    }
+    if retryPolicy.maxAttempts > 1 || ledger != nil { initMessage = message }
+    singleMode = message.parameters?.utteranceDetectionMode == .single
     actions.append(.send(.initMessage(message)))
   }
+
+  /// SINGLE mode: one final result ends the recognition (no resume after it).
+  private var singleMode = false
 
   /// The next attempt's call is open (after ``Action/retry(after:)``): sends the init on it.
   public mutating func retryNow(into actions: inout [Action]) {
@@ -182,7 +203,7 @@ public struct ClientSessionStateMachine: Sendable {
     case .idle:
       assertionFailure("audio before start()")
       return .stop
-    case .initSent, .refused, .retryWaiting:
+    case .initSent, .refused, .retryWaiting, .interrupted:
       guard !endOfAudioHeld else { return .stop }
       guard frame.readableBytes > 0 else { return .taken }
       // Hold it for the 100; the first frame is always taken so a large frame cannot wait forever.
@@ -191,7 +212,9 @@ public struct ClientSessionStateMachine: Sendable {
       heldBytes += frame.readableBytes
       return .taken
     case .streaming:
-      return frame.readableBytes > 0 ? .send : .taken
+      guard frame.readableBytes > 0 else { return .taken }
+      if ledger != nil { ledger!.sent(frame) }
+      return .send
     case .halfClosed, .finished:
       return .stop
     }
@@ -200,8 +223,10 @@ public struct ClientSessionStateMachine: Sendable {
   /// The application asks to start the stalled timers (e.g. after its prompt played).
   public mutating func startTimers(into actions: inout [Action]) {
     switch state {
-    case .idle, .initSent, .refused, .retryWaiting: startTimersHeld = true
-    case .streaming: actions.append(.send(.startTimers))
+    case .idle, .initSent, .refused, .retryWaiting, .interrupted: startTimersHeld = true
+    case .streaming:
+      ledger?.timersStarted = true
+      actions.append(.send(.startTimers))
     case .halfClosed, .finished: break
     }
   }
@@ -209,13 +234,24 @@ public struct ClientSessionStateMachine: Sendable {
   /// The audio ended: half-close once everything held is sent.
   public mutating func endOfAudio(into actions: inout [Action]) {
     switch state {
-    case .initSent, .refused, .retryWaiting:
+    case .initSent, .refused, .retryWaiting, .interrupted:
       endOfAudioHeld = true
     case .streaming:
       state = .halfClosed
+      audioEnded = true
       actions.append(.halfClose)
     case .idle, .halfClosed, .finished:
       break
+    }
+  }
+
+  /// The current stream was half-closed (a resumed stream half-closes after its audio too).
+  private var audioEnded = false
+
+  private var isStreamingOrHalfClosed: Bool {
+    switch state {
+    case .streaming, .halfClosed: true
+    default: false
     }
   }
 
@@ -223,23 +259,42 @@ public struct ClientSessionStateMachine: Sendable {
   public mutating func receive(_ response: RecognitionResponse, into actions: inout [Action]) {
     if case .initSent = state { receivedResponse = true }
     switch (state, response.response) {
-    case (.finished, _), (.idle, _), (.refused, _), (.retryWaiting, _):
+    case (.finished, _), (.idle, _), (.refused, _), (.retryWaiting, _), (.interrupted, _):
       // After a refusal to retry, its call is ending: nothing it says changes that.
       return
+    case (_, .status(let status)?)
+    where status.code == 512 && isStreamingOrHalfClosed && ledger?.canResume == true:
+      // The server is going away mid-call: resumed once the call has ended.
+      state = .interrupted(status)
     case (.initSent, .status(let status)?)
-    where status.code >= 200 && attempt < retryPolicy.maxAttempts
+    where status.code >= 200 && attempt < activeRetryPolicy.maxAttempts
       && RetryPolicy.isRetryable(RecognitionOutcome(status: status), receivedResponse: true):
       // Retried once the call has ended, with the pushback of its trailers.
       state = .refused(status)
     case (.initSent, .status(let status)?) where status.code == 100:
       state = .streaming
-      actions.append(.deliver(.started(status, cookies: response.cookies)))
-      for frame in held { actions.append(.send(.audio(frame))) }
+      if let ledger, ledger.resumes > 0 {
+        // A resumed stream: the audio no final covered goes again, first.
+        actions.append(.deliver(.resumed(atMs: Int(ledger.streamOffsetMs.rounded()))))
+        for frame in ledger.frames { actions.append(.send(.audio(frame))) }
+        if ledger.timersStarted { startTimersHeld = true }
+      } else {
+        actions.append(.deliver(.started(status, cookies: response.cookies)))
+      }
+      for frame in held {
+        ledger?.sent(frame)
+        actions.append(.send(.audio(frame)))
+      }
       held.removeAll()
       heldBytes = 0
-      if startTimersHeld { actions.append(.send(.startTimers)) }
+      if startTimersHeld {
+        startTimersHeld = false
+        ledger?.timersStarted = true
+        actions.append(.send(.startTimers))
+      }
       if endOfAudioHeld {
         state = .halfClosed
+        audioEnded = true
         actions.append(.halfClose)
       }
     case (_, .status(let status)?) where status.code == 100:
@@ -262,12 +317,20 @@ public struct ClientSessionStateMachine: Sendable {
         cancelCall: true,
         into: &actions
       )
-    case (_, .startOfSpeech(let event)?):
-      actions.append(.deliver(.startOfSpeech(event)))
-    case (_, .result(let result)?):
-      actions.append(
-        .deliver(result.resultType == .final ? .finalResult(result) : .partialResult(result))
-      )
+    case (_, .startOfSpeech?), (_, .result?):
+      // On the recognition's timeline (a resumed stream's times shifted).
+      let shifted = ledger.map { $0.shifted(response) } ?? response
+      if case .startOfSpeech(let event)? = shifted.response {
+        actions.append(.deliver(.startOfSpeech(event)))
+      } else if case .result(let result)? = shifted.response {
+        if result.resultType == .final, case .result(let original)? = response.response {
+          ledger?.finalized(throughStreamMs: original.absEndMs)
+          if singleMode { ledger?.singleDone = true }
+        }
+        actions.append(
+          .deliver(result.resultType == .final ? .finalResult(result) : .partialResult(result))
+        )
+      }
     case (_, nil):
       break
     }
@@ -282,6 +345,15 @@ public struct ClientSessionStateMachine: Sendable {
     into actions: inout [Action]
   ) {
     switch state {
+    case .interrupted(let interruption):
+      resumeOrFinish(RecognitionOutcome(status: interruption), now: now, into: &actions)
+      return
+    case _
+    where isStreamingOrHalfClosed && ledger != nil
+      && [.unavailable, .internalError, .unknown].contains(status.code):
+      // The stream failed mid-call: the connection lost, a reset, a GOAWAY past it.
+      resumeOrFinish(RecognitionOutcome(transportFailure: status), now: now, into: &actions)
+      return
     case .refused(let refusal):
       retryOrFinish(
         RecognitionOutcome(status: refusal),
@@ -291,7 +363,7 @@ public struct ClientSessionStateMachine: Sendable {
       )
       return
     case .initSent
-    where attempt < retryPolicy.maxAttempts
+    where attempt < activeRetryPolicy.maxAttempts
       && RetryPolicy.isRetryable(
         RecognitionOutcome(transportFailure: status),
         receivedResponse: receivedResponse
@@ -331,6 +403,39 @@ public struct ClientSessionStateMachine: Sendable {
     finish(.cancelled, cancelCall: callOpen, into: &actions)
   }
 
+  /// Resumes the recognition on a new stream after the one that failed with `reason`, if the
+  /// resume policy allows it; else the recognition ends with `reason`.
+  private mutating func resumeOrFinish(
+    _ reason: RecognitionOutcome,
+    now: UInt64,
+    into actions: inout [Action]
+  ) {
+    guard var ledger, let resumePolicy, ledger.canResume else {
+      var outcome = reason
+      if let why = ledger?.cannotResumeReason, let transport = reason.transportStatus {
+        outcome = RecognitionOutcome(
+          transportFailure: GRPCStatus(transport.code, "\(transport.message) (not resumed: \(why))")
+        )
+      }
+      finish(outcome, cancelCall: false, into: &actions)
+      return
+    }
+    if audioEnded { endOfAudioHeld = true }
+    ledger.beginResume()
+    let delay =
+      resumePolicy.retry.delay(
+        beforeRetry: ledger.resumes,
+        pushbackMilliseconds: nil,
+        unit: random.nextUnitInterval()
+      ) ?? .zero
+    self.ledger = ledger
+    state = .retryWaiting
+    attempt = 0
+    firstAttemptAt = now
+    receivedResponse = false
+    actions.append(.retry(after: delay))
+  }
+
   /// Retries after the attempt that ended with `reason`, if the policy allows another attempt
   /// within its budget; else the recognition ends with `reason`.
   private mutating func retryOrFinish(
@@ -340,6 +445,7 @@ public struct ClientSessionStateMachine: Sendable {
     into actions: inout [Action]
   ) {
     let elapsed = Duration.nanoseconds(Int64(clamping: now &- firstAttemptAt))
+    let retryPolicy = activeRetryPolicy
     guard attempt < retryPolicy.maxAttempts,
       let delay = retryPolicy.delay(
         beforeRetry: attempt,
@@ -387,6 +493,9 @@ public enum RecognitionEvent: Sendable, Hashable {
   /// The attempt before was refused for `reason` (before the 100): attempt `attempt` (2 for
   /// the first retry) starts after `after`. The audio waits for it.
   case retrying(attempt: Int, after: Duration, reason: RecognitionOutcome)
+  /// A failed stream was resumed (``ResumePolicy``): a new stream took over, with the audio
+  /// from `atMs` of the recognition's timeline on, and its times are shifted onto that timeline.
+  case resumed(atMs: Int)
   /// The recognition ended.
   case finished(RecognitionOutcome)
 }

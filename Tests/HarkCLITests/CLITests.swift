@@ -484,12 +484,16 @@ final class HarkServeProcess: @unchecked Sendable {
     engine: String = "dtmf",
     extra: [String] = [],
     fileDescriptors: Int? = nil,
-    drainTimeout: String = "1s"
+    drainTimeout: String = "1s",
+    port: Int = 0
   ) async throws -> HarkServeProcess {
     try await offloaded {
       let process = Process()
       let arguments =
-        ["serve", "--listen", "127.0.0.1:0", "--engine", engine, "--drain-timeout", drainTimeout]
+        [
+          "serve", "--listen", "127.0.0.1:\(port)", "--engine", engine, "--drain-timeout",
+          drainTimeout,
+        ]
         + extra
       if let fileDescriptors {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")

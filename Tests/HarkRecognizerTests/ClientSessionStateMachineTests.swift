@@ -163,6 +163,7 @@ struct ClientSessionStateMachineTests {
       case .partialResult: "partial"
       case .finalResult: "final"
       case .retrying(let attempt, _, let reason): "retrying \(attempt) \(summary(reason))"
+      case .resumed(let atMs): "resumed \(atMs)"
       case .finished(let outcome): "finished \(summary(outcome))"
       }
     case .finish(let outcome, let cancelCall):

@@ -201,6 +201,7 @@ extension RecognitionEvent {
         + (result.hypotheses.first?.rejected == true ? "(rejected)" : "")
     case .retrying(let attempt, _, let reason):
       "retry\(attempt):\(reason.code.map(String.init) ?? "\(reason.kind)")"
+    case .resumed(let atMs): "resumed@\(atMs)"
     case .finished(let outcome): outcome.code.map(String.init) ?? "\(outcome.kind)"
     }
   }

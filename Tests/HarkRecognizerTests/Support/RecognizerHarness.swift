@@ -129,6 +129,7 @@ extension RecognitionEvent {
       "final:\(result.hypotheses.first?.formattedText ?? "")\(result.hypotheses.first?.rejected == true ? "(rejected)" : "")"
     case .retrying(let attempt, _, let reason):
       "retry\(attempt):\(reason.code.map(String.init) ?? "\(reason.kind)")"
+    case .resumed(let atMs): "resumed@\(atMs)"
     case .finished(let outcome): outcome.code.map(String.init) ?? "\(outcome.kind)"
     }
   }
