@@ -109,6 +109,15 @@ struct Recognize: AsyncParsableCommand {
   )
   var resume = false
 
+  @Option(
+    help: ArgumentHelp(
+      "Hand the recognition over to a new stream after this long on one (implies --resume), "
+        + "to stay under a service's limit on a stream.",
+      valueName: "duration"
+    )
+  )
+  var maxStreamDuration: DurationArgument?
+
   @Flag(help: "Write one JSON object per response to stdout.")
   var json = false
 
@@ -122,6 +131,9 @@ struct Recognize: AsyncParsableCommand {
     if realtime && fast { throw ValidationError("--realtime and --fast exclude each other") }
     if !(0...100).contains(retries) {
       throw ValidationError("--retries must be from 0 to 100, not \(retries)")
+    }
+    if let maxStreamDuration, maxStreamDuration.nanoseconds < 1_000_000_000 {
+      throw ValidationError("--max-stream-duration must be at least 1s, not \(maxStreamDuration)")
     }
     if let timeout, !(timeout > 0 && timeout <= 8 * 3600) {
       throw ValidationError(
@@ -180,7 +192,11 @@ struct Recognize: AsyncParsableCommand {
     runner.timeout = timeout.map { .milliseconds(Int(($0 * 1000).rounded(.up))) }
     runner.tokenProvider = tokenProvider
     runner.retryPolicy = .retries(retries)
-    runner.resumePolicy = resume ? ResumePolicy() : nil
+    if resume || maxStreamDuration != nil {
+      runner.resumePolicy = ResumePolicy(
+        maxStreamDuration: maxStreamDuration.map { .nanoseconds($0.nanoseconds) }
+      )
+    }
     let cancellation = RecognizeRunner.Cancellation()
     let interrupts = Task {
       var count = 0

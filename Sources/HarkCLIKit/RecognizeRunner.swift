@@ -187,7 +187,7 @@ public struct RecognizeRunner: Sendable {
               + "(attempt \(attempt) of \(maxAttempts))"
           )
         case .resumed(let atMs):
-          display.note("hark: the stream failed; resumed on a new one from \(atMs) ms of the audio")
+          display.note("hark: resumed on a new stream from \(atMs) ms of the audio")
         case .partialResult(let result):
           progress.partial(result.hypotheses.first?.formattedText ?? "")
         case .finalResult(let result):

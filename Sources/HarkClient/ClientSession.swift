@@ -63,6 +63,8 @@ package final class ClientSession: GRPCClientStreamHandler {
   private var deadline: NIODeadline?
   /// The wait before a retry's call opens.
   private var retryTimer: Scheduled<Void>?
+  /// When the current stream is handed over (``ResumePolicy/maxStreamDuration``).
+  private var streamLimit: Scheduled<Void>?
   private var stream: GRPCClientStream? {
     didSet { streamAddress = stream.map { Unmanaged.passUnretained($0).toOpaque() } }
   }
@@ -244,9 +246,26 @@ package final class ClientSession: GRPCClientStreamHandler {
         ended = true
         retryTimer?.cancel()
         retryTimer = nil
+        streamLimit?.cancel()
+        streamLimit = nil
         if cancelCall { stream?.cancel() }
         delegate?.clientSession(finished: outcome)
+      case .abandonCall:
+        streamLimit?.cancel()
+        streamLimit = nil
+        stream?.abandon()
+        stream = nil
+      case .limitStream(let delay):
+        streamLimit?.cancel()
+        streamLimit = eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) {
+          [self] in
+          streamLimit = nil
+          machine.streamDurationReached(now: NIODeadline.now().uptimeNanoseconds, into: &actions)
+          perform()
+        }
       case .retry(let delay):
+        streamLimit?.cancel()
+        streamLimit = nil
         stream = nil
         retryTimer = eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) {
           [self] in

@@ -114,6 +114,12 @@ public struct ClientSessionStateMachine: Sendable {
     /// The attempt's call ended with a refusal to retry: after `after`, open a new call (on a
     /// connection that takes new calls) and call ``retryNow(into:)``, which sends the init on it.
     case retry(after: Duration)
+    /// Let go of the current call without reporting its end (RST_STREAM CANCEL to the server):
+    /// a resume hands the recognition over to a new one.
+    case abandonCall
+    /// The stream runs: call ``streamDurationReached(now:into:)`` after `after`
+    /// (``ResumePolicy/maxStreamDuration``).
+    case limitStream(after: Duration)
   }
 
   /// What to do with an audio frame.
@@ -273,6 +279,9 @@ public struct ClientSessionStateMachine: Sendable {
       state = .refused(status)
     case (.initSent, .status(let status)?) where status.code == 100:
       state = .streaming
+      if let limit = resumePolicy?.maxStreamDuration, ledger != nil {
+        actions.append(.limitStream(after: limit))
+      }
       if let ledger, ledger.resumes > 0 {
         // A resumed stream: the audio no final covered goes again, first.
         actions.append(.deliver(.resumed(atMs: Int(ledger.streamOffsetMs.rounded()))))
@@ -401,6 +410,18 @@ public struct ClientSessionStateMachine: Sendable {
     // Waiting to retry, no call is open.
     let callOpen = if case .retryWaiting = state { false } else { true }
     finish(.cancelled, cancelCall: callOpen, into: &actions)
+  }
+
+  /// The stream ran for ``ResumePolicy/maxStreamDuration``: it is handed over to a new one, as
+  /// a resume, unless the recognition cannot resume (then it goes on).
+  public mutating func streamDurationReached(now: UInt64, into actions: inout [Action]) {
+    guard isStreamingOrHalfClosed, ledger?.canResume == true else { return }
+    actions.append(.abandonCall)
+    resumeOrFinish(
+      RecognitionOutcome(transportFailure: GRPCStatus(.unavailable, "stream duration reached")),
+      now: now,
+      into: &actions
+    )
   }
 
   /// Resumes the recognition on a new stream after the one that failed with `reason`, if the

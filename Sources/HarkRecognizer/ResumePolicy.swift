@@ -22,10 +22,15 @@ public struct ResumePolicy: Sendable, Hashable {
   /// How each resumed stream's own refusals before its 100 are retried, and the wait before
   /// each resume.
   public var retry: RetryPolicy
+  /// A stream is handed over to a new one after this long (from its 100), to stay under a
+  /// service's limit on one stream (Google's is 305 s); nil never. The hand-over is a resume:
+  /// it counts against ``maxResumes``.
+  public var maxStreamDuration: Duration?
 
   public init(
     maxBufferedAudio: Duration = .seconds(60),
     maxResumes: Int = 10,
+    maxStreamDuration: Duration? = nil,
     retry: RetryPolicy = RetryPolicy(
       maxAttempts: 5,
       initialBackoff: .milliseconds(100),
@@ -35,6 +40,7 @@ public struct ResumePolicy: Sendable, Hashable {
   ) {
     self.maxBufferedAudio = maxBufferedAudio
     self.maxResumes = maxResumes
+    self.maxStreamDuration = maxStreamDuration
     self.retry = retry
   }
 }

@@ -1,3 +1,4 @@
+import HarkClient
 import HarkGRPCCore
 import HarkProto
 import HarkRecognizer
@@ -48,6 +49,8 @@ struct ClientResumeTests {
       case .deliver(let event): "\(event)"
       case .finish(let outcome, _): "finish \(outcome.code.map(String.init) ?? "\(outcome.kind)")"
       case .retry: "retry"
+      case .abandonCall: "abandon"
+      case .limitStream(let after): "limit \(after)"
       }
     }
   }
@@ -148,5 +151,68 @@ struct ClientResumeTests {
     var badRequest = try Self.streaming()
     badRequest.receive(Self.status(400), into: &actions)
     #expect(badRequest.outcome?.code == 400)
+  }
+}
+
+extension ClientResumeTests {
+  @Test("past maxStreamDuration the stream is handed over to a new one, as a resume")
+  func maxStreamDuration() throws {
+    var machine = Machine(
+      resumePolicy: ResumePolicy(maxStreamDuration: .seconds(300)),
+      seed: 4
+    )
+    var actions: [Machine.Action] = []
+    try machine.start(makeInit(), into: &actions)
+    actions = []
+    machine.receive(Self.status(100), into: &actions)
+    #expect(Self.summary(actions) == ["limit 300.0 seconds", "started"])
+    _ = machine.audio(Self.frame(1), into: &actions)
+    actions = []
+    machine.streamDurationReached(now: 0, into: &actions)
+    #expect(Self.summary(actions) == ["abandon", "retry"])
+    actions = []
+    machine.retryNow(into: &actions)
+    machine.receive(Self.status(100), into: &actions)
+    #expect(Self.summary(actions) == ["init", "limit 300.0 seconds", "resumed@0", "#1"])
+  }
+}
+
+/// Resume over sockets with the in-process recognizer: a stream handed over at its duration
+/// limit, again and again, still gives every key once.
+@Suite("Client resume over sockets", .timeLimit(.minutes(1)))
+struct ClientResumeSocketTests {
+  @Test("a call handed over every 400 ms gives the transcript of one stream")
+  func handedOver() async throws {
+    let harness = try await RecognizerHarness.start()
+    let pressed = "13579"
+    var audio = dtmfAudio(keys(pressed, before: 300, after: 800))
+    let (stream, writer) = RecognitionAudio.makeStream()
+    let producer = Task {
+      // Four times real time: 20 ms frames every 5 ms.
+      while audio.readableBytes > 0, !Task.isCancelled {
+        _ = writer.yield(audio.readSlice(length: min(320, audio.readableBytes))!)
+        try? await Task.sleep(for: .milliseconds(5))
+      }
+      writer.finish()
+    }
+    let events = try await harness.client.recognize(
+      makeInit(),
+      audio: stream,
+      resume: ResumePolicy(maxStreamDuration: .milliseconds(400))
+    ) { recognition in
+      var events: [RecognitionEvent] = []
+      for await event in recognition.events { events.append(event) }
+      return events
+    }
+    producer.cancel()
+    let finals = events.compactMap { event -> String? in
+      if case .finalResult(let result) = event { return result.hypotheses.first?.formattedText }
+      return nil
+    }
+    let resumes = events.filter { if case .resumed = $0 { true } else { false } }
+    #expect(!resumes.isEmpty)
+    #expect(finals.joined() == pressed, "\(events.map(\.summary))")
+    #expect(events.last?.summary == "200")
+    await harness.stop()
   }
 }

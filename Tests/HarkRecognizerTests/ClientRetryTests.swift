@@ -49,6 +49,8 @@ struct ClientRetryTests {
       case .finish(let outcome, let cancel):
         "finish \(outcome.code.map(String.init) ?? "\(outcome.kind)")\(cancel ? " cancel" : "")"
       case .retry(let delay): "retry after \(delay)"
+      case .abandonCall: "abandon"
+      case .limitStream(let after): "limit \(after)"
       }
     }
   }

@@ -169,6 +169,8 @@ struct ClientSessionStateMachineTests {
     case .finish(let outcome, let cancelCall):
       "\(cancelCall ? "cancel" : "finish") \(summary(outcome))"
     case .retry(let delay): "retry after \(delay)"
+    case .abandonCall: "abandon"
+    case .limitStream(let after): "limit \(after)"
     }
   }
 

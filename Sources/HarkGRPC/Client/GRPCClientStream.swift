@@ -112,6 +112,14 @@ public final class GRPCClientStream: StreamIO, @unchecked Sendable {
     terminate(.cancel(status))
   }
 
+  /// Lets go of the call: RST_STREAM CANCEL to the server, and nothing more reported to the
+  /// handler (its owner has moved on to another call).
+  public func abandon() {
+    eventLoop.preconditionInEventLoop()
+    handler = nil
+    terminate(.cancel(GRPCStatus(.cancelled, "abandoned by the client")))
+  }
+
   /// Ends a call that could not start.
   func fail(_ status: GRPCStatus) {
     if case .ended(let status, _) = machine.connectionLost(status.message) {
