@@ -1,0 +1,152 @@
+import HarkClient
+import HarkGRPC
+import HarkGRPCCore
+import HarkProto
+import HarkRecognizer
+import HarkServer
+import HarkTestSupport
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+/// Faults between client and server, injected by a userspace relay (these kernels have no
+/// `tc netem`): a partition, a slow path, a dropped connection, under a recognition of key
+/// presses streamed at four times real time.
+@Suite("Faults on the path", .timeLimit(.minutes(1)))
+struct FaultRelayTests {
+  static let pressed = "2468"
+
+  /// The harness's server, permitting the fast keepalive pings of these tests.
+  static func harness() async throws -> RecognizerHarness {
+    try await RecognizerHarness.start(configure: { configuration in
+      configuration.pingPolicy = ServerPingPolicy(permitKeepaliveTime: .milliseconds(50))
+    })
+  }
+
+  /// A client through `relay` whose keepalive notices a dead path within about 0.6 s.
+  static func client(_ relay: FaultRelay) -> RecognizerClient {
+    RecognizerClient(
+      host: "127.0.0.1",
+      port: relay.port,
+      configuration: GRPCClientConfiguration(
+        keepaliveInterval: .milliseconds(300),
+        keepaliveTimeout: .milliseconds(300),
+        keepaliveMinimumInterval: .milliseconds(50)
+      )
+    )
+  }
+
+  /// Streams the key presses at four times real time; `fault` runs after `after`.
+  static func recognize(
+    _ client: RecognizerClient,
+    resume: ResumePolicy?,
+    after: Duration,
+    fault: @escaping @Sendable () async throws -> Void
+  ) async throws -> [RecognitionEvent] {
+    var audio = dtmfAudio(keys(pressed, before: 300, after: 800))
+    let (stream, writer) = RecognitionAudio.makeStream()
+    let producer = Task {
+      while audio.readableBytes > 0, !Task.isCancelled {
+        _ = writer.yield(audio.readSlice(length: min(320, audio.readableBytes))!)
+        try? await Task.sleep(for: .milliseconds(5))
+      }
+      writer.finish()
+    }
+    let faults = Task {
+      try await Task.sleep(for: after)
+      try await fault()
+    }
+    let events = try await client.recognize(makeInit(), audio: stream, resume: resume) {
+      recognition in
+      var events: [RecognitionEvent] = []
+      for await event in recognition.events { events.append(event) }
+      return events
+    }
+    producer.cancel()
+    try await faults.value
+    return events
+  }
+
+  static func finals(_ events: [RecognitionEvent]) -> String {
+    events.compactMap { event -> String? in
+      if case .finalResult(let result) = event { return result.hypotheses.first?.formattedText }
+      return nil
+    }.joined()
+  }
+
+  @Test("a partition: keepalive fails the call within its time; with resume, it goes on after")
+  func partition() async throws {
+    let harness = try await Self.harness()
+    let relay = try await FaultRelay.start(to: harness.port)
+    // Without resume: UNAVAILABLE once the PING goes unanswered.
+    let start = ContinuousClock.now
+    let failed = try await Self.recognize(
+      Self.client(relay),
+      resume: nil,
+      after: .milliseconds(300)
+    ) {
+      relay.stall()
+    }
+    #expect(failed.last?.summary == "transportFailure", "\(failed.map(\.summary))")
+    #expect(ContinuousClock.now - start < .seconds(10))
+    relay.resume()
+
+    // With resume: the stream fails the same way, and a new one takes over once the path is back
+    // (5 s later).
+    let resumed = try await Self.recognize(
+      Self.client(relay),
+      resume: ResumePolicy(),
+      after: .milliseconds(300)
+    ) {
+      relay.stall()
+      try await Task.sleep(for: .seconds(5))
+      relay.resume()
+    }
+    #expect(
+      resumed.contains { if case .resumed = $0 { true } else { false } },
+      "\(resumed.map(\.summary))"
+    )
+    #expect(Self.finals(resumed) == Self.pressed, "\(resumed.map(\.summary))")
+    #expect(resumed.last?.summary == "200")
+    await relay.close()
+    await harness.stop()
+  }
+
+  @Test("a slow path (60 ms each way) changes nothing but the time")
+  func delay() async throws {
+    let harness = try await Self.harness()
+    let relay = try await FaultRelay.start(to: harness.port)
+    relay.setDelay(.milliseconds(60))
+    let events = try await Self.recognize(Self.client(relay), resume: nil, after: .zero) {}
+    #expect(Self.finals(events) == Self.pressed, "\(events.map(\.summary))")
+    #expect(events.last?.summary == "200")
+    await relay.close()
+    await harness.stop()
+  }
+
+  @Test("a dropped connection: UNAVAILABLE at once; with resume, the transcript is whole")
+  func dropped() async throws {
+    let harness = try await Self.harness()
+    let relay = try await FaultRelay.start(to: harness.port)
+    let failed = try await Self.recognize(
+      Self.client(relay),
+      resume: nil,
+      after: .milliseconds(400)
+    ) {
+      relay.dropConnections()
+    }
+    #expect(failed.last?.summary == "transportFailure", "\(failed.map(\.summary))")
+    let resumed = try await Self.recognize(
+      Self.client(relay),
+      resume: ResumePolicy(),
+      after: .milliseconds(400)
+    ) {
+      relay.dropConnections()
+    }
+    #expect(resumed.contains { if case .resumed = $0 { true } else { false } })
+    #expect(Self.finals(resumed) == Self.pressed, "\(resumed.map(\.summary))")
+    #expect(resumed.last?.summary == "200")
+    await relay.close()
+    await harness.stop()
+  }
+}
