@@ -434,8 +434,11 @@ public struct ClientSessionStateMachine: Sendable {
     guard var ledger, let resumePolicy, ledger.canResume else {
       var outcome = reason
       if let why = ledger?.cannotResumeReason, let transport = reason.transportStatus {
+        // Audio with no final result was let go: a resume would lose it. DATA_LOSS says so,
+        // in a type an application can switch on; the message keeps the stream's failure.
+        let code = ledger?.lostAudio == true ? GRPCStatus.Code.dataLoss : transport.code
         outcome = RecognitionOutcome(
-          transportFailure: GRPCStatus(transport.code, "\(transport.message) (not resumed: \(why))")
+          transportFailure: GRPCStatus(code, "\(transport.message) (not resumed: \(why))")
         )
       }
       finish(outcome, cancelCall: false, into: &actions)

@@ -13,7 +13,7 @@ public import NIOCore
 ///
 /// A recognition in SINGLE mode that already delivered its final result is not resumed. One
 /// whose unfinalized audio outgrew the buffer cannot be resumed without a gap: its failure ends
-/// it, with a message saying so.
+/// it as a transport failure with gRPC's DATA_LOSS, the message naming the stream's failure.
 public struct ResumePolicy: Sendable, Hashable {
   /// The most audio kept for a resume, counted from the end of the last final result.
   public var maxBufferedAudio: Duration
@@ -117,6 +117,9 @@ struct ResumeLedger: Sendable {
     }
     if overflowed && end >= droppedThroughMs { overflowed = false }
   }
+
+  /// Unfinalized audio was let go: a resume now would lose it.
+  var lostAudio: Bool { overflowed }
 
   /// Whether a failed stream can be resumed without a gap.
   var canResume: Bool { !overflowed && !singleDone && resumes < policy.maxResumes }

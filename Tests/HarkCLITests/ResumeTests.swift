@@ -123,3 +123,25 @@ struct ResumeTests {
     }
   }
 }
+
+extension ResumeTests {
+  @Test("without --resume, a server killed mid-call fails it at once: exit 9")
+  func killedWithoutResume() async throws {
+    let server = try await HarkServeProcess.start()
+    let process = try HarkProcess([
+      "recognize", "-", "--plaintext", "--server", "127.0.0.1:\(server.port)", "--format", "ulaw",
+      "--verbose",
+    ])
+    var generator = DTMFGenerator(sampleRate: 8000, seed: 5)
+    process.write(encoded(generator.generate([.silence(milliseconds: 200)]), format: .ulaw))
+    try await process.waitForStandardError(containing: "← status 100")
+    let killed = ContinuousClock.now
+    server.signal(SIGKILL)
+    let status = try await process.wait()
+    #expect(status == 9, "\(process.standardError)")
+    #expect(process.standardError.contains("UNAVAILABLE"), "\(process.standardError)")
+    // The peer's reset reaches the client at once; the bound is for a loaded machine.
+    #expect(ContinuousClock.now - killed < .seconds(10))
+    process.closeInput()
+  }
+}

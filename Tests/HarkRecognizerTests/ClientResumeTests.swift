@@ -137,6 +137,7 @@ struct ClientResumeTests {
     actions = []
     overflowed.callEnded(GRPCStatus(.unavailable, "reset"), into: &actions)
     #expect(overflowed.outcome?.kind == .transportFailure)
+    #expect(overflowed.outcome?.transportStatus?.code == .dataLoss)
     #expect(
       overflowed.outcome?.transportStatus?.message.contains("not resumed: more than") == true,
       "\(String(describing: overflowed.outcome))"
