@@ -156,6 +156,8 @@ public struct RecognizeRunner: Sendable {
     let display = self.display
     let startTimersAfter = options.startTimersAfterMs
     let maxAttempts = retryPolicy.maxAttempts
+    // After the 100, a retry opens a resumed stream, by the resume policy's attempts.
+    let resumeAttempts = resumePolicy?.retry.maxAttempts ?? maxAttempts
     let outcome = try await client.recognize(
       initMessage,
       audio: counted,
@@ -167,10 +169,12 @@ public struct RecognizeRunner: Sendable {
       cancellation.attach(recognition)
       var timers: Task<Void, Never>?
       defer { timers?.cancel() }
+      var started = false
       for await event in recognition.events {
         if output == .json, let line = ResponseJSON.line(event) { display.result(line) }
         switch event {
         case .started:
+          started = true
           if let startTimersAfter {
             timers = Task {
               try? await Task.sleep(for: .milliseconds(startTimersAfter))
@@ -184,7 +188,7 @@ public struct RecognizeRunner: Sendable {
           let wait = "\(tenths / 10).\(tenths % 10)"
           display.note(
             "hark: \(RecognizeRunner.describe(reason)); retrying in \(wait) s "
-              + "(attempt \(attempt) of \(maxAttempts))"
+              + "(attempt \(attempt) of \(started ? resumeAttempts : maxAttempts))"
           )
         case .resumed(let atMs):
           display.note("hark: resumed on a new stream from \(atMs) ms of the audio")
