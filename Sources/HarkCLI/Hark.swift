@@ -7,7 +7,7 @@ struct Hark: AsyncParsableCommand {
     commandName: "hark",
     abstract: "Speak the Nuance Mix ASRaaS Recognize protocol: recognize, serve, load-test.",
     version: HarkVersion.current,
-    subcommands: [Recognize.self, Serve.self, Load.self]
+    subcommands: [Recognize.self, Serve.self, Load.self, Health.self]
   )
 }
 

@@ -232,7 +232,7 @@ public final class RecognizerServer: Sendable {
         logger: configuration.logger,
         tls: configuration.tls
       ),
-      methods: [recognize],
+      methods: [recognize] + health.methods,
       group: group
     )
   }
@@ -324,6 +324,16 @@ public final class RecognizerServer: Sendable {
   /// ended, zero, else something holds a session.
   public var liveSessions: Int { context.liveSessionObjects.value }
 
+  /// The standard health service (`grpc.health.v1.Health`), served next to Recognize and exempt
+  /// from authentication: SERVING for `""` and `nuance.asr.v1.Recognizer` while the server takes
+  /// recognitions, NOT_SERVING once it drains or shuts down.
+  public let health = HealthService([
+    "": .serving, RecognizerServer.serviceName: .serving,
+  ])
+
+  /// The name of the Recognize service, for the health service.
+  public static let serviceName = "nuance.asr.v1.Recognizer"
+
   /// Runs until ``shutdown(gracePeriod:)`` finishes (or the calling task is cancelled).
   public func serve() async throws {
     try await server.serve()
@@ -368,6 +378,8 @@ public final class RecognizerServer: Sendable {
     -> DrainOutcome
   {
     let atStart = activeRecognitions
+    health.setAll(.notServing)
+    health.endWatches()
     await server.beginDrain()
     let deadline = NIODeadline.now() + timeout
     var ending = DrainOutcome.Ending.drained
@@ -398,6 +410,8 @@ public final class RecognizerServer: Sendable {
   /// Shuts down: every recognition in flight ends with 512, then each connection gets GOAWAY and
   /// closes once its calls have ended (at most `gracePeriod` later).
   public func shutdown(gracePeriod: TimeAmount = .seconds(5)) async {
+    health.setAll(.notServing)
+    health.endWatches()
     for session in context.beginShutdown() {
       try? await session.eventLoop.submit { session.shutdown() }.get()
     }

@@ -97,3 +97,27 @@ struct KeepaliveTests {
     return true
   }
 }
+
+@Suite("hark health", .timeLimit(.minutes(1)))
+struct HealthCommandTests {
+  @Test("exit 0 SERVING, 1 for a service the server does not know, 9 without a server")
+  func exitCodes() async throws {
+    let server = try await HarkServeProcess.start()
+    let serving = try await hark(["health", "127.0.0.1:\(server.port)", "--plaintext"])
+    #expect(serving.status == 0, "\(serving.standardError)")
+    #expect(serving.standardOutput == "SERVING\n")
+    let recognizer = try await hark([
+      "health", "127.0.0.1:\(server.port)", "--plaintext", "--service", "nuance.asr.v1.Recognizer",
+    ])
+    #expect(recognizer.status == 0)
+    let unknown = try await hark([
+      "health", "127.0.0.1:\(server.port)", "--plaintext", "--service", "nope",
+    ])
+    #expect(unknown.status == 1)
+    #expect(unknown.standardOutput == "SERVICE_UNKNOWN\n")
+    await server.stop()
+    let gone = try await hark(["health", "127.0.0.1:\(server.port)", "--plaintext"])
+    #expect(gone.status == 9)
+    #expect(gone.standardError.contains("connection refused"), "\(gone.standardError)")
+  }
+}
