@@ -235,6 +235,7 @@ class ServerLog:
         self.truncations = 0
         self.warnings = collections.Counter()  # "level: message" -> count
         self.listening = None  # the Listening line's metadata
+        self.ready = False  # the Ready line (engines loaded) was logged
 
     def read(self):
         """The Statistics lines (metadata dicts) that arrived since the last call."""
@@ -273,6 +274,8 @@ class ServerLog:
             statistics.append(metadata)
         elif message == "Listening":
             self.listening = metadata
+        elif message == "Ready":
+            self.ready = True
         if level in ("warning", "error", "critical"):
             key = f"{level}: {message}"
             if key in self.warnings or len(self.warnings) < 40:
@@ -520,7 +523,8 @@ class Soak:
         deadline = time.monotonic() + (300 if self.engine == "sphinx" else 60)
         while time.monotonic() < deadline:
             self.log.read()
-            if self.log.listening is not None:
+            # hark serve listens while sphinx models load; calls are refused until Ready.
+            if self.log.listening is not None and self.log.ready:
                 return time.monotonic()
             if self.server.poll() is not None:
                 break

@@ -386,7 +386,9 @@ struct Serve: AsyncParsableCommand {
     )
     let address: SocketAddress
     do {
-      address = try await server.start()
+      // Listening at once, so that probes and clients see the server while sphinx models load
+      // (health NOT_SERVING, Recognize UNAVAILABLE, until the Ready line).
+      address = try await server.startListening()
     } catch let error as GRPCTLSError {
       printError("hark: \(error)")
       throw ExitCode(2)
@@ -428,6 +430,21 @@ struct Serve: AsyncParsableCommand {
         "auth": "\(authenticator?.configuration.mode ?? "off")",
       ]
     )
+    let loadStarted = ContinuousClock.now
+    if configuration.prewarmEngines {
+      logger.info("Loading engines", metadata: ["engines": "\(recognizers)"])
+    }
+    let readiness = Task {
+      await server.waitUntilReady()
+      let seconds =
+        Double((ContinuousClock.now - loadStarted).components.attoseconds) / 1e18
+        + Double((ContinuousClock.now - loadStarted).components.seconds)
+      logger.info(
+        "Ready",
+        metadata: ["engines": "\(recognizers)", "seconds": "\((seconds * 100).rounded() / 100)"]
+      )
+    }
+    defer { readiness.cancel() }
     let statistics = Task {
       guard statisticsInterval > 0 else { return }
       var last = server.statistics

@@ -107,6 +107,9 @@ public final class RecognizerServer: Sendable {
     let liveSessionObjects = LiveObjects.Counter()
     /// A drain's wait was ended early (``RecognizerServer/endDrain()``).
     let drainEnded = NIOLockedValueBox(false)
+    /// The engines are made (``RecognizerServer/startListening()`` listens before): until then
+    /// a Recognize is refused with UNAVAILABLE, which clients retry.
+    let ready = NIOLockedValueBox(true)
     let maxBufferedAudio: TimeAmount
     private let authenticator: BearerAuthenticator?
     private let authorize:
@@ -167,6 +170,13 @@ public final class RecognizerServer: Sendable {
 
     /// The server shuts down: the recognitions in flight, to end with 512. Those whose engine
     /// is still being made or prepared end with 512 once it is (``sessionStarted(_:)``).
+    /// Whether the server began to shut down (or drain).
+    var isShuttingDown: Bool {
+      sessions.withLockedValue { $0.shuttingDown } || draining.withLockedValue { $0 }
+    }
+    /// A drain began.
+    let draining = NIOLockedValueBox(false)
+
     func beginShutdown() -> [RecognizerSession] {
       sessions.withLockedValue { sessions in
         sessions.shuttingDown = true
@@ -215,6 +225,12 @@ public final class RecognizerServer: Sendable {
     let context = Context(configuration: configuration, makeEngine: makeEngine)
     self.context = context
     let recognize = GRPCServer.Method(path: Self.recognizePath) { stream in
+      guard context.ready.withLockedValue({ $0 }) else {
+        var status = GRPCStatus(.unavailable, "the recognizer is loading its engines; try again")
+        // A model loads in seconds: no use asking again at once (gRFC A6).
+        status.retryPushbackMilliseconds = 1000
+        return RefusedCall(stream: stream, status: status)
+      }
       let session = RecognizerSession(stream: stream, context: context)
       session.started()
       return session
@@ -244,6 +260,37 @@ public final class RecognizerServer: Sendable {
     if configuration.prewarmEngines { await context.engines.prewarm() }
     return try await server.start()
   }
+
+  /// Binds at once and makes the engines (``Configuration/prewarmEngines``) meanwhile, so that
+  /// orchestrators and clients see the server while a speech model loads: the health service
+  /// says NOT_SERVING and a Recognize gets UNAVAILABLE (which clients retry) until
+  /// ``waitUntilReady()`` returns. Returns the bound address.
+  @discardableResult
+  public func startListening() async throws -> SocketAddress {
+    guard configuration.prewarmEngines else { return try await server.start() }
+    context.ready.withLockedValue { $0 = false }
+    health.setAll(.notServing)
+    let address = try await server.start()
+    let context = self.context
+    let health = self.health
+    readiness.withLockedValue { readiness in
+      readiness = Task {
+        await context.engines.prewarm()
+        context.ready.withLockedValue { $0 = true }
+        // Unless it began to drain or shut down meanwhile.
+        if !context.isShuttingDown { health.setAll(.serving) }
+      }
+    }
+    return address
+  }
+
+  /// Returns once the engines are made (at once unless ``startListening()`` made them after it
+  /// bound).
+  public func waitUntilReady() async {
+    await readiness.withLockedValue { $0 }?.value
+  }
+
+  private let readiness = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
   /// The bound address, once started.
   public var localAddress: SocketAddress? { server.localAddress }
@@ -366,6 +413,17 @@ public final class RecognizerServer: Sendable {
     }
   }
 
+  /// Refuses a call with `status` (from the event loop's next turn, once the stream has its
+  /// handler).
+  final class RefusedCall: GRPCServerStreamHandler {
+    init(stream: GRPCServerStream, status: GRPCStatus) {
+      stream.eventLoop.execute { stream.finish(status: status) }
+    }
+    func receive(message: ByteBuffer) {}
+    func receiveEndOfRequests() {}
+    func cancelled(_ status: GRPCStatus) {}
+  }
+
   /// Drains the server, as a rolling deploy needs (DESIGN rule 8): stops listening at once (a
   /// replacement can bind the port), sends GOAWAY on every connection (calls opened after it are
   /// refused with REFUSED_STREAM, which clients retry), and lets the recognitions in flight
@@ -378,6 +436,7 @@ public final class RecognizerServer: Sendable {
     -> DrainOutcome
   {
     let atStart = activeRecognitions
+    context.draining.withLockedValue { $0 = true }
     health.setAll(.notServing)
     health.endWatches()
     await server.beginDrain()

@@ -476,7 +476,7 @@ final class HarkServeProcess: @unchecked Sendable {
 
   var standardError: String { log.text }
 
-  /// Starts the server and waits for its "Listening" log line.
+  /// Starts the server and waits for its "Ready" log line (after "Listening").
   /// `fileDescriptors` runs it under that limit (soft and hard, with prlimit).
   /// `drainTimeout` is short by default, so that stopping a server with a call left open (a
   /// test that failed half-way) does not wait out the 30 s of a real drain.
@@ -518,7 +518,10 @@ final class HarkServeProcess: @unchecked Sendable {
           if chunk.isEmpty { break }
           log.append(String(decoding: chunk, as: UTF8.self))
           pending.append(chunk)
-          if !announced, let found = listeningPort(in: String(decoding: pending, as: UTF8.self)) {
+          // The port of the Listening line, once the Ready line says the engines are loaded
+          // (a sphinx server listens while its models load, and refuses calls meanwhile).
+          let text = String(decoding: pending, as: UTF8.self)
+          if !announced, text.contains("] Ready"), let found = listeningPort(in: text) {
             announced = true
             port.set(Data(String(found).utf8))
           }

@@ -1,4 +1,5 @@
 import Foundation
+import HarkAudio
 import HarkClient
 import HarkGRPC
 import HarkGRPCCore
@@ -6,6 +7,7 @@ import HarkProto
 import HarkRecognizer
 import HarkServer
 import HarkTestSupport
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -99,5 +101,45 @@ struct HealthTests {
     #expect(drained.ending == .drained)
     #expect(harness.server.health.status(of: "") == .notServing)
     await harness.client.close()
+  }
+}
+
+extension HealthTests {
+  @Test(
+    "listening while the engines load: NOT_SERVING and UNAVAILABLE (with a pushback), then SERVING"
+  )
+  func loading() async throws {
+    let gate = NIOLockedValueBox(false)
+    var configuration = RecognizerServer.Configuration(host: "127.0.0.1", port: 0, recognizers: 2)
+    configuration.prewarmEngines = true
+    let server = RecognizerServer(configuration: configuration) {
+      // A model that takes until the test lets it load.
+      while !gate.withLockedValue({ $0 }) { usleep(10_000) }
+      return DTMFEngine()
+    }
+    let port = try await server.startListening().port!
+    let channel = GRPCChannel(host: "127.0.0.1", port: port)
+    #expect(try await Self.check(channel, "") == "NOT_SERVING")
+    let client = RecognizerClient(host: "127.0.0.1", port: port)
+    let refused = try await client.recognize(
+      makeInit(),
+      audio: AudioClip(format: .linear16(sampleRate: 8000), bytes: dtmfAudio(keys("1")))
+        .frames(frameMilliseconds: 20),
+      retryPolicy: .none
+    )
+    #expect(refused.transportStatus?.code == .unavailable, "\(refused)")
+    #expect(refused.transportStatus?.retryPushbackMilliseconds == 1000)
+    gate.withLockedValue { $0 = true }
+    await server.waitUntilReady()
+    #expect(try await Self.check(channel, "nuance.asr.v1.Recognizer") == "SERVING")
+    let served = try await client.recognize(
+      makeInit(mode: .single),
+      audio: AudioClip(format: .linear16(sampleRate: 8000), bytes: dtmfAudio(keys("1")))
+        .frames(frameMilliseconds: 20)
+    )
+    #expect(served.code == 200)
+    await client.close()
+    await channel.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
   }
 }
