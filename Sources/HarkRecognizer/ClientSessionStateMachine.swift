@@ -310,6 +310,17 @@ public struct ClientSessionStateMachine: Sendable {
       // The answer to start_timers_message.
       actions.append(.deliver(.timersStarted(status)))
     case (_, .status(let status)?) where status.code >= 200:
+      var status = status
+      if status.code == 204, let ledger, ledger.resumes > 0, ledger.finalsDelivered > 0 {
+        // The last stream of a resumed recognition heard no utterance, but the recognition
+        // did: its outcome is the recognition's, 200.
+        status = RecognitionStatus(
+          code: 200,
+          message: "Success",
+          details:
+            "a resumed recognition; its last stream answered \(status.code) \(status.message)"
+        )
+      }
       finish(RecognitionOutcome(status: status), cancelCall: false, into: &actions)
     case (_, .status(let status)?):
       // Another informational status: passed on, the recognition goes on.
@@ -334,6 +345,7 @@ public struct ClientSessionStateMachine: Sendable {
       } else if case .result(let result)? = shifted.response {
         if result.resultType == .final, case .result(let original)? = response.response {
           ledger?.finalized(throughStreamMs: original.absEndMs)
+          ledger?.finalsDelivered += 1
           if singleMode { ledger?.singleDone = true }
         }
         actions.append(

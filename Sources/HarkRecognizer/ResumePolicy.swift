@@ -67,6 +67,8 @@ struct ResumeLedger: Sendable {
   var timersStarted = false
   /// SINGLE mode: the recognition delivered its final result.
   var singleDone = false
+  /// Final results delivered so far, on every stream.
+  var finalsDelivered = 0
 
   /// A ledger for audio of `format`; nil for a format whose time cannot be told from its
   /// length (Opus), which is not resumed.

@@ -40,7 +40,7 @@ struct ResumeTests {
   static func run(
     port: Int,
     speed: Double,
-    during: @escaping @Sendable () async throws -> Void = {}
+    during: @escaping @Sendable (_ finals: NIOLockedValueBox<Int>) async throws -> Void = { _ in }
   ) async throws -> (finals: [(String, UInt32, UInt32)], events: [RecognitionEvent]) {
     let client = RecognizerClient(host: "127.0.0.1", port: port)
     let (audio, writer) = RecognitionAudio.makeStream()
@@ -56,14 +56,28 @@ struct ResumeTests {
       }
       writer.finish()
     }
-    let faults = Task { try await during() }
+    // The finals delivered so far: the faults wait for the call to get that far, however
+    // slowly a busy machine runs it.
+    let delivered = NIOLockedValueBox(0)
+    let faults = Task { try await during(delivered) }
     let events = try await client.recognize(
       initMessage(),
       audio: audio,
-      resume: ResumePolicy()
+      // Patient with a replacement server that a busy machine starts slowly.
+      resume: ResumePolicy(
+        retry: RetryPolicy(
+          maxAttempts: 60,
+          initialBackoff: .milliseconds(100),
+          maxBackoff: .seconds(1),
+          budget: .seconds(60)
+        )
+      )
     ) { recognition in
       var events: [RecognitionEvent] = []
-      for await event in recognition.events { events.append(event) }
+      for await event in recognition.events {
+        events.append(event)
+        if case .finalResult = event { delivered.withLockedValue { $0 += 1 } }
+      }
       return events
     }
     producer.cancel()
@@ -86,14 +100,20 @@ struct ResumeTests {
     let first = try await HarkServeProcess.start()
     let port = first.port
     let servers = NIOLockedValueBox<[HarkServeProcess]>([first])
-    // At 10 times real time the call takes 6 s: faults at about 15 s and 35 s of its audio.
-    let disturbed = try await Self.run(port: port, speed: 10) {
-      try await Task.sleep(for: .milliseconds(1500))
+    /// Waits until the call has delivered `count` finals.
+    @Sendable func after(_ count: Int, _ delivered: NIOLockedValueBox<Int>) async throws {
+      while delivered.withLockedValue({ $0 }) < count {
+        try await Task.sleep(for: .milliseconds(5))
+      }
+    }
+    // Faults after the 7th key (about 14 s into the audio) and after the 17th (34 s).
+    let disturbed = try await Self.run(port: port, speed: 10) { delivered in
+      try await after(7, delivered)
       first.signal(SIGKILL)
       _ = await first.waitForExit()
       let second = try await HarkServeProcess.start(port: port)
       servers.withLockedValue { $0.append(second) }
-      try await Task.sleep(for: .milliseconds(2000))
+      try await after(17, delivered)
       // SIGTERM: the drain (1 s in tests) ends with 512 for the call, which resumes on a third.
       second.signal()
       try await second.waitForLog(containing: "Draining")

@@ -217,3 +217,26 @@ struct ClientResumeSocketTests {
     await harness.stop()
   }
 }
+
+extension ClientResumeTests {
+  @Test("a resumed stream that hears no utterance after the recognition's finals: 200, not 204")
+  func lastStreamSilent() throws {
+    var machine = try Self.streaming()
+    var actions: [Machine.Action] = []
+    machine.receive(Self.final(startMs: 0, endMs: 100, text: "1"), into: &actions)
+    machine.callEnded(GRPCStatus(.unavailable, "reset"), into: &actions)
+    machine.retryNow(into: &actions)
+    machine.receive(Self.status(100), into: &actions)
+    machine.endOfAudio(into: &actions)
+    machine.receive(Self.status(204), into: &actions)
+    #expect(machine.outcome?.code == 200)
+    #expect(machine.outcome?.status?.details.contains("204") == true)
+    // Without a final anywhere, 204 stays 204.
+    var silent = try Self.streaming()
+    silent.callEnded(GRPCStatus(.unavailable, "reset"), into: &actions)
+    silent.retryNow(into: &actions)
+    silent.receive(Self.status(100), into: &actions)
+    silent.receive(Self.status(204), into: &actions)
+    #expect(silent.outcome?.code == 204)
+  }
+}

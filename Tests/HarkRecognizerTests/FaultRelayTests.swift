@@ -36,14 +36,22 @@ struct FaultRelayTests {
     )
   }
 
-  /// Streams the key presses at four times real time; `fault` runs after `after`.
+  /// Streams the key presses at four times real time; `fault` runs once the call has
+  /// delivered its first final result and `after` more has passed (so that a busy machine that
+  /// runs the call slowly still meets the fault mid-call).
   static func recognize(
     _ client: RecognizerClient,
     resume: ResumePolicy?,
     after: Duration,
     fault: @escaping @Sendable () async throws -> Void
   ) async throws -> [RecognitionEvent] {
-    var audio = dtmfAudio(keys(pressed, before: 300, after: 800))
+    let finals = NIOLockedValueBox(0)
+    // A key, then enough silence to end its utterance: a final result each.
+    var audio = ByteBuffer()
+    for key in pressed {
+      var one = dtmfAudio(keys(String(key), before: 300, after: 700))
+      audio.writeBuffer(&one)
+    }
     let (stream, writer) = RecognitionAudio.makeStream()
     let producer = Task {
       while audio.readableBytes > 0, !Task.isCancelled {
@@ -53,13 +61,17 @@ struct FaultRelayTests {
       writer.finish()
     }
     let faults = Task {
+      while finals.withLockedValue({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
       try await Task.sleep(for: after)
       try await fault()
     }
     let events = try await client.recognize(makeInit(), audio: stream, resume: resume) {
       recognition in
       var events: [RecognitionEvent] = []
-      for await event in recognition.events { events.append(event) }
+      for await event in recognition.events {
+        events.append(event)
+        if case .finalResult = event { finals.withLockedValue { $0 += 1 } }
+      }
       return events
     }
     producer.cancel()
@@ -83,7 +95,7 @@ struct FaultRelayTests {
     let failed = try await Self.recognize(
       Self.client(relay),
       resume: nil,
-      after: .milliseconds(300)
+      after: .milliseconds(50)
     ) {
       relay.stall()
     }
@@ -96,7 +108,7 @@ struct FaultRelayTests {
     let resumed = try await Self.recognize(
       Self.client(relay),
       resume: ResumePolicy(),
-      after: .milliseconds(300)
+      after: .milliseconds(50)
     ) {
       relay.stall()
       try await Task.sleep(for: .seconds(5))
@@ -118,6 +130,7 @@ struct FaultRelayTests {
     let relay = try await FaultRelay.start(to: harness.port)
     relay.setDelay(.milliseconds(60))
     let events = try await Self.recognize(Self.client(relay), resume: nil, after: .zero) {}
+    #expect(relay.connectionsAccepted == 1)
     #expect(Self.finals(events) == Self.pressed, "\(events.map(\.summary))")
     #expect(events.last?.summary == "200")
     await relay.close()
@@ -131,7 +144,7 @@ struct FaultRelayTests {
     let failed = try await Self.recognize(
       Self.client(relay),
       resume: nil,
-      after: .milliseconds(400)
+      after: .milliseconds(50)
     ) {
       relay.dropConnections()
     }
@@ -139,7 +152,7 @@ struct FaultRelayTests {
     let resumed = try await Self.recognize(
       Self.client(relay),
       resume: ResumePolicy(),
-      after: .milliseconds(400)
+      after: .milliseconds(50)
     ) {
       relay.dropConnections()
     }
