@@ -146,6 +146,15 @@ struct Serve: AsyncParsableCommand {
 
   @Option(
     help: ArgumentHelp(
+      "Also serve the health service alone here, in plaintext (for probes that cannot speak "
+        + "TLS, such as Kubernetes' gRPC probes), HOST:PORT.",
+      valueName: "address"
+    )
+  )
+  var healthListen: HostPort?
+
+  @Option(
+    help: ArgumentHelp(
       "The shortest time between a client's keepalive PINGs while a call is open; faster ones "
         + "are answered with GOAWAY too_many_pings (gRFC A8).",
       valueName: "duration"
@@ -334,6 +343,7 @@ struct Serve: AsyncParsableCommand {
       resetsPerSecond: maxResetsPerSecond
     )
     configuration.writeStallTimeout = Self.timeout(writeStallTimeout)
+    configuration.healthListener = healthListen.map { ($0.host, $0.port) }
     configuration.pingPolicy = ServerPingPolicy(
       permitKeepaliveTime: .nanoseconds(permitKeepaliveTime.nanoseconds)
     )
@@ -428,6 +438,8 @@ struct Serve: AsyncParsableCommand {
         "tls":
           "\(configuration.tls == nil ? "off" : configuration.tls?.clientCAFile == nil ? "on" : "mtls")",
         "auth": "\(authenticator?.configuration.mode ?? "off")",
+        "health_listen":
+          "\(healthListen.map { "\($0.host):\(server.healthAddress?.port ?? $0.port)" } ?? "off")",
       ]
     )
     let loadStarted = ContinuousClock.now

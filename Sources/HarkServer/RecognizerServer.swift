@@ -63,6 +63,9 @@ public final class RecognizerServer: Sendable {
     public var writeStallTimeout: TimeAmount? = .seconds(30)
     /// TLS (certificate, key, client authorities); nil serves h2c.
     public var tls: GRPCServerTLS?
+    /// A second address that serves the health service alone, in plaintext (h2c): for probes
+    /// that cannot speak TLS, such as Kubernetes' native gRPC probes. Nil for none.
+    public var healthListener: (host: String, port: Int)?
     /// How often clients may send keepalive PINGs (gRFC A8): by default one per 30 s while a
     /// call is open, which Hark's clients (60 s) stay within; faster ones are answered with
     /// GOAWAY `too_many_pings`.
@@ -213,6 +216,8 @@ public final class RecognizerServer: Sendable {
   public let configuration: Configuration
   private let context: Context
   private let server: GRPCServer
+  /// The health service alone, on ``Configuration/healthListener``.
+  private let healthServer: GRPCServer?
 
   /// A recognizer whose engines `makeEngine` creates (once per pool slot, when first needed,
   /// on any thread).
@@ -251,14 +256,32 @@ public final class RecognizerServer: Sendable {
       methods: [recognize] + health.methods,
       group: group
     )
+    if let listener = configuration.healthListener {
+      healthServer = GRPCServer(
+        configuration: .init(
+          host: listener.host,
+          port: listener.port,
+          logger: configuration.logger
+        ),
+        methods: health.methods,
+        group: group
+      )
+    } else {
+      healthServer = nil
+    }
   }
+
+  /// The address of the health-only listener, once started (``Configuration/healthListener``).
+  public var healthAddress: SocketAddress? { healthServer?.localAddress }
 
   /// Binds and starts serving (after making the engines, with ``Configuration/prewarmEngines``);
   /// returns the bound address.
   @discardableResult
   public func start() async throws -> SocketAddress {
     if configuration.prewarmEngines { await context.engines.prewarm() }
-    return try await server.start()
+    let address = try await server.start()
+    try await healthServer?.start()
+    return address
   }
 
   /// Binds at once and makes the engines (``Configuration/prewarmEngines``) meanwhile, so that
@@ -267,10 +290,11 @@ public final class RecognizerServer: Sendable {
   /// ``waitUntilReady()`` returns. Returns the bound address.
   @discardableResult
   public func startListening() async throws -> SocketAddress {
-    guard configuration.prewarmEngines else { return try await server.start() }
+    guard configuration.prewarmEngines else { return try await start() }
     context.ready.withLockedValue { $0 = false }
     health.setAll(.notServing)
     let address = try await server.start()
+    try await healthServer?.start()
     let context = self.context
     let health = self.health
     readiness.withLockedValue { readiness in
@@ -475,6 +499,8 @@ public final class RecognizerServer: Sendable {
       try? await session.eventLoop.submit { session.shutdown() }.get()
     }
     await server.shutdown(gracePeriod: gracePeriod)
+    // Probes saw NOT_SERVING to the end.
+    await healthServer?.shutdown(gracePeriod: .milliseconds(100))
   }
 }
 

@@ -143,3 +143,42 @@ extension HealthTests {
     await server.shutdown(gracePeriod: .milliseconds(100))
   }
 }
+
+extension HealthTests {
+  @Test(
+    "a health-only plaintext listener: health answers there, Recognize does not; NOT_SERVING while draining"
+  )
+  func healthListener() async throws {
+    let harness = try await RecognizerHarness.start(configure: { configuration in
+      configuration.healthListener = ("127.0.0.1", 0)
+    })
+    let healthPort = try #require(harness.server.healthAddress?.port)
+    #expect(healthPort != harness.port)
+    let probe = GRPCChannel(host: "127.0.0.1", port: healthPort)
+    #expect(try await Self.check(probe, "") == "SERVING")
+    let grpcio = try await Self.python(["--target", "127.0.0.1:\(healthPort)"])
+    #expect(grpcio.check == "SERVING")
+    // Only health is served there.
+    let other = RecognizerClient(host: "127.0.0.1", port: healthPort)
+    let refused = try await other.recognize(
+      makeInit(),
+      audio: AudioClip(format: .linear16(sampleRate: 8000), bytes: dtmfAudio(keys("1")))
+        .frames(frameMilliseconds: 20),
+      retryPolicy: .none
+    )
+    #expect(refused.transportStatus?.code == .unimplemented, "\(refused)")
+    // A call in flight keeps the drain going; the probe sees NOT_SERVING meanwhile.
+    let held = Task {
+      try await harness.rawCall([.initMessage(makeInit())], holdUntil: { false }, halfClose: false)
+    }
+    #expect(await eventually { harness.server.activeRecognitions == 1 })
+    let drain = Task { await harness.server.drain(timeout: .seconds(2)) }
+    #expect(await eventually { harness.server.health.status(of: "") == .notServing })
+    #expect(try await Self.check(probe, "") == "NOT_SERVING")
+    _ = await drain.value
+    _ = try await held.value
+    await other.close()
+    await probe.close()
+    await harness.client.close()
+  }
+}
