@@ -81,7 +81,7 @@ package final class ClientSession: GRPCClientStreamHandler {
   /// Makes a connection on the given event loop, for a retry.
   package typealias Reconnect = @Sendable (any EventLoop) async throws -> GRPCClientConnection
 
-  package init(
+  package convenience init(
     connection: GRPCClientConnection,
     prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
     retryPolicy: RetryPolicy = .none,
@@ -89,21 +89,21 @@ package final class ClientSession: GRPCClientStreamHandler {
     reconnect: Reconnect? = nil,
     delegate: any ClientSessionDelegate
   ) {
-    self.connection = connection
-    self.unavailable = nil
-    self.eventLoop = connection.eventLoop
-    self.reconnect = reconnect
-    self.machine = ClientSessionStateMachine(
+    self.init(
+      connection: connection,
+      unavailable: nil,
+      eventLoop: connection.eventLoop,
       prebufferLimit: prebufferLimit,
       retryPolicy: retryPolicy,
-      resumePolicy: resumePolicy
+      resumePolicy: resumePolicy,
+      reconnect: reconnect,
+      delegate: delegate
     )
-    self.delegate = delegate
   }
 
   /// A session whose first attempt found no connection (`unavailable` says why): it starts as
   /// a call that failed with it, which its retry policy may try again on `eventLoop`.
-  package init(
+  package convenience init(
     eventLoop: any EventLoop,
     unavailable: GRPCStatus,
     prebufferLimit: Int = ClientSessionStateMachine.defaultPrebufferLimit,
@@ -112,7 +112,29 @@ package final class ClientSession: GRPCClientStreamHandler {
     reconnect: Reconnect?,
     delegate: any ClientSessionDelegate
   ) {
-    self.connection = nil
+    self.init(
+      connection: nil,
+      unavailable: unavailable,
+      eventLoop: eventLoop,
+      prebufferLimit: prebufferLimit,
+      retryPolicy: retryPolicy,
+      resumePolicy: resumePolicy,
+      reconnect: reconnect,
+      delegate: delegate
+    )
+  }
+
+  private init(
+    connection: GRPCClientConnection?,
+    unavailable: GRPCStatus?,
+    eventLoop: any EventLoop,
+    prebufferLimit: Int,
+    retryPolicy: RetryPolicy,
+    resumePolicy: ResumePolicy?,
+    reconnect: Reconnect?,
+    delegate: any ClientSessionDelegate
+  ) {
+    self.connection = connection
     self.unavailable = unavailable
     self.eventLoop = eventLoop
     self.reconnect = reconnect

@@ -65,32 +65,14 @@ public struct LoadGenerator: Sendable {
     let tooManyPings: @Sendable () -> Void = {
       keepalive.withLockedValue { interval in interval = interval.map { min($0 * 2, .hours(2)) } }
     }
-    var connections: [GRPCClientConnection] = []
     // One SSL context for every connection (it reads the trust store and the files).
     let tlsContext = try configuration.client.tls.map { tls in
       do { return try tls.makeContext() } catch {
         throw GRPCStatus(.unavailable, "TLS: \(error)")
       }
     }
-    do {
-      for _ in 0..<configuration.connections {
-        connections.append(
-          try await GRPCClientConnection.connect(
-            host: configuration.host,
-            port: configuration.port,
-            configuration: configuration.client,
-            group: group,
-            tlsContext: tlsContext,
-            onTooManyPings: tooManyPings
-          )
-        )
-      }
-    } catch {
-      for connection in connections { await connection.close() }
-      throw error
-    }
-
-    // A lane whose connection closed or went away makes a new one on its own event loop.
+    // Every connection of the run, the first ones and those a lane makes on its own event loop
+    // when its connection closed or went away.
     let connect: LoadLoop.Connect = { eventLoop in
       var client = configuration.client
       client.keepaliveInterval = keepalive.withLockedValue { $0 }
@@ -102,6 +84,15 @@ public struct LoadGenerator: Sendable {
         tlsContext: tlsContext,
         onTooManyPings: tooManyPings
       )
+    }
+    var connections: [GRPCClientConnection] = []
+    do {
+      for _ in 0..<configuration.connections {
+        connections.append(try await connect(group.next()))
+      }
+    } catch {
+      for connection in connections { await connection.close() }
+      throw error
     }
 
     // One LoadLoop per event loop the connections landed on; the load split over connections.

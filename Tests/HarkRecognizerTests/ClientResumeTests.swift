@@ -186,16 +186,8 @@ struct ClientResumeSocketTests {
   func handedOver() async throws {
     let harness = try await RecognizerHarness.start()
     let pressed = "13579"
-    var audio = dtmfAudio(keys(pressed, before: 300, after: 800))
-    let (stream, writer) = RecognitionAudio.makeStream()
-    let producer = Task {
-      // Four times real time: 20 ms frames every 5 ms.
-      while audio.readableBytes > 0, !Task.isCancelled {
-        _ = writer.yield(audio.readSlice(length: min(320, audio.readableBytes))!)
-        try? await Task.sleep(for: .milliseconds(5))
-      }
-      writer.finish()
-    }
+    // Four times real time: 20 ms frames every 5 ms.
+    let (stream, producer) = pacedAudio(dtmfAudio(keys(pressed, before: 300, after: 800)))
     let events = try await harness.client.recognize(
       makeInit(),
       audio: stream,

@@ -226,16 +226,6 @@ struct ClientRetryTests {
 /// server accepts gets every frame the application produced, once.
 @Suite("Client retries over sockets", .timeLimit(.minutes(1)))
 struct ClientRetrySocketTests {
-  /// 20 ms frames of `audio`.
-  static func frames(_ audio: ByteBuffer) -> [ByteBuffer] {
-    var audio = audio
-    var frames: [ByteBuffer] = []
-    while audio.readableBytes > 0 {
-      frames.append(audio.readSlice(length: min(320, audio.readableBytes))!)
-    }
-    return frames
-  }
-
   @Test("a 409 is retried after the server's pushback; the accepted call gets every frame once")
   func conflict() async throws {
     let records = NIOLockedValueBox<[RecognizerServer.RecognitionRecord]>([])
@@ -256,7 +246,7 @@ struct ClientRetrySocketTests {
     }
     #expect(await eventually { harness.server.activeRecognitions == 1 })
     // The whole utterance is produced at once, before any attempt is accepted.
-    let frames = Self.frames(dtmfAudio(keys("4")))
+    let frames = audioFrames(dtmfAudio(keys("4")))
     let (audio, writer) = RecognitionAudio.makeStream()
     for frame in frames { #expect(writer.yield(frame) == .enqueued) }
     writer.finish()

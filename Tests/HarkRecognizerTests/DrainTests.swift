@@ -20,16 +20,6 @@ struct DrainTests {
     return true
   }
 
-  /// 20 ms frames of `audio`.
-  static func frames(_ audio: ByteBuffer) -> [ByteBuffer] {
-    var audio = audio
-    var frames: [ByteBuffer] = []
-    while audio.readableBytes > 0 {
-      frames.append(audio.readSlice(length: min(320, audio.readableBytes))!)
-    }
-    return frames
-  }
-
   @Test("a drain lets the recognition in flight finish, and refuses new connections and calls")
   func callsInFlightFinish() async throws {
     let harness = try await RecognizerHarness.start()
@@ -45,7 +35,7 @@ struct DrainTests {
         return events
       }
     }
-    let frames = Self.frames(dtmfAudio(keys("1")))
+    let frames = audioFrames(dtmfAudio(keys("1")))
     _ = writer.yield(frames[0])
     #expect(await eventually { started.withLockedValue { $0 } })
 

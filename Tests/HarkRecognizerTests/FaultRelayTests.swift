@@ -52,14 +52,7 @@ struct FaultRelayTests {
       var one = dtmfAudio(keys(String(key), before: 300, after: 700))
       audio.writeBuffer(&one)
     }
-    let (stream, writer) = RecognitionAudio.makeStream()
-    let producer = Task {
-      while audio.readableBytes > 0, !Task.isCancelled {
-        _ = writer.yield(audio.readSlice(length: min(320, audio.readableBytes))!)
-        try? await Task.sleep(for: .milliseconds(5))
-      }
-      writer.finish()
-    }
+    let (stream, producer) = pacedAudio(audio)
     let faults = Task {
       while finals.withLockedValue({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
       try await Task.sleep(for: after)

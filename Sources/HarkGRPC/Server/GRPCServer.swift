@@ -454,6 +454,11 @@ public final class GRPCServer: Sendable {
   /// (REFUSED_STREAM, which clients may retry elsewhere). A connection closes once its calls
   /// have ended; ``shutdown(gracePeriod:)`` ends what is left.
   public func beginDrain() async {
+    for connection in await stopAccepting() { connection.drain() }
+  }
+
+  /// Closes the listener (once) and returns the open connections.
+  private func stopAccepting() async -> [ServerConnection] {
     let (listener, connections) = state.withLockedValue { state in
       state.shuttingDown = true
       let listener = state.listener
@@ -461,20 +466,13 @@ public final class GRPCServer: Sendable {
       return (listener, Array(state.connections.values))
     }
     try? await listener?.close()
-    for connection in connections { connection.drain() }
+    return connections
   }
 
   /// Stops accepting connections and sends GOAWAY on each: calls in flight may finish within
   /// `gracePeriod`; then every connection closes (its remaining calls are cancelled).
   public func shutdown(gracePeriod: TimeAmount = .seconds(5)) async {
-    let (listener, connections) = state.withLockedValue { state in
-      state.shuttingDown = true
-      let listener = state.listener
-      state.listener = nil
-      return (listener, Array(state.connections.values))
-    }
-    try? await listener?.close()
-    for connection in connections { connection.goAway() }
+    for connection in await stopAccepting() { connection.goAway() }
     let deadline = NIODeadline.now() + gracePeriod
     while NIODeadline.now() < deadline {
       if state.withLockedValue({ $0.connections.isEmpty }) {

@@ -178,12 +178,36 @@ extension RecognizerHarness {
 
 /// Audio requests of 20 ms each for `audio`.
 func audioRequests(_ audio: ByteBuffer, frameBytes: Int = 320) -> [RecognitionRequest] {
+  audioFrames(audio, frameBytes: frameBytes).map { .audio($0) }
+}
+
+/// `audio` in frames of `frameBytes` (20 ms of 8 kHz L16), the last one shorter if need be.
+func audioFrames(_ audio: ByteBuffer, frameBytes: Int = 320) -> [ByteBuffer] {
   var audio = audio
-  var requests: [RecognitionRequest] = []
+  var frames: [ByteBuffer] = []
   while audio.readableBytes > 0 {
-    requests.append(.audio(audio.readSlice(length: min(frameBytes, audio.readableBytes))!))
+    frames.append(audio.readSlice(length: min(frameBytes, audio.readableBytes))!)
   }
-  return requests
+  return frames
+}
+
+/// `audio` as the library's own sequence, fed a 20 ms frame every `period` (5 ms: four times
+/// real time) by a task, which the caller cancels once the recognition ended.
+func pacedAudio(
+  _ audio: ByteBuffer,
+  every period: Duration = .milliseconds(5)
+)
+  -> (RecognitionAudio, Task<Void, Never>)
+{
+  let (stream, writer) = RecognitionAudio.makeStream()
+  let producer = Task {
+    for frame in audioFrames(audio) where !Task.isCancelled {
+      _ = writer.yield(frame)
+      try? await Task.sleep(for: period)
+    }
+    writer.finish()
+  }
+  return (stream, producer)
 }
 
 extension RecognitionResponse {
