@@ -40,6 +40,49 @@ struct ConnectionManagementTests {
     func close() async { try? await channel.close() }
   }
 
+  /// A TCP server that closes every connection at once: no HTTP/2 at all.
+  final class ClosingServer: Sendable {
+    let channel: any Channel
+
+    final class CloseAtOnce: ChannelInboundHandler, Sendable {
+      typealias InboundIn = ByteBuffer
+      func channelActive(context: ChannelHandlerContext) { context.close(promise: nil) }
+    }
+
+    init() async throws {
+      channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .childChannelInitializer { channel in
+          channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(CloseAtOnce())
+          }
+        }
+        .bind(host: "127.0.0.1", port: 0)
+        .get()
+    }
+    var port: Int { channel.localAddress!.port! }
+    func close() async { try? await channel.close() }
+  }
+
+  @Test("a connection that failed before HTTP/2 began is tried again by the next call")
+  func failedConnectionIsNotKept() async throws {
+    let closing = try await ClosingServer()
+    let port = closing.port
+    let channel = GRPCChannel(host: "127.0.0.1", port: port)
+    await #expect(throws: GRPCStatus.self) { try await channel.connection() }
+    // The port now has a real server: the next call connects again, rather than being given
+    // the first attempt's failure.
+    await closing.close()
+    let server = GRPCServer(
+      configuration: .init(host: "127.0.0.1", port: port),
+      methods: [EchoService.method]
+    )
+    _ = try await server.start()
+    #expect(try await echo(channel) == .ok)
+    await channel.close()
+    await server.shutdown(gracePeriod: .milliseconds(100))
+  }
+
   @Test("keepalive: a PING left unanswered fails the connection's calls with UNAVAILABLE")
   func keepaliveDeclaresDead() async throws {
     let silent = try await SilentServer()

@@ -54,11 +54,36 @@ public final class GRPCChannel: Sendable {
   /// The longest keepalive interval the doubling reaches.
   static let maxKeepaliveInterval = TimeAmount.hours(2)
 
-  /// The configuration of a new connection: the current keepalive interval.
-  private func connectionConfiguration() -> GRPCClientConfiguration {
+  /// A new connection on `group` with the channel's SSL context and the `keepalive` interval;
+  /// a failure is a `GRPCStatus` UNAVAILABLE that says why in a few words.
+  private func makeConnection(
+    on group: any EventLoopGroup,
+    keepalive: TimeAmount?
+  ) async throws(GRPCStatus) -> GRPCClientConnection {
     var configuration = self.configuration
-    configuration.keepaliveInterval = state.withLockedValue { $0.keepaliveInterval }
-    return configuration
+    configuration.keepaliveInterval = keepalive
+    let tlsContext: NIOSSLContext?
+    switch sslContext {
+    case .success(let context): tlsContext = context
+    case .failure(let error): throw GRPCStatus.lasting(.unavailable, "TLS: \(error)")
+    case nil: tlsContext = nil
+    }
+    do {
+      return try await GRPCClientConnection.connect(
+        host: host,
+        port: port,
+        configuration: configuration,
+        group: group,
+        tlsContext: tlsContext,
+        onTooManyPings: tooManyPings
+      )
+    } catch let status as GRPCStatus {
+      throw status
+    } catch {
+      let reason =
+        (error as? GRPCConnectError)?.description ?? "cannot connect to \(host):\(port): \(error)"
+      throw GRPCStatus(.unavailable, reason)
+    }
   }
 
   /// Called by a connection whose server answered its pings with GOAWAY `too_many_pings`.
@@ -120,26 +145,8 @@ public final class GRPCChannel: Sendable {
         case .connecting(let task):
           return .wait(task, index)
         case .idle, .ready:
-          let (host, port, group) = (self.host, self.port, self.group)
-          var configuration = self.configuration
-          configuration.keepaliveInterval = state.keepaliveInterval
-          let tooManyPings = self.tooManyPings
-          let sslContext: NIOSSLContext?
-          switch self.sslContext {
-          case .success(let context): sslContext = context
-          case .failure(let error): throw GRPCStatus.lasting(.unavailable, "TLS: \(error)")
-          case nil: sslContext = nil
-          }
-          let task = Task {
-            try await GRPCClientConnection.connect(
-              host: host,
-              port: port,
-              configuration: configuration,
-              group: group,
-              tlsContext: sslContext,
-              onTooManyPings: tooManyPings
-            )
-          }
+          let (group, keepalive) = (self.group, state.keepaliveInterval)
+          let task = Task { try await self.makeConnection(on: group, keepalive: keepalive) }
           state.slots[index] = .connecting(task)
           return .wait(task, index)
         }
@@ -159,16 +166,12 @@ public final class GRPCChannel: Sendable {
             throw GRPCStatus(.unavailable, "the channel is closed")
           }
           if connection.isAvailable { return connection }
-        } catch let status as GRPCStatus {
-          throw status
         } catch {
+          // The next call tries again, rather than being handed this attempt's failure.
           state.withLockedValue { state in
             if case .connecting = state.slots[index] { state.slots[index] = .idle }
           }
-          let reason =
-            (error as? GRPCConnectError)?.description
-            ?? "cannot connect to \(host):\(port): \(error)"
-          throw GRPCStatus(.unavailable, reason)
+          throw error
         }
       }
     }
@@ -195,29 +198,10 @@ public final class GRPCChannel: Sendable {
       return state.extras.first { $0.isAvailable && $0.eventLoop === eventLoop }
     }
     if let found { return found }
-    let connection: GRPCClientConnection
-    do {
-      let tlsContext: NIOSSLContext?
-      switch sslContext {
-      case .success(let context): tlsContext = context
-      case .failure(let error): throw GRPCStatus.lasting(.unavailable, "TLS: \(error)")
-      case nil: tlsContext = nil
-      }
-      connection = try await GRPCClientConnection.connect(
-        host: host,
-        port: port,
-        configuration: connectionConfiguration(),
-        group: eventLoop,
-        tlsContext: tlsContext,
-        onTooManyPings: tooManyPings
-      )
-    } catch let status as GRPCStatus {
-      throw status
-    } catch {
-      let reason =
-        (error as? GRPCConnectError)?.description ?? "cannot connect to \(host):\(port): \(error)"
-      throw GRPCStatus(.unavailable, reason)
-    }
+    let connection = try await makeConnection(
+      on: eventLoop,
+      keepalive: state.withLockedValue { $0.keepaliveInterval }
+    )
     let closed = state.withLockedValue { state -> Bool in
       guard !state.closed else { return true }
       // In the place of a slot whose connection takes no more calls, else apart.
