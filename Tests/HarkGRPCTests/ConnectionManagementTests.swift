@@ -10,51 +10,43 @@ import Testing
 /// Keepalive, GOAWAY, shutdown, stream limits, pools and flow control, over real sockets.
 @Suite("Connection management")
 struct ConnectionManagementTests {
-  /// A TCP server that sends an empty SETTINGS frame and then answers nothing, not even PING.
-  final class SilentServer: Sendable {
+  /// A TCP server whose every connection gets a `Behaviour` handler, not HTTP/2.
+  final class RawServer: Sendable {
     let channel: any Channel
 
-    final class SettingsOnly: ChannelInboundHandler, Sendable {
+    /// What each connection does.
+    enum Behaviour: Sendable {
+      /// Sends an empty SETTINGS frame, then answers nothing, not even PING.
+      case silent
+      /// Closes the connection at once.
+      case closing
+    }
+
+    final class Handler: ChannelInboundHandler, Sendable {
       typealias InboundIn = ByteBuffer
       typealias OutboundOut = ByteBuffer
+      let behaviour: Behaviour
+      init(_ behaviour: Behaviour) { self.behaviour = behaviour }
       func channelActive(context: ChannelHandlerContext) {
-        context.writeAndFlush(
-          wrapOutboundOut(ByteBuffer(bytes: RawFrame.emptySettings)),
-          promise: nil
-        )
+        switch behaviour {
+        case .silent:
+          context.writeAndFlush(
+            wrapOutboundOut(ByteBuffer(bytes: RawFrame.emptySettings)),
+            promise: nil
+          )
+        case .closing:
+          context.close(promise: nil)
+        }
       }
       func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
     }
 
-    init() async throws {
-      channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .childChannelInitializer { channel in
-          channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(SettingsOnly())
-          }
-        }
-        .bind(host: "127.0.0.1", port: 0)
-        .get()
-    }
-    var port: Int { channel.localAddress!.port! }
-    func close() async { try? await channel.close() }
-  }
-
-  /// A TCP server that closes every connection at once: no HTTP/2 at all.
-  final class ClosingServer: Sendable {
-    let channel: any Channel
-
-    final class CloseAtOnce: ChannelInboundHandler, Sendable {
-      typealias InboundIn = ByteBuffer
-      func channelActive(context: ChannelHandlerContext) { context.close(promise: nil) }
-    }
-
-    init() async throws {
+    init(_ behaviour: Behaviour) async throws {
       channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         .childChannelInitializer { channel in
           channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(CloseAtOnce())
+            try channel.pipeline.syncOperations.addHandler(Handler(behaviour))
           }
         }
         .bind(host: "127.0.0.1", port: 0)
@@ -66,7 +58,7 @@ struct ConnectionManagementTests {
 
   @Test("a connection that failed before HTTP/2 began is tried again by the next call")
   func failedConnectionIsNotKept() async throws {
-    let closing = try await ClosingServer()
+    let closing = try await RawServer(.closing)
     let port = closing.port
     let channel = GRPCChannel(host: "127.0.0.1", port: port)
     await #expect(throws: GRPCStatus.self) { try await channel.connection() }
@@ -85,7 +77,7 @@ struct ConnectionManagementTests {
 
   @Test("keepalive: a PING left unanswered fails the connection's calls with UNAVAILABLE")
   func keepaliveDeclaresDead() async throws {
-    let silent = try await SilentServer()
+    let silent = try await RawServer(.silent)
     let configuration = GRPCClientConfiguration(
       keepaliveInterval: .milliseconds(100),
       keepaliveTimeout: .milliseconds(200),
