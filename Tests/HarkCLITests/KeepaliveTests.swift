@@ -88,6 +88,22 @@ struct KeepaliveTests {
     #expect(result.standardError.contains("--keepalive must be 0 (none) or at least 10s"))
   }
 
+  @Test(
+    "--retries and --max-stream-duration out of range are refused in one line",
+    arguments: [
+      (["--retries", "101"], "--retries must be from 0 to 100, not 101"),
+      (["--retries=-1"], "--retries must be from 0 to 100, not -1"),
+      (["--max-stream-duration", "500ms"], "--max-stream-duration must be at least 1s, not 500ms"),
+    ]
+  )
+  func retryAndResumeFlags(_ flags: [String], _ message: String) async throws {
+    let result = try await hark(
+      ["recognize", "x.wav", "--plaintext", "--server", "127.0.0.1:1"] + flags
+    )
+    #expect(result.status == 64)
+    #expect(result.standardError.contains(message), "\(result.standardError)")
+  }
+
   func waitUntil(_ condition: @escaping @Sendable () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + .seconds(20)
     while !condition() {

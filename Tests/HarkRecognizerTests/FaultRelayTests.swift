@@ -1,3 +1,4 @@
+import HarkAudio
 import HarkClient
 import HarkGRPC
 import HarkGRPCCore
@@ -152,6 +153,42 @@ struct FaultRelayTests {
     #expect(resumed.contains { if case .resumed = $0 { true } else { false } })
     #expect(Self.finals(resumed) == Self.pressed, "\(resumed.map(\.summary))")
     #expect(resumed.last?.summary == "200")
+    await relay.close()
+    await harness.stop()
+  }
+}
+
+extension FaultRelayTests {
+  @Test("past the resume buffer, a dropped connection is not resumed: DATA_LOSS, naming why")
+  func resumeBufferExceeded() async throws {
+    let harness = try await Self.harness()
+    let relay = try await FaultRelay.start(to: harness.port)
+    // 10 s of silence (no final result; 2.5 s at four times real time) against a buffer of
+    // 200 ms; the path breaks half a second in.
+    var generator = DTMFGenerator(sampleRate: 8000, seed: 9)
+    var silence = ByteBuffer()
+    for sample in generator.generate([.silence(milliseconds: 10_000)]) {
+      silence.writeInteger(sample, endianness: .little)
+    }
+    let (stream, producer) = pacedAudio(silence)
+    let client = Self.client(relay)
+    let dropped = Task {
+      try await Task.sleep(for: .milliseconds(500))
+      relay.dropConnections()
+    }
+    let outcome = try await client.recognize(
+      makeInit(),
+      audio: stream,
+      resume: ResumePolicy(maxBufferedAudio: .milliseconds(200))
+    ) { recognition in
+      for await _ in recognition.events {}
+      return await recognition.outcome
+    }
+    producer.cancel()
+    try await dropped.value
+    #expect(outcome.transportStatus?.code == .dataLoss, "\(outcome)")
+    #expect(outcome.transportStatus?.message.contains("not resumed: more than") == true)
+    await client.close()
     await relay.close()
     await harness.stop()
   }
